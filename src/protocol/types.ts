@@ -11,7 +11,7 @@
  */
 
 /** What a peer tells the tracker with its announce (BEP 3 / BEP 15 numbering). */
-export const enum AnnounceEvent {
+export enum AnnounceEvent {
   None = 0,
   Completed = 1,
   Started = 2,
@@ -19,7 +19,7 @@ export const enum AnnounceEvent {
 }
 
 /** Which address families a requester wants peers from (a bit mask). */
-export const enum Want {
+export enum Want {
   V4 = 1,
   V6 = 2,
   Both = 3,
