@@ -1,0 +1,74 @@
+/**
+ * Hefur assembled: one tracker core, and the listeners and services around it, started from a
+ * {@link ServeConfig}. Reads like a table of contents of the server; each piece lives in its own
+ * module.
+ *
+ * @module
+ */
+import type { ServeConfig } from "./cli/args.ts";
+import { Tracker } from "./tracker/tracker.ts";
+import { DEFAULT_HTTP_LIMITS, HttpServer } from "./net/http_server.ts";
+import { addTrackerRoutes, Router } from "./net/http.ts";
+import { Cidrs } from "./protocol/ip.ts";
+
+/** A running Hefur. */
+export interface Hefur {
+  readonly config: ServeConfig;
+  readonly tracker: Tracker;
+  readonly router: Router;
+  /** The HTTP listener, when `--http-port` is not 0. */
+  readonly http?: HttpServer;
+  /** Stops every listener and timer; resolves when all are closed. */
+  close(): Promise<void>;
+}
+
+/** The address every listener binds to. */
+export function bindAddress(config: ServeConfig): string {
+  return config.bindAddr ?? (config.ipv6 ? "::" : "0.0.0.0");
+}
+
+/** Starts the tracker and its listeners as configured. */
+export function startHefur(config: ServeConfig): Hefur {
+  const tracker = new Tracker({
+    announceInterval: config.announceInterval * 60,
+    minAnnounceInterval: Math.min(config.minAnnounceInterval, config.announceInterval * 60),
+    peerTimeout: (config.announceInterval + 5) * 60,
+    maxPeers: config.maxPeers,
+    minNumwant: config.minNumwant,
+    maxNumwant: config.maxNumwant,
+    open: config.torrentDir === "",
+    maxTorrents: config.maxTorrents,
+  });
+  const sweeper = setInterval(() => tracker.sweep(), 60_000);
+
+  const router = addTrackerRoutes(new Router(), tracker, {
+    allowProxy: config.allowProxy,
+    maxScrapeTorrents: config.maxScrapeTorrents,
+    allowFullScrape: config.allowFullScrape,
+    scrapeInterval: config.scrapeInterval * 60,
+    reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
+    reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
+  });
+
+  const limits = {
+    ...DEFAULT_HTTP_LIMITS,
+    timeoutMs: config.httpTimeout,
+    maxConnections: config.maxHttpConnections,
+  };
+  let http: HttpServer | undefined;
+  if (config.httpPort !== 0) {
+    const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
+    http = new HttpServer(listener, router.handle, limits);
+  }
+
+  return {
+    config,
+    tracker,
+    router,
+    http,
+    async close() {
+      clearInterval(sweeper);
+      await http?.close();
+    },
+  };
+}

@@ -1,0 +1,403 @@
+/**
+ * The one table of `hefur serve` options. It feeds the command-line parser, `--help` and the
+ * README's option list, so the three cannot drift apart.
+ *
+ * Names, defaults and units are those of the original hefurd (reference §2.2); options Hefur adds
+ * are marked `new` in their help text.
+ *
+ * @module
+ */
+
+/** How an option's value is read. */
+export type OptionType = "switch" | "string" | "int" | "list";
+
+/** One row of the table. */
+export interface OptionSpec {
+  /** Long name, used as `--name` or, like the original, `-name`. */
+  name: string;
+  type: OptionType;
+  /** Default value (switches default to false, lists to []). */
+  default?: string | number;
+  /** Unit of an integer value, shown in the help. */
+  unit?: string;
+  /** Smallest and largest accepted integer. */
+  min?: number;
+  max?: number;
+  group: "Tracker" | "Network" | "HTTP" | "Whitelist" | "Pages" | "Control" | "Log" | "Security";
+  help: string;
+  /**
+   * When set, the option is recognised but refused with this message: it cannot apply (yet). Giving
+   * it is an error, never silently ignored.
+   */
+  unavailable?: string;
+}
+
+/** Message for options whose feature has not landed yet. */
+const NOT_YET = "not available in this build yet";
+
+const U16 = { min: 0, max: 65535 };
+const U32 = { min: 0, max: 4294967295 };
+
+/** Every option of `hefur serve`, grouped for `--help`. */
+export const OPTIONS: readonly OptionSpec[] = [
+  // Tracker
+  {
+    name: "announce-interval",
+    type: "int",
+    default: 15,
+    unit: "minutes",
+    ...U32,
+    min: 1,
+    group: "Tracker",
+    help: "interval clients are told to wait between announces; peers expire 5 minutes after it",
+  },
+  {
+    name: "min-announce-interval",
+    type: "int",
+    default: 60,
+    unit: "seconds",
+    ...U32,
+    group: "Tracker",
+    help: "new: the `min interval` clients are told",
+  },
+  {
+    name: "scrape-interval",
+    type: "int",
+    default: 15,
+    unit: "minutes",
+    ...U32,
+    group: "Tracker",
+    help: "min_request_interval sent with scrapes",
+  },
+  {
+    name: "max-peers",
+    type: "int",
+    default: 1024,
+    ...U32,
+    min: 1,
+    group: "Tracker",
+    help: "peers kept per torrent; the peer heard from longest ago is evicted",
+  },
+  {
+    name: "min-numwant",
+    type: "int",
+    default: 50,
+    ...U32,
+    group: "Tracker",
+    help: "peers returned when a client does not say how many it wants; lower clamp",
+  },
+  {
+    name: "max-numwant",
+    type: "int",
+    default: 100,
+    ...U32,
+    min: 1,
+    group: "Tracker",
+    help: "most peers returned by one announce",
+  },
+  {
+    name: "max-torrents",
+    type: "int",
+    default: 100000,
+    ...U32,
+    min: 1,
+    group: "Tracker",
+    help: "new: most torrents tracked without --torrent-dir (open mode)",
+  },
+  {
+    name: "max-scrape-torrents",
+    type: "int",
+    default: 74,
+    ...U32,
+    min: 1,
+    group: "Tracker",
+    help: "new: most info hashes in one scrape",
+  },
+  {
+    name: "allow-full-scrape",
+    type: "switch",
+    group: "Tracker",
+    help: "new: a scrape without info_hash lists every torrent",
+  },
+  {
+    name: "allow-proxy",
+    type: "switch",
+    group: "Tracker",
+    help: "let announces choose their address with `ip` (anyone can then register any address)",
+  },
+  // Network
+  {
+    name: "http-port",
+    type: "int",
+    default: 6969,
+    ...U16,
+    group: "Network",
+    help: "HTTP port, 0 disables",
+  },
+  {
+    name: "https-port",
+    type: "int",
+    default: 6970,
+    ...U16,
+    group: "Network",
+    help: "HTTPS port, used when --http-cert and --http-key are given; 0 disables",
+  },
+  {
+    name: "udp-port",
+    type: "int",
+    default: 6969,
+    ...U16,
+    group: "Network",
+    help: "UDP port, 0 disables",
+  },
+  {
+    name: "bind-addr",
+    type: "string",
+    group: "Network",
+    help: "local address of every listener (default 0.0.0.0, or :: with --ipv6)",
+  },
+  {
+    name: "ipv6",
+    type: "switch",
+    group: "Network",
+    help: "listen on IPv6 too (dual stack where the system allows)",
+  },
+  // HTTP
+  {
+    name: "http-timeout",
+    type: "int",
+    default: 2000,
+    unit: "ms",
+    ...U32,
+    min: 1,
+    group: "HTTP",
+    help: "time a client has to send its request, and then to read the reply",
+  },
+  {
+    name: "max-http-connections",
+    type: "int",
+    default: 4096,
+    ...U32,
+    min: 1,
+    group: "HTTP",
+    help: "new: open HTTP connections at most; more are refused",
+  },
+  {
+    name: "http-cert",
+    type: "string",
+    default: "",
+    group: "HTTP",
+    help: "PEM certificate for HTTPS",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "http-key",
+    type: "string",
+    default: "",
+    group: "HTTP",
+    help: "PEM private key for HTTPS",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "reverse-proxy-header",
+    type: "string",
+    default: "X-Real-IP",
+    group: "HTTP",
+    help: "header carrying the client address when set by a trusted proxy",
+  },
+  {
+    name: "reverse-proxy-from",
+    type: "list",
+    group: "HTTP",
+    help: "address or CIDR network of a trusted reverse proxy (repeatable, or comma-separated)",
+  },
+  // Whitelist
+  {
+    name: "torrent-dir",
+    type: "string",
+    default: "",
+    group: "Whitelist",
+    help: "track only the .torrent files under this directory; empty: track any torrent (bounded)",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "scan-interval",
+    type: "int",
+    default: 60,
+    unit: "seconds",
+    ...U32,
+    min: 1,
+    group: "Whitelist",
+    help: "pause between two full walks of --torrent-dir",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "max-scan-depth",
+    type: "int",
+    default: 64,
+    ...U32,
+    group: "Whitelist",
+    help: "deepest directory level walked",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "max-scan-inodes",
+    type: "int",
+    default: 131072,
+    ...U32,
+    group: "Whitelist",
+    help: "most directory entries one walk visits",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "max-torrent-size",
+    type: "int",
+    default: 10,
+    unit: "MiB",
+    ...U32,
+    group: "Whitelist",
+    help: "larger .torrent files are skipped",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "max-torrent-name",
+    type: "int",
+    default: 64,
+    ...U32,
+    group: "Whitelist",
+    help: "torrent names are cut to this many characters",
+    unavailable: NOT_YET,
+  },
+  // Pages
+  {
+    name: "www-dir",
+    type: "string",
+    default: "",
+    group: "Pages",
+    help: "directory overriding the embedded page assets",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "disable-stat-page",
+    type: "switch",
+    group: "Pages",
+    help: "turn /stat off",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "disable-peers-page",
+    type: "switch",
+    group: "Pages",
+    help: "turn /peers off",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "disable-file-page",
+    type: "switch",
+    group: "Pages",
+    help: "turn /file off",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "tpl-debug",
+    type: "switch",
+    group: "Pages",
+    help: "accepted for compatibility",
+    unavailable: "Hefur's pages are not mimosa templates, so there is nothing to debug",
+  },
+  // Control
+  {
+    name: "control-socket",
+    type: "string",
+    group: "Control",
+    help: "Unix socket of the control interface; empty disables it",
+    unavailable: NOT_YET,
+  },
+  // Log
+  {
+    name: "log-level",
+    type: "string",
+    default: "warning",
+    group: "Log",
+    help: "debug, info, warning, error, critical or fatal",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-filter",
+    type: "string",
+    group: "Log",
+    help: "per-origin levels: origin:level,+origin (debug),-origin (critical)",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-origins",
+    type: "switch",
+    group: "Log",
+    help: "list the log origins and exit",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-color",
+    type: "switch",
+    group: "Log",
+    help: "colour log lines by level",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-file",
+    type: "string",
+    default: "",
+    group: "Log",
+    help: "strftime pattern of the log file; empty: standard output",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-rotation-interval",
+    type: "int",
+    default: 0,
+    unit: "seconds",
+    ...U32,
+    group: "Log",
+    help: "start a new log file this often; 0: never",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "log-compression",
+    type: "string",
+    default: "identity",
+    group: "Log",
+    help: "compression of rotated logs: identity, gzip or zstd (xz is refused)",
+    unavailable: NOT_YET,
+  },
+  // Security
+  {
+    name: "uid",
+    type: "string",
+    default: "",
+    group: "Security",
+    help: "user (name or number) to switch to once the sockets are bound",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "gid",
+    type: "string",
+    default: "",
+    group: "Security",
+    help: "group (name or number) to switch to once the sockets are bound",
+    unavailable: NOT_YET,
+  },
+  {
+    name: "chroot",
+    type: "string",
+    default: "",
+    group: "Security",
+    help: "refused: use the permission sandbox and the service manager",
+    unavailable:
+      "Deno cannot chroot. Hefur already runs in Deno's permission sandbox (see README, Deployment); use your service manager's RootDirectory= or a container for a file-system jail",
+  },
+];
+
+/** camelCase key of an option name: `torrent-dir` → `torrentDir`. */
+export function optionKey(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,41 @@
+/**
+ * The `hefur` command: `hefur serve [options]`, `hefur ctl <command>`, `hefur --version`.
+ *
+ * @module
+ */
+import { serve } from "./cli/serve.ts";
+import { versionText } from "./version.ts";
+
+const USAGE = `Usage: hefur <command> [options]
+
+Commands:
+  serve [options]   run the tracker (see 'hefur serve --help')
+  --version         print the version and exit
+  --help            print this help
+`;
+
+/** Runs the command line; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "serve":
+      return await serve(rest);
+    case "--version":
+    case "-version":
+    case "version":
+      Deno.stdout.writeSync(new TextEncoder().encode(versionText()));
+      return 0;
+    case undefined:
+    case "--help":
+    case "-help":
+    case "-h":
+    case "help":
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`hefur: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

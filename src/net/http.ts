@@ -1,0 +1,139 @@
+/**
+ * The HTTP tracker: routes requests, and translates `/announce` and `/scrape` between the wire and
+ * the tracker core. Pages and APIs add their own routes to the same {@link Router}.
+ *
+ * @module
+ */
+import type { HttpHandler, HttpRequest, HttpResponse } from "./http_server.ts";
+import { parseAnnounceQuery, parseScrapeQuery, QueryError } from "../protocol/http_query.ts";
+import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protocol/http_reply.ts";
+import { isFailure, type SwarmCounts } from "../protocol/types.ts";
+import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
+import type { Tracker } from "../tracker/tracker.ts";
+
+/**
+ * Exact paths and path prefixes mapped to handlers. Exact paths win; among prefixes the longest
+ * wins. Unknown paths get a 404.
+ */
+export class Router {
+  readonly #exact = new Map<string, HttpHandler>();
+  readonly #prefixes: [string, HttpHandler][] = [];
+  #notFound: HttpHandler = () => ({
+    status: 404,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+    body: "not found\n",
+  });
+
+  /** Routes one exact path (`/announce`). */
+  on(path: string, handler: HttpHandler): this {
+    this.#exact.set(path, handler);
+    return this;
+  }
+
+  /** Routes every path that starts with `prefix` (`/file/`). */
+  prefix(prefix: string, handler: HttpHandler): this {
+    this.#prefixes.push([prefix, handler]);
+    this.#prefixes.sort((a, b) => b[0].length - a[0].length);
+    return this;
+  }
+
+  /** What to answer when nothing matches. */
+  notFound(handler: HttpHandler): this {
+    this.#notFound = handler;
+    return this;
+  }
+
+  /** The handler for a request. */
+  readonly handle: HttpHandler = (req) => {
+    const exact = this.#exact.get(req.path);
+    if (exact !== undefined) return exact(req);
+    for (const [p, h] of this.#prefixes) if (req.path.startsWith(p)) return h(req);
+    return this.#notFound(req);
+  };
+}
+
+/** Where the HTTP tracker may find the client's real address. */
+export interface ClientAddressOptions {
+  /** Header carrying the client address when set by a trusted proxy (lower case). */
+  reverseProxyHeader: string;
+  /** Proxies allowed to set it; empty means nobody. */
+  reverseProxyFrom: Cidrs;
+}
+
+/**
+ * The client's address: the TCP peer, or the address a trusted reverse proxy put in its header.
+ * In a list (`X-Forwarded-For: a, b`) the last entry is the one the trusted proxy added.
+ */
+export function clientIp(req: HttpRequest, options: ClientAddressOptions): string {
+  if (options.reverseProxyFrom.size === 0 || !options.reverseProxyFrom.has(req.remoteIp)) {
+    return req.remoteIp;
+  }
+  const value = req.headers.get(options.reverseProxyHeader);
+  if (value === undefined) return req.remoteIp;
+  const last = value.slice(value.lastIndexOf(",") + 1).trim();
+  return canonicalIp(last) ?? req.remoteIp;
+}
+
+/** Settings of the announce and scrape routes. */
+export interface TrackerRouteOptions extends ClientAddressOptions {
+  allowProxy: boolean;
+  /** Most info hashes in one scrape. */
+  maxScrapeTorrents: number;
+  /** Answer a scrape without info_hash with every torrent. */
+  allowFullScrape: boolean;
+  /** Seconds sent as `flags.min_request_interval` in scrapes. */
+  scrapeInterval: number;
+}
+
+// Announce and scrape replies: plain bencode, never compressed, connection closed after.
+const BENCODE_HEADERS = { "content-type": "text/plain", "cache-control": "no-store" };
+
+function bencoded(body: Uint8Array): HttpResponse {
+  return { status: 200, headers: BENCODE_HEADERS, body };
+}
+
+/** Adds `/announce` and `/scrape` for `tracker` to `router`. */
+export function addTrackerRoutes(
+  router: Router,
+  tracker: Tracker,
+  options: TrackerRouteOptions,
+): Router {
+  router.on("/announce", (req) => {
+    let parsed;
+    try {
+      parsed = parseAnnounceQuery(req.query, clientIp(req, options), options);
+    } catch (e) {
+      if (e instanceof QueryError) return bencoded(encodeFailure(e.message));
+      throw e;
+    }
+    const result = tracker.announce(parsed.request);
+    if (isFailure(result)) return bencoded(encodeFailure(result.failure));
+    return bencoded(encodeAnnounceReply(result, parsed.compact, parsed.noPeerId));
+  });
+
+  router.on("/scrape", (req) => {
+    let hashes: string[];
+    try {
+      hashes = parseScrapeQuery(req.query, options.maxScrapeTorrents).infoHashes;
+    } catch (e) {
+      if (e instanceof QueryError) return bencoded(encodeFailure(e.message));
+      throw e;
+    }
+    const entries: [string, SwarmCounts][] = [];
+    if (hashes.length === 0) {
+      if (!options.allowFullScrape) {
+        return bencoded(encodeFailure("full scrape is disabled: give at least one info_hash"));
+      }
+      for (const t of tracker.torrents()) entries.push([t.infoHash, t.swarm]);
+      tracker.counters.scrapes++;
+    } else {
+      const counts = tracker.scrape(hashes);
+      for (let i = 0; i < hashes.length; i++) {
+        const c = counts[i];
+        if (c !== undefined) entries.push([hashes[i], c]);
+      }
+    }
+    return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
+  });
+  return router;
+}

@@ -1,0 +1,327 @@
+/**
+ * A small HTTP/1.1 server over `Deno.listen` / `Deno.listenTls`.
+ *
+ * Why not `Deno.serve`: a tracker must cut off slow and idle clients after `--http-timeout`, bound
+ * the request head and the number of open connections, and choose per response whether the
+ * connection stays open. `Deno.serve` exposes none of these, so this module reads requests itself.
+ * It only does what a tracker needs: GET/HEAD-style requests without bodies, one response per
+ * request, keep-alive on request.
+ *
+ * @module
+ */
+import { socketIp } from "../protocol/ip.ts";
+
+/** A parsed request head. */
+export interface HttpRequest {
+  method: string;
+  /** The request target as sent (`/announce?info_hash=…`). */
+  target: string;
+  /** The path part of the target, not decoded. */
+  path: string;
+  /** The query part of the target, without `?`, not decoded. */
+  query: string;
+  /** Header names in lower case; a repeated header keeps its first value. */
+  headers: Map<string, string>;
+  /** The TCP peer's address (canonical, v4-mapped undone). */
+  remoteIp: string;
+  remotePort: number;
+  /** True on the HTTPS listener. */
+  secure: boolean;
+}
+
+/** What a handler answers. */
+export interface HttpResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  /** Keep the connection open for another request if the client asked for it. Default false. */
+  keepAlive?: boolean;
+}
+
+/** Turns a request into a response. */
+export type HttpHandler = (req: HttpRequest) => HttpResponse | Promise<HttpResponse>;
+
+/** Bounds of the server; every one protects against a hostile or broken client. */
+export interface HttpServerLimits {
+  /** Milliseconds a client has to send a request head, and then to take the whole response. */
+  timeoutMs: number;
+  /** Largest request head (request line + headers) in bytes. */
+  maxHeadBytes: number;
+  /** Most connections open at once; past it new connections are closed at once. */
+  maxConnections: number;
+}
+
+/** Defaults: the reference's 2 s timeout and a head a little larger than its 5 KiB. */
+export const DEFAULT_HTTP_LIMITS: HttpServerLimits = {
+  timeoutMs: 2000,
+  maxHeadBytes: 8192,
+  maxConnections: 4096,
+};
+
+const REASONS: Record<number, string> = {
+  200: "OK",
+  206: "Partial Content",
+  304: "Not Modified",
+  400: "Bad Request",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+};
+
+const encoder = new TextEncoder();
+
+interface Connection {
+  conn: Deno.Conn;
+  /** Milliseconds (performance.now) after which the connection is cut; Infinity while idle in the handler. */
+  deadline: number;
+}
+
+/** A running server; `close()` stops accepting and closes open connections. */
+export class HttpServer {
+  readonly #listener: Deno.Listener;
+  readonly #handler: HttpHandler;
+  readonly #limits: HttpServerLimits;
+  readonly #secure: boolean;
+  readonly #open = new Set<Connection>();
+  readonly #ticker: ReturnType<typeof setInterval>;
+  readonly #accepting: Promise<void>;
+  #closing = false;
+  /** Connections refused because `maxConnections` were open. */
+  refused = 0;
+  /** Connections cut for missing the deadline. */
+  timedOut = 0;
+
+  constructor(
+    listener: Deno.Listener,
+    handler: HttpHandler,
+    limits: HttpServerLimits = DEFAULT_HTTP_LIMITS,
+    secure = false,
+  ) {
+    this.#listener = listener;
+    this.#handler = handler;
+    this.#limits = limits;
+    this.#secure = secure;
+    // One ticker checks every deadline, instead of a timer per request.
+    this.#ticker = setInterval(() => this.#cutLate(), Math.min(250, limits.timeoutMs / 4));
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** The address the server listens on. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr as Deno.NetAddr;
+  }
+
+  /** Number of open connections. */
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  /** Stops accepting, closes every connection, and resolves when the accept loop has ended. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearInterval(this.#ticker);
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    for (const c of this.#open) closeQuietly(c.conn);
+    this.#open.clear();
+    await this.#accepting;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (e) {
+        if (this.#closing || e instanceof Deno.errors.BadResource) return;
+        continue; // a failed handshake or a transient accept error
+      }
+      if (this.#open.size >= this.#limits.maxConnections) {
+        this.refused++;
+        closeQuietly(conn);
+        continue;
+      }
+      const c: Connection = { conn, deadline: performance.now() + this.#limits.timeoutMs };
+      this.#open.add(c);
+      this.#serve(c).finally(() => {
+        this.#open.delete(c);
+        closeQuietly(conn);
+      });
+    }
+  }
+
+  #cutLate(): void {
+    const now = performance.now();
+    for (const c of this.#open) {
+      if (c.deadline < now) {
+        this.timedOut++;
+        this.#open.delete(c);
+        closeQuietly(c.conn);
+      }
+    }
+  }
+
+  async #serve(c: Connection): Promise<void> {
+    const { conn } = c;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const remoteIp = socketIp(remote.hostname);
+    let buf = new Uint8Array(1024);
+    let filled = 0;
+    try {
+      while (true) {
+        // Read until the head is complete.
+        let headEnd = findHeadEnd(buf, 0, filled);
+        while (headEnd < 0) {
+          if (filled === buf.length) {
+            if (buf.length >= this.#limits.maxHeadBytes) {
+              await writeAll(conn, plain(431, "request head too large"));
+              return;
+            }
+            const grown = new Uint8Array(Math.min(buf.length * 2, this.#limits.maxHeadBytes));
+            grown.set(buf);
+            buf = grown;
+          }
+          const n = await conn.read(buf.subarray(filled));
+          if (n === null) return;
+          filled += n;
+          headEnd = findHeadEnd(buf, Math.max(0, filled - n - 3), filled);
+        }
+        const req = parseHead(buf, headEnd, remoteIp, remote.port, this.#secure);
+        if (typeof req === "string") {
+          await writeAll(conn, plain(400, req));
+          return;
+        }
+        if (
+          req.headers.has("transfer-encoding") || Number(req.headers.get("content-length") ?? 0) > 0
+        ) {
+          await writeAll(conn, plain(413, "request bodies are not accepted"));
+          return;
+        }
+        // Bytes after the head belong to the next (pipelined) request.
+        const rest = headEnd + 4;
+        buf.copyWithin(0, rest, filled);
+        filled -= rest;
+
+        c.deadline = Infinity; // the handler's own time is not the client's fault
+        let res: HttpResponse;
+        try {
+          res = await this.#handler(req);
+        } catch (e) {
+          console.error("http handler failed:", e);
+          res = {
+            status: 500,
+            body: "internal error\n",
+            headers: { "content-type": "text/plain" },
+          };
+        }
+        const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
+        c.deadline = performance.now() + this.#limits.timeoutMs;
+        await writeAll(conn, serializeResponse(res, keepAlive, req.method === "HEAD"));
+        if (!keepAlive) return;
+        c.deadline = performance.now() + this.#limits.timeoutMs;
+      }
+    } catch {
+      // The client went away or was cut off: nothing to answer.
+    }
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += await conn.write(data.subarray(at));
+}
+
+function findHeadEnd(buf: Uint8Array, from: number, to: number): number {
+  for (let i = from; i + 3 < to; i++) {
+    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i;
+  }
+  return -1;
+}
+
+function wantsKeepAlive(req: HttpRequest): boolean {
+  const connection = req.headers.get("connection")?.toLowerCase();
+  if (connection === "close") return false;
+  return req.target !== "" &&
+    (connection === "keep-alive" || req.headers.get(":version") === "1.1");
+}
+
+/** Parses a request head; returns a message when it is malformed. */
+function parseHead(
+  buf: Uint8Array,
+  end: number,
+  remoteIp: string,
+  remotePort: number,
+  secure: boolean,
+): HttpRequest | string {
+  let text = "";
+  for (let i = 0; i < end; i++) text += String.fromCharCode(buf[i]);
+  const lines = text.split("\r\n");
+  const m = /^([A-Z]{1,16}) (\S+) HTTP\/1\.([01])$/.exec(lines[0]);
+  if (m === null) return "malformed request line";
+  const headers = new Map<string, string>();
+  headers.set(":version", "1." + m[3]);
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(":");
+    if (colon <= 0) return "malformed header line";
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+  }
+  const target = m[2];
+  const q = target.indexOf("?");
+  const hash = target.indexOf("#");
+  const pathEnd = q >= 0 ? q : hash >= 0 ? hash : target.length;
+  const query = q >= 0 ? target.slice(q + 1, hash > q ? hash : target.length) : "";
+  return {
+    method: m[1],
+    target,
+    path: target.slice(0, pathEnd),
+    query,
+    headers,
+    remoteIp,
+    remotePort,
+    secure,
+  };
+}
+
+function plain(status: number, message: string): Uint8Array {
+  return serializeResponse(
+    { status, body: message + "\n", headers: { "content-type": "text/plain; charset=utf-8" } },
+    false,
+    false,
+  );
+}
+
+/** Turns a response into the bytes sent on the wire (one buffer, one write). */
+export function serializeResponse(
+  res: HttpResponse,
+  keepAlive: boolean,
+  head: boolean,
+): Uint8Array {
+  const body = typeof res.body === "string"
+    ? encoder.encode(res.body)
+    : res.body ?? new Uint8Array();
+  let text = `HTTP/1.1 ${res.status} ${REASONS[res.status] ?? "Unknown"}\r\n`;
+  if (res.headers) { for (const k in res.headers) text += k + ": " + res.headers[k] + "\r\n"; }
+  text += "content-length: " + body.length + "\r\n";
+  text += keepAlive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
+  const out = new Uint8Array(text.length * 3 + (head ? 0 : body.length));
+  const n = encoder.encodeInto(text, out).written;
+  if (head) return out.subarray(0, n);
+  out.set(body, n);
+  return out.subarray(0, n + body.length);
+}

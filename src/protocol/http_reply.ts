@@ -1,0 +1,122 @@
+/**
+ * Encodes the bencoded bodies of HTTP announce and scrape replies.
+ *
+ * These replies are written directly rather than through the general bencode encoder: their shape
+ * is fixed, keys are emitted already sorted (canonical bencode, which the original did not do —
+ * reference §16.1), and the compact peer bytes are copied in without building any intermediate
+ * value.
+ *
+ * @module
+ */
+import type { AnnounceReply, SwarmCounts } from "./types.ts";
+import { formatIp } from "./ip.ts";
+
+/** Appends ASCII text and raw bytes to a growing buffer. */
+class Writer {
+  buf: Uint8Array;
+  at = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+  }
+  #room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    grown.set(this.buf.subarray(0, this.at));
+    this.buf = grown;
+  }
+  /** Text whose characters are all below 256 (ASCII, or a binary string). */
+  text(s: string): this {
+    this.#room(s.length);
+    for (let i = 0; i < s.length; i++) this.buf[this.at++] = s.charCodeAt(i);
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.#room(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+    return this;
+  }
+  /** A bencoded byte string whose content is a binary string. */
+  str(s: string): this {
+    return this.text(s.length + ":").text(s);
+  }
+  int(n: number): this {
+    return this.text("i" + Math.trunc(n) + "e");
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+/** The body of a failed announce or scrape: `d14:failure reason<len>:<msg>e`. */
+export function encodeFailure(reason: string): Uint8Array {
+  const utf8 = new TextEncoder().encode(reason);
+  return new Writer(utf8.length + 32).text("d14:failure reason" + utf8.length + ":").bytes(utf8)
+    .text("e").done();
+}
+
+/**
+ * The body of a successful announce. Compact replies (BEP 23, BEP 7) carry `peers` and `peers6` as
+ * packed bytes; non-compact ones a list of `{ip, peer id, port}` dictionaries.
+ *
+ * @example
+ * ```ts
+ * import { encodeAnnounceReply } from "./http_reply.ts";
+ * const body = encodeAnnounceReply({
+ *   interval: 900, minInterval: 60, complete: 1, incomplete: 0, downloaded: 0,
+ *   peers4: new Uint8Array([10, 0, 0, 2, 0x1a, 0xe1]), peers6: new Uint8Array(), peerIds: ["x".repeat(20)],
+ * }, true, false);
+ * new TextDecoder().decode(body).startsWith("d8:completei1e"); // true
+ * ```
+ */
+export function encodeAnnounceReply(
+  reply: AnnounceReply,
+  compact: boolean,
+  noPeerId: boolean,
+): Uint8Array {
+  const w = new Writer(128 + reply.peers4.length + reply.peers6.length);
+  w.text("d8:complete").int(reply.complete)
+    .text("10:downloaded").int(reply.downloaded)
+    .text("10:incomplete").int(reply.incomplete)
+    .text("8:interval").int(reply.interval)
+    .text("12:min interval").int(reply.minInterval);
+  if (compact) {
+    w.text("5:peers" + reply.peers4.length + ":").bytes(reply.peers4);
+    w.text("6:peers6" + reply.peers6.length + ":").bytes(reply.peers6);
+  } else {
+    w.text("5:peersl");
+    let n = 0;
+    const entry = (bytes: Uint8Array, at: number, len: 4 | 16) => {
+      w.text("d2:ip").str(formatIp(bytes, at, len));
+      if (!noPeerId) w.text("7:peer id").str(reply.peerIds[n]);
+      w.text("4:port").int(bytes[at + len] * 256 + bytes[at + len + 1]).text("e");
+      n++;
+    };
+    for (let at = 0; at < reply.peers4.length; at += 6) entry(reply.peers4, at, 4);
+    for (let at = 0; at < reply.peers6.length; at += 18) entry(reply.peers6, at, 16);
+    w.text("e");
+  }
+  return w.text("e").done();
+}
+
+/**
+ * The body of a scrape (BEP 48): a `files` dictionary with one entry per tracked torrent asked for
+ * (unknown hashes are left out, as BEP 48 describes only torrents the tracker has), plus
+ * `flags.min_request_interval`. Keys come out sorted: hashes are sorted bytewise, duplicates
+ * dropped.
+ */
+export function encodeScrapeReply(
+  entries: Iterable<[infoHash: string, counts: SwarmCounts]>,
+  minRequestInterval: number,
+): Uint8Array {
+  const sorted = [...new Map(entries)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const w = new Writer(64 + sorted.length * 80);
+  w.text("d5:filesd");
+  for (const [hash, c] of sorted) {
+    w.str(hash).text("d8:complete").int(c.complete)
+      .text("10:downloaded").int(c.downloaded)
+      .text("10:incomplete").int(c.incomplete).text("e");
+  }
+  w.text("e5:flagsd20:min_request_interval").int(minRequestInterval).text("ee");
+  return w.done();
+}

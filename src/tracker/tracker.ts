@@ -1,0 +1,256 @@
+/**
+ * The tracker core: the torrents, their swarms and the rules of announce and scrape.
+ *
+ * One instance is shared by every listener (UDP, HTTP, HTTPS, WebSocket), so peers that use
+ * different protocols meet in the same swarm. It knows nothing of sockets: listeners hand it
+ * decoded {@link AnnounceRequest}s and encode what it returns.
+ *
+ * @module
+ */
+import {
+  type AnnounceRequest,
+  type AnnounceResult,
+  type SwarmCounts,
+  Want,
+} from "../protocol/types.ts";
+import { Swarm, type SwarmLimits } from "./swarm.ts";
+
+/** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
+export interface TorrentInfo {
+  /** Display name (from the `.torrent`, possibly truncated). */
+  name: string;
+  /** Total size in bytes. */
+  length: number;
+  /** Which BitTorrent version this hash belongs to: 1 (SHA-1) or 2 (truncated SHA-256). */
+  version: 1 | 2;
+  /** The full hash as a binary string: 20 bytes for v1, 32 for v2. */
+  fullHash: string;
+  /** Where the `.torrent` file lies, when there is one. */
+  path?: string;
+  /** When the torrent became tracked (ms since the epoch), for feeds. */
+  addedAt?: number;
+}
+
+/** A tracked torrent: its swarm, plus its metadata when it came from the whitelist. */
+export interface Torrent {
+  /** The 20-byte key clients announce with, as a binary string. */
+  readonly infoHash: string;
+  info?: TorrentInfo;
+  readonly swarm: Swarm;
+}
+
+/** Settings of the core; every field has the default of the reference §2.2. */
+export interface TrackerOptions {
+  /** Seconds between announces that clients are told. */
+  announceInterval: number;
+  /** Seconds clients must wait at least between announces (`min interval`). */
+  minAnnounceInterval: number;
+  /** Seconds of silence after which a peer is forgotten. */
+  peerTimeout: number;
+  maxPeers: number;
+  minNumwant: number;
+  maxNumwant: number;
+  /**
+   * Open mode: when true, any info hash is tracked on its first announce (up to `maxTorrents`);
+   * when false only torrents added with {@link Tracker.addTorrent} (the whitelist) are.
+   */
+  open: boolean;
+  /** Most torrents tracked in open mode. */
+  maxTorrents: number;
+  /** Clock in milliseconds (monotonic); tests inject their own. */
+  clock: () => number;
+}
+
+/** The defaults of hefurd (reference §2.2), with open mode on. */
+export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
+  announceInterval: 15 * 60,
+  minAnnounceInterval: 60,
+  peerTimeout: 20 * 60,
+  maxPeers: 1024,
+  minNumwant: 50,
+  maxNumwant: 100,
+  open: true,
+  maxTorrents: 100_000,
+  clock: () => performance.now(),
+};
+
+/** Counters since start, shown on `/stat` and in metrics. */
+export interface TrackerCounters {
+  announces: number;
+  scrapes: number;
+  failures: number;
+}
+
+/** The failure reasons the core sends; listeners pass them on unchanged. */
+export const FAILURE = {
+  notFound: "torrent not found",
+  full: "tracker is full: too many torrents",
+} as const;
+
+/**
+ * The in-memory tracker. Everything is synchronous: an announce is a few map look-ups and a copy
+ * of ready peer bytes.
+ *
+ * @example
+ * ```ts
+ * import { Tracker } from "./tracker.ts";
+ * import { AnnounceEvent, Want } from "../protocol/types.ts";
+ * const tracker = new Tracker({ open: true });
+ * const reply = tracker.announce({
+ *   infoHash: "a".repeat(20), peerId: "b".repeat(20), ip: "10.0.0.1", port: 6881,
+ *   uploaded: 0, downloaded: 0, left: 100, event: AnnounceEvent.Started, numwant: -1, want: Want.V4,
+ * });
+ * ```
+ */
+export class Tracker {
+  readonly options: TrackerOptions;
+  readonly counters: TrackerCounters = { announces: 0, scrapes: 0, failures: 0 };
+  readonly #torrents = new Map<string, Torrent>();
+  readonly #limits: SwarmLimits;
+  readonly #start: number;
+  // Reply buffers reused by every announce: callers encode a reply before the next announce.
+  readonly #out4: Uint8Array;
+  readonly #out6: Uint8Array;
+  readonly #ids: string[] = [];
+
+  constructor(options: Partial<TrackerOptions> = {}) {
+    this.options = { ...DEFAULT_TRACKER_OPTIONS, ...options };
+    this.#limits = { maxPeers: this.options.maxPeers, peerTimeout: this.options.peerTimeout };
+    this.#start = this.options.clock();
+    this.#out4 = new Uint8Array(this.options.maxNumwant * 6);
+    this.#out6 = new Uint8Array(this.options.maxNumwant * 18);
+  }
+
+  /** Seconds since the tracker started, by its clock. */
+  now(): number {
+    return Math.floor((this.options.clock() - this.#start) / 1000);
+  }
+
+  /**
+   * Handles one announce. On success the reply's `peers4`, `peers6` and `peerIds` are views into
+   * buffers that the next announce overwrites: encode them before announcing again.
+   */
+  announce(req: AnnounceRequest): AnnounceResult {
+    this.counters.announces++;
+    let torrent = this.#torrents.get(req.infoHash);
+    if (torrent === undefined) {
+      if (!this.options.open) return this.#fail(FAILURE.notFound);
+      if (this.#torrents.size >= this.options.maxTorrents) return this.#fail(FAILURE.full);
+      torrent = { infoHash: req.infoHash, swarm: new Swarm() };
+      this.#torrents.set(req.infoHash, torrent);
+    }
+    const swarm = torrent.swarm;
+    const self = swarm.update(req, this.now(), this.#limits);
+    const ids = this.#ids;
+    ids.length = 0;
+    let n4 = 0;
+    let n6 = 0;
+    if (self !== undefined) {
+      [n4, n6] = swarm.select(
+        this.#numwant(req.numwant),
+        req.want,
+        self,
+        req.peerId,
+        this.#out4,
+        this.#out6,
+        ids,
+      );
+    }
+    return {
+      interval: this.options.announceInterval,
+      minInterval: this.options.minAnnounceInterval,
+      complete: swarm.complete,
+      incomplete: swarm.incomplete,
+      downloaded: swarm.downloaded,
+      peers4: this.#out4.subarray(0, n4 * 6),
+      peers6: this.#out6.subarray(0, n6 * 18),
+      peerIds: ids,
+    };
+  }
+
+  /**
+   * The counters of each requested torrent, in request order; `undefined` for a hash that is not
+   * tracked (listeners decide how to show it: BEP 48 omits it over HTTP, BEP 15 sends zeros).
+   */
+  scrape(infoHashes: readonly string[]): (SwarmCounts | undefined)[] {
+    this.counters.scrapes++;
+    return infoHashes.map((h) => this.#torrents.get(h)?.swarm);
+  }
+
+  /** The torrent with this 20-byte key, if tracked. */
+  get(infoHash: string): Torrent | undefined {
+    return this.#torrents.get(infoHash);
+  }
+
+  /** Every tracked torrent. */
+  torrents(): IterableIterator<Torrent> {
+    return this.#torrents.values();
+  }
+
+  /** Number of tracked torrents. */
+  get size(): number {
+    return this.#torrents.size;
+  }
+
+  /**
+   * Starts tracking a torrent (or updates its metadata if already tracked, keeping its peers and
+   * counters). Used by the whitelist and by `hefur ctl release-torrent`.
+   */
+  addTorrent(infoHash: string, info?: TorrentInfo): Torrent {
+    const existing = this.#torrents.get(infoHash);
+    if (existing !== undefined) {
+      if (info !== undefined) existing.info = info;
+      return existing;
+    }
+    const torrent: Torrent = { infoHash, info, swarm: new Swarm() };
+    this.#torrents.set(infoHash, torrent);
+    return torrent;
+  }
+
+  /** Stops tracking a torrent and frees its peers. Returns false if it was not tracked. */
+  removeTorrent(infoHash: string): boolean {
+    const torrent = this.#torrents.get(infoHash);
+    if (torrent === undefined) return false;
+    torrent.swarm.clear();
+    this.#torrents.delete(infoHash);
+    return true;
+  }
+
+  /**
+   * Forgets silent peers in every swarm, and in open mode the torrents left with no peer and no
+   * history. Meant to run on a timer (every minute); the announce path expires lazily as well.
+   */
+  sweep(): number {
+    const now = this.now();
+    let removed = 0;
+    for (const [hash, torrent] of this.#torrents) {
+      removed += torrent.swarm.expire(now, this.options.peerTimeout);
+      if (
+        this.options.open && torrent.info === undefined && torrent.swarm.size === 0 &&
+        torrent.swarm.downloaded === 0
+      ) {
+        this.#torrents.delete(hash);
+      }
+    }
+    return removed;
+  }
+
+  #numwant(asked: number): number {
+    const { minNumwant, maxNumwant } = this.options;
+    // -1 means "not said": the default. An explicit 0 is honoured (a client that wants no peers,
+    // e.g. a seeder); the original returns 50 peers anyway (reference §16.2).
+    if (asked < 0) return minNumwant;
+    if (asked === 0) return 0;
+    return Math.min(Math.max(asked, minNumwant), maxNumwant);
+  }
+
+  #fail(reason: string): AnnounceResult {
+    this.counters.failures++;
+    return { failure: reason };
+  }
+}
+
+/** The peer families a requester gets by default: IPv6 requesters get both. */
+export function defaultWant(ip: string): Want {
+  return ip.indexOf(":") >= 0 ? Want.Both : Want.V4;
+}
