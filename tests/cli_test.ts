@@ -1,0 +1,87 @@
+// The command line: the options table, both dash styles, strict values, help and version.
+import assert from "node:assert/strict";
+import { normalizeDashes, parseServeArgs, serveHelp, UsageError } from "../src/cli/args.ts";
+import { OPTIONS } from "../src/cli/options.ts";
+
+Deno.test("defaults are those of hefurd", () => {
+  const c = parseServeArgs([]);
+  assert.equal(c.announceInterval, 15);
+  assert.equal(c.httpPort, 6969);
+  assert.equal(c.udpPort, 6969);
+  assert.equal(c.httpsPort, 6970);
+  assert.equal(c.httpTimeout, 2000);
+  assert.equal(c.maxPeers, 1024);
+  assert.equal(c.minNumwant, 50);
+  assert.equal(c.maxNumwant, 100);
+  assert.equal(c.scanInterval, 60);
+  assert.equal(c.maxScanDepth, 64);
+  assert.equal(c.maxScanInodes, 131072);
+  assert.equal(c.reverseProxyHeader, "X-Real-IP");
+  assert.equal(c.allowProxy, false);
+  assert.deepEqual(c.reverseProxyFrom, []);
+});
+
+Deno.test("both --name and the original -name forms are accepted", () => {
+  const c = parseServeArgs(["-announce-interval", "5", "--max-peers=10", "-allow-proxy", "--ipv6"]);
+  assert.equal(c.announceInterval, 5);
+  assert.equal(c.maxPeers, 10);
+  assert.equal(c.allowProxy, true);
+  assert.equal(c.ipv6, true);
+  assert.deepEqual(normalizeDashes(["-h", "-x", "-http-port", "-5"]), [
+    "-h",
+    "-x",
+    "--http-port",
+    "-5",
+  ]);
+});
+
+Deno.test("repeatable list options collect every value", () => {
+  const c = parseServeArgs([
+    "--reverse-proxy-from",
+    "10.0.0.1,10.0.0.2",
+    "--reverse-proxy-from",
+    "::1",
+  ]);
+  assert.deepEqual(c.reverseProxyFrom, ["10.0.0.1", "10.0.0.2", "::1"]);
+});
+
+Deno.test("bad values, unknown options and unavailable options fail clearly", () => {
+  const fails = (args: string[], message: RegExp) =>
+    assert.throws(() => parseServeArgs(args), (e: Error) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(e.message, message);
+      return true;
+    });
+  fails(["--announce-interval", "15min"], /"15min" is not a whole number/);
+  fails(["--http-port", "70000"], /70000 is outside 0–65535/);
+  fails(["--no-such-option"], /unknown option '--no-such-option'/);
+  fails(["--min-numwant", "200"], /must not be larger than --max-numwant/);
+  fails(["--chroot", "/srv"], /Deno cannot chroot/);
+  fails(["stray"], /too many arguments|unexpected/i);
+});
+
+Deno.test("--help lists every option, grouped", () => {
+  const help = serveHelp();
+  for (const o of OPTIONS) assert.ok(help.includes(`--${o.name}`), `--${o.name} missing from help`);
+  for (const g of ["Tracker:", "Network:", "HTTP:", "Whitelist:", "Log:"]) {
+    assert.ok(help.includes(g));
+  }
+});
+
+Deno.test("hefur --version and hefur serve --help run as commands", async () => {
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const v = await run("--version");
+  assert.equal(v.code, 0);
+  assert.match(new TextDecoder().decode(v.stdout), /^hefur \d+\.\d+\.\d+/);
+  const h = await run("serve", "--help");
+  assert.equal(h.code, 0);
+  assert.match(new TextDecoder().decode(h.stdout), /--torrent-dir/);
+  const bad = await run("serve", "--http-port", "x");
+  assert.equal(bad.code, 2);
+  assert.match(new TextDecoder().decode(bad.stderr), /not a whole number/);
+});
