@@ -320,36 +320,32 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "warning",
     group: "Log",
     help: "debug, info, warning, error, critical or fatal",
-    unavailable: NOT_YET,
   },
   {
     name: "log-filter",
     type: "string",
     group: "Log",
-    help: "per-origin levels: origin:level,+origin (debug),-origin (critical)",
-    unavailable: NOT_YET,
+    help:
+      "per-origin levels, overriding --log-level: origin:level, +origin (debug), -origin (critical), origin (info)",
   },
   {
     name: "log-origins",
     type: "switch",
     group: "Log",
     help: "list the log origins and exit",
-    unavailable: NOT_YET,
   },
   {
     name: "log-color",
     type: "switch",
     group: "Log",
     help: "colour log lines by level",
-    unavailable: NOT_YET,
   },
   {
     name: "log-file",
     type: "string",
     default: "",
     group: "Log",
-    help: "strftime pattern of the log file; empty: standard output",
-    unavailable: NOT_YET,
+    help: "strftime pattern (%Y %m %d %H %M %S %j %s) of the log file; empty: standard error",
   },
   {
     name: "log-rotation-interval",
@@ -359,15 +355,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     group: "Log",
     help: "start a new log file this often; 0: never",
-    unavailable: NOT_YET,
   },
   {
     name: "log-compression",
     type: "string",
     default: "identity",
     group: "Log",
-    help: "compression of rotated logs: identity, gzip or zstd (xz is refused)",
-    unavailable: NOT_YET,
+    help: "compression of rotated logs: identity, gzip or zstd (Deno cannot write xz)",
   },
   // Security
   {

@@ -1,10 +1,32 @@
 /**
- * `hefur serve`: parses the options, starts Hefur and stops it gracefully on a signal.
+ * `hefur serve`: parses the options, sets up logging, starts Hefur and stops it gracefully on a
+ * signal.
+ *
+ * Once every listener is bound, one line goes to standard error whatever the log level, for
+ * scripts and tests to read the addresses from:
+ * `hefur: ready pid=<pid> http=<host>:<port> …`.
  *
  * @module
  */
 import { parseServeArgs, serveHelp, UsageError } from "./args.ts";
 import { bindAddress, startHefur } from "../app.ts";
+import {
+  CompressionError,
+  getLogger,
+  LogFileError,
+  type Logging,
+  LogOptionError,
+  originsText,
+  parseLogConfig,
+  startLogging,
+  StrftimeError,
+} from "../log/mod.ts";
+
+const log = getLogger("hefur");
+
+function stderr(text: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
+}
 
 /** Runs `hefur serve` with `args`; resolves with the process exit code. */
 export async function serve(args: string[]): Promise<number> {
@@ -13,36 +35,66 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   let config;
+  let logConfig;
   try {
     config = parseServeArgs(args);
+    logConfig = parseLogConfig(config);
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
+    if (
+      e instanceof UsageError || e instanceof LogOptionError || e instanceof CompressionError ||
+      e instanceof StrftimeError
+    ) {
+      stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
       return 2;
     }
     throw e;
   }
+  if (config.logOrigins) {
+    Deno.stdout.writeSync(new TextEncoder().encode(originsText(logConfig)));
+    return 0;
+  }
+
+  let logging: Logging;
+  try {
+    logging = await startLogging(logConfig);
+  } catch (e) {
+    if (e instanceof LogFileError) {
+      stderr(`hefur serve: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+
   let hefur;
   try {
     hefur = startHefur(config);
   } catch (e) {
-    console.error(`hefur serve: cannot start: ${(e as Error).message}`);
+    log.fatal("cannot start: {error}", { error: e });
+    stderr(`hefur serve: cannot start: ${(e as Error).message}`);
+    await logging.close();
     return 1;
   }
   const where = bindAddress(config);
-  if (hefur.http) {
-    console.error(`hefur: HTTP tracker on http://${where}:${hefur.http.addr.port}/announce`);
-  }
+  const ready = [`pid=${Deno.pid}`];
+  if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
+  stderr(`hefur: ready ${ready.join(" ")}`);
   const mode = config.torrentDir === "" ? "open mode (any torrent, bounded)" : config.torrentDir;
-  console.error(`hefur: tracking ${mode}`);
+  log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGQUIT"];
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  const reopen = () => {
+    log.info("SIGHUP: reopening the log file");
+    logging.release();
+  };
+  Deno.addSignalListener("SIGHUP", reopen);
   const signal = await stopped;
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  console.error(`hefur: ${signal}: stopping`);
+  Deno.removeSignalListener("SIGHUP", reopen);
+  log.info("{signal}: gracefully quitting", { signal });
   await hefur.close();
+  await logging.close();
   return 0;
 }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { getLogger } from "../log/mod.ts";
 import { socketIp } from "../protocol/ip.ts";
 
 /** A parsed request head. */
@@ -75,6 +76,7 @@ const REASONS: Record<number, string> = {
 };
 
 const encoder = new TextEncoder();
+const log = getLogger("http");
 
 interface Connection {
   conn: Deno.Conn;
@@ -215,7 +217,7 @@ export class HttpServer {
         try {
           res = await this.#handler(req);
         } catch (e) {
-          console.error("http handler failed:", e);
+          log.error("handler failed for {path}: {error}", { path: req.path, error: e });
           res = {
             status: 500,
             body: "internal error\n",
