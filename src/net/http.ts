@@ -106,7 +106,7 @@ export function addTrackerRoutes(
       if (e instanceof QueryError) return bencoded(encodeFailure(e.message));
       throw e;
     }
-    const result = tracker.announce(parsed.request);
+    const result = tracker.announce(parsed.request, !parsed.compact && !parsed.noPeerId);
     if (isFailure(result)) return bencoded(encodeFailure(result.failure));
     return bencoded(encodeAnnounceReply(result, parsed.compact, parsed.noPeerId));
   });

@@ -128,9 +128,10 @@ export class Tracker {
 
   /**
    * Handles one announce. On success the reply's `peers4`, `peers6` and `peerIds` are views into
-   * buffers that the next announce overwrites: encode them before announcing again.
+   * buffers that the next announce overwrites: encode them before announcing again. `peerIds` is
+   * filled only when asked for (non-compact HTTP replies need it; nothing else does).
    */
-  announce(req: AnnounceRequest): AnnounceResult {
+  announce(req: AnnounceRequest, withPeerIds = false): AnnounceResult {
     this.counters.announces++;
     let torrent = this.#torrents.get(req.infoHash);
     if (torrent === undefined) {
@@ -140,20 +141,18 @@ export class Tracker {
       this.#torrents.set(req.infoHash, torrent);
     }
     const swarm = torrent.swarm;
-    const self = swarm.update(req, this.now(), this.#limits);
     const ids = this.#ids;
     ids.length = 0;
     let n4 = 0;
     let n6 = 0;
-    if (self !== undefined) {
+    if (swarm.update(req, this.now(), this.#limits)) {
       [n4, n6] = swarm.select(
         this.#numwant(req.numwant),
         req.want,
-        self,
         req.peerId,
         this.#out4,
         this.#out6,
-        ids,
+        withPeerIds ? ids : undefined,
       );
     }
     return {

@@ -1,0 +1,76 @@
+// The packed peer table against a plain Map model: random adds, updates and removes.
+import assert from "node:assert/strict";
+import { PeerTable } from "../src/tracker/peer_table.ts";
+
+function rng(seed: number) {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+function keyOf(n: number, width: 6 | 18): Uint8Array {
+  const k = new Uint8Array(width);
+  // Few distinct values per byte, so hash collisions and long probe runs happen.
+  for (let i = 0; i < width; i++) k[i] = (n >> (i % 4 * 3)) & 7;
+  k[width - 1] = n & 255;
+  k[width - 2] = (n >> 8) & 255;
+  return k;
+}
+
+for (const width of [6, 18] as const) {
+  Deno.test(`PeerTable(${width}) agrees with a Map model over 20,000 random operations`, () => {
+    const random = rng(width);
+    const table = new PeerTable(width);
+    const model = new Map<number, { seen: number; left: number }>();
+    let now = 0;
+    for (let op = 0; op < 20_000; op++) {
+      const n = Math.floor(random() * 3000);
+      const k = keyOf(n, width);
+      const slot = table.find(k);
+      assert.equal(slot >= 0, model.has(n), `find(${n}) at op ${op}`);
+      if (random() < 0.35 && slot >= 0) {
+        table.remove(slot);
+        model.delete(n);
+      } else {
+        now++;
+        const s = slot >= 0 ? slot : table.add(k);
+        const left = Math.floor(random() * 10);
+        table.set(s, String(n).padStart(20, "0"), left, n, 2 * n, now);
+        model.delete(n); // re-insert: Map order = announce order
+        model.set(n, { seen: now, left });
+      }
+      assert.equal(table.size, model.size);
+    }
+    // Announce order: oldest first, same as the model's insertion order.
+    const order = [...table.slots()].map((s) => table.lastSeen(s));
+    assert.deepEqual(order, [...model.values()].map((v) => v.seen));
+    // Every record decodes to what was stored.
+    for (const [n, v] of model) {
+      const s = table.find(keyOf(n, width));
+      const snap = table.snapshot(s);
+      assert.deepEqual(
+        [snap.peerId, snap.left, snap.uploaded, snap.downloaded, snap.lastSeen],
+        [String(n).padStart(20, "0"), v.left, n, 2 * n, v.seen],
+      );
+      assert.deepEqual(snap.compact, keyOf(n, width));
+    }
+  });
+}
+
+Deno.test("select copies wire forms from a rotating cursor, skipping self and its peer id", () => {
+  const table = new PeerTable(6);
+  for (let n = 0; n < 10; n++) {
+    const s = table.add(new Uint8Array([10, 0, 0, n, 0, n]));
+    table.set(s, n === 3 ? "SELF".padEnd(20) : String(n).padEnd(20), 1, 0, 0, n);
+  }
+  const out = new Uint8Array(60);
+  const ids: string[] = [];
+  const got = table.select(4, out, 0, 0, "SELF".padEnd(20), ids);
+  assert.equal(got, 4);
+  assert.deepEqual([...out.subarray(0, 24)].filter((_, i) => i % 6 === 3), [1, 2, 4, 5]);
+  assert.deepEqual(ids.map((s) => s.trim()), ["1", "2", "4", "5"]);
+  // The next selection goes on from where this one stopped.
+  table.select(2, out, 0, -1, "", undefined);
+  assert.deepEqual([out[3], out[9]], [6, 7]);
+});
