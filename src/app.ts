@@ -10,6 +10,7 @@ import { Tracker } from "./tracker/tracker.ts";
 import { DEFAULT_HTTP_LIMITS, HttpServer } from "./net/http_server.ts";
 import { addTrackerRoutes, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
+import { UdpServer } from "./net/udp.ts";
 
 /** A running Hefur. */
 export interface Hefur {
@@ -18,6 +19,8 @@ export interface Hefur {
   readonly router: Router;
   /** The HTTP listener, when `--http-port` is not 0. */
   readonly http?: HttpServer;
+  /** The UDP tracker, when `--udp-port` is not 0. */
+  readonly udp?: UdpServer;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -61,14 +64,30 @@ export function startHefur(config: ServeConfig): Hefur {
     http = new HttpServer(listener, router.handle, limits);
   }
 
+  let udp: UdpServer | undefined;
+  if (config.udpPort !== 0) {
+    try {
+      udp = UdpServer.listen(bindAddress(config), config.udpPort, tracker, {
+        allowProxy: config.allowProxy,
+        maxScrapeTorrents: config.maxScrapeTorrents,
+        maxNumwant: config.maxNumwant,
+      });
+    } catch (e) {
+      clearInterval(sweeper);
+      http?.close();
+      throw e;
+    }
+  }
+
   return {
     config,
     tracker,
     router,
     http,
+    udp,
     async close() {
       clearInterval(sweeper);
-      await http?.close();
+      await Promise.all([http?.close(), udp?.close()]);
     },
   };
 }

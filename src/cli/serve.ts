@@ -77,6 +77,7 @@ export async function serve(args: string[]): Promise<number> {
   const where = bindAddress(config);
   const ready = [`pid=${Deno.pid}`];
   if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
+  if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
   const mode = config.torrentDir === "" ? "open mode (any torrent, bounded)" : config.torrentDir;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
