@@ -8,7 +8,7 @@ import {
   UdpParseScratch,
 } from "../src/protocol/udp_packet.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
-import { UdpServer, type UdpServerOptions } from "../src/net/udp.ts";
+import { CONNECTION_ID_PORT, UdpServer, type UdpServerOptions } from "../src/net/udp.ts";
 import { ConnectionIds } from "../src/net/connection_id.ts";
 
 /** A 20-character binary string with bytes start, start+1, … (mod 256). */
@@ -241,7 +241,7 @@ Deno.test("a v4-mapped source on a dual-stack socket counts as IPv4", () => {
   const ids = new ConnectionIds();
   const server = new UdpServer([], tracker, { connectionIds: ids });
   const out = new Uint8Array(65536);
-  const [hi, lo] = ids.issue("192.0.2.7", 5000);
+  const [hi, lo] = ids.issue("192.0.2.7", CONNECTION_ID_PORT);
   // Another IPv4 peer to be returned.
   tracker.announce({
     infoHash: HASH,
@@ -255,12 +255,7 @@ Deno.test("a v4-mapped source on a dual-stack socket counts as IPv4", () => {
     numwant: 0,
     want: Want.V4,
   });
-  const n = server.handle(
-    encodeUdpRequest(announce([hi, lo])),
-    "::ffff:192.0.2.7",
-    5000,
-    out,
-  );
+  const n = server.handle(encodeUdpRequest(announce([hi, lo])), "::ffff:192.0.2.7", out);
   assert.equal(toHex(out.subarray(20, n)), "0a000001" + "0102");
   // Stored under its plain IPv4 address.
   const peers = [...tracker.get(HASH)!.swarm.peers()].map((p) => p.key);
@@ -297,13 +292,13 @@ Deno.test("scrape: request order, zeros for unknown hashes, byte-exact", async (
   });
 });
 
-Deno.test("a bad or borrowed connection id gets no answer", async () => {
+Deno.test("a bad connection id gets no answer", async () => {
   await withServer("127.0.0.1", async (server) => {
     const a = new Client("127.0.0.1", server.addr);
-    const b = new Client("127.0.0.1", server.addr);
     try {
-      const idA = await a.connect();
-      await a.assertNoReply(encodeUdpRequest(announce([idA[0] ^ 1, idA[1]])));
+      const id = await a.connect();
+      await a.assertNoReply(encodeUdpRequest(announce([id[0] ^ 1, id[1]])));
+      await a.assertNoReply(encodeUdpRequest(announce([id[0], id[1] ^ 0x80000000])));
       await a.assertNoReply(
         encodeUdpRequest({
           kind: "scrape",
@@ -313,20 +308,42 @@ Deno.test("a bad or borrowed connection id gets no answer", async () => {
           infoHashes: [HASH],
         }),
       );
-      // A's id is not valid from B's port.
-      await b.assertNoReply(encodeUdpRequest(announce(idA)));
       // A truncated announce with a bad id gets no error packet either.
       await a.assertNoReply(encodeUdpRequest(announce([1, 2])).subarray(0, 60));
       assert.equal(server.counters.badConnectionIds, 4);
       assert.equal(server.counters.announces, 0);
-      // The id still works from A.
-      const r = parseUdpReply(await a.request(encodeUdpRequest(announce(idA))));
+      // The id still works.
+      const r = parseUdpReply(await a.request(encodeUdpRequest(announce(id))));
+      assert.equal(r.kind, "announce");
+    } finally {
+      a.close();
+    }
+  });
+});
+
+Deno.test("an id is bound to the address, not the port (libtorrent shares one per process)", async () => {
+  await withServer("127.0.0.1", async (server) => {
+    const a = new Client("127.0.0.1", server.addr);
+    const b = new Client("127.0.0.1", server.addr);
+    try {
+      const id = await a.connect();
+      const r = parseUdpReply(await b.request(encodeUdpRequest(announce(id))));
       assert.equal(r.kind, "announce");
     } finally {
       a.close();
       b.close();
     }
   });
+  // From another address the same id is refused.
+  const ids = new ConnectionIds();
+  const server = new UdpServer([], new Tracker(), { connectionIds: ids });
+  const out = new Uint8Array(4096);
+  const packet = encodeUdpRequest(announce(ids.issue("192.0.2.1", CONNECTION_ID_PORT)));
+  assert.equal(server.handle(packet, "192.0.2.2", out), 0);
+  assert.equal(server.handle(packet, "::ffff:192.0.2.2", out), 0);
+  assert.equal(server.counters.badConnectionIds, 2);
+  assert.ok(server.handle(packet, "::ffff:192.0.2.1", out) > 0);
+  assert.ok(server.handle(packet, "192.0.2.1", out) > 0);
 });
 
 Deno.test("truncated and malformed packets: error packets no larger than the request, or nothing", async () => {
@@ -441,11 +458,10 @@ Deno.test("the ip field is honoured only with allowProxy, only when non-zero, on
   const tracker = new Tracker();
   const ids = new ConnectionIds();
   const server = new UdpServer([], tracker, { allowProxy: true, connectionIds: ids });
-  const [hi, lo] = ids.issue("2001:db8::5", 4000);
+  const [hi, lo] = ids.issue("2001:db8::5", CONNECTION_ID_PORT);
   server.handle(
     encodeUdpRequest(announce([hi, lo], { ip: 0x0a010203 })),
     "2001:db8::5",
-    4000,
     new Uint8Array(4096),
   );
   assert.deepEqual([...tracker.get(HASH)!.swarm.peers()].map((p) => p.key), ["2001:db8::5/6881"]);
@@ -511,18 +527,20 @@ Deno.test("fuzz: no reply is larger than its request unless it answers a verifie
   const ids = new ConnectionIds();
   const server = new UdpServer([], tracker, { connectionIds: ids });
   const out = new Uint8Array(65536);
-  const id = ids.issue("127.0.0.1", 5555);
+  const id = ids.issue("127.0.0.1", CONNECTION_ID_PORT);
   const scratch = new UdpParseScratch();
   for (const p of fuzzPackets(5000, 12345, id)) {
-    const n = server.handle(p, "127.0.0.1", 5555, out);
+    const n = server.handle(p, "127.0.0.1", out);
     if (n > p.length) {
       const parsed = parseUdpRequest(p, undefined, scratch);
       assert.equal(parsed.kind, "announce", `reply of ${n} bytes to ${toHex(p)}`);
       if (parsed.kind !== "announce") return;
-      assert.ok(ids.verify("127.0.0.1", 5555, parsed.connectionIdHi, parsed.connectionIdLo));
+      assert.ok(
+        ids.verify("127.0.0.1", CONNECTION_ID_PORT, parsed.connectionIdHi, parsed.connectionIdLo),
+      );
     }
     // From another source, where the id is not valid: never more than the request.
-    const m = server.handle(p, "127.0.0.2", 5555, out);
+    const m = server.handle(p, "127.0.0.2", out);
     assert.ok(m <= p.length, `reply of ${m} bytes to ${p.length} from an unverified source`);
   }
   assert.equal(server.counters.exceptions, 0);

@@ -1,7 +1,9 @@
 /**
  * UDP connection ids (BEP 15) that cannot be forged and need no per-client state.
  *
- * An id is a keyed hash of the client's address text, its port and a one-minute time window.
+ * An id is a keyed hash of the client's address text, a port and a one-minute time window. The UDP
+ * listener passes a constant port, so its ids cover the address only: libtorrent shares one id per
+ * tracker across all its sockets (see `CONNECTION_ID_PORT` in `udp.ts`).
  * A client can only learn a valid id by receiving the connect reply at its address, which is
  * what BEP 15 asks for: it stops a spoofed source from making Hefur send announce replies (far
  * larger than the request) to a victim. The key is random per process, so ids do not survive a

@@ -5,7 +5,8 @@
  * answer.
  *
  * Who gets an answer:
- * - a connect with the protocol id gets a connection id, keyed on the source address and port;
+ * - a connect with the protocol id gets a connection id, keyed on the source address (not its
+ *   port, see {@linkcode CONNECTION_ID_PORT});
  * - announce and scrape are answered only when their connection id verifies for their source;
  *   a bad id gets nothing (like the original, reference §7.2): an answer would let a spoofed
  *   source use Hefur as a reflector, and a client whose id went stale (Hefur restarted) times out
@@ -45,6 +46,16 @@ import { ConnectionIds } from "./connection_id.ts";
  * largest allowed batch is 16 + 20 × 74.
  */
 export const UDP_RECEIVE_BUFFER_LENGTH = 4096;
+
+/**
+ * The port given to {@linkcode ConnectionIds}: always this constant, so ids are keyed on the
+ * source address and the time window only. libtorrent keeps one connection id per tracker
+ * address for the whole process and uses it from every socket it has (several sessions, or one
+ * per listen interface, each with its own port), and a NAT may move a client to another port
+ * between connect and announce. The port adds nothing against spoofing: to learn an id one must
+ * receive the connect reply at the address, whatever the port.
+ */
+export const CONNECTION_ID_PORT = 0;
 
 /** Largest UDP payload over IPv4; the send buffer never needs to be larger. */
 const MAX_UDP_PAYLOAD = 65_507;
@@ -93,7 +104,6 @@ export interface UdpCounters {
 interface Source {
   /** Canonical address text (v4-mapped undone). */
   ip: string;
-  port: number;
   /** True when the request arrived over IPv6 (not v4-mapped). */
   v6: boolean;
 }
@@ -144,7 +154,7 @@ export class UdpServer {
     numwant: -1,
     want: Want.V4,
   };
-  readonly #source: Source = { ip: "", port: 0, v6: false };
+  readonly #source: Source = { ip: "", v6: false };
   readonly #conns: Deno.DatagramConn[];
   readonly #loops: Promise<void>[];
   #closed = false;
@@ -224,21 +234,20 @@ export class UdpServer {
   }
 
   /**
-   * Handles one datagram from `hostname`:`port` (as `Deno.NetAddr` gives them) and writes the
-   * reply into `out`. Returns the reply's length, 0 for "send nothing". Synchronous and without
+   * Handles one datagram from `hostname` (as `Deno.NetAddr` gives it) and writes the reply into
+   * `out`. Returns the reply's length, 0 for "send nothing". Synchronous and without
    * sockets, so tests and benchmarks can drive it directly.
    */
-  handle(packet: Uint8Array, hostname: string, port: number, out: Uint8Array): number {
+  handle(packet: Uint8Array, hostname: string, out: Uint8Array): number {
     this.counters.packets++;
     const src = this.#source;
     src.ip = socketIp(hostname);
-    src.port = port;
     src.v6 = isIpv6(src.ip);
     const r = parseUdpRequest(packet, this.#limits, this.#scratch);
     switch (r.kind) {
       case "connect": {
         this.counters.connects++;
-        const [hi, lo] = this.#ids.issue(src.ip, port);
+        const [hi, lo] = this.#ids.issue(src.ip, CONNECTION_ID_PORT);
         return writeConnectReply(out, r.transactionId, hi, lo);
       }
       case "announce": {
@@ -276,7 +285,7 @@ export class UdpServer {
 
   #verify(hi: number, lo: number): boolean {
     const src = this.#source;
-    if (this.#ids.verify(src.ip, src.port, hi, lo)) return true;
+    if (this.#ids.verify(src.ip, CONNECTION_ID_PORT, hi, lo)) return true;
     this.counters.badConnectionIds++;
     return false;
   }
@@ -308,7 +317,7 @@ export class UdpServer {
       failures = 0;
       let n: number;
       try {
-        n = this.handle(packet, from.hostname, from.port, out);
+        n = this.handle(packet, from.hostname, out);
       } catch {
         counters.exceptions++;
         continue;
