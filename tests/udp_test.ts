@@ -25,6 +25,11 @@ function u32hex(n: number): string {
 }
 
 const HASH = bin20(1);
+
+/** `ip/port` of a stored peer. */
+function peerKey(p: { ip: string; port: number }): string {
+  return `${p.ip}/${p.port}`;
+}
 const REPLY_TIMEOUT_MS = 2000;
 
 const hasIpv6 = (() => {
@@ -258,7 +263,7 @@ Deno.test("a v4-mapped source on a dual-stack socket counts as IPv4", () => {
   const n = server.handle(encodeUdpRequest(announce([hi, lo])), "::ffff:192.0.2.7", out);
   assert.equal(toHex(out.subarray(20, n)), "0a000001" + "0102");
   // Stored under its plain IPv4 address.
-  const peers = [...tracker.get(HASH)!.swarm.peers()].map((p) => p.key);
+  const peers = [...tracker.get(HASH)!.swarm.peers()].map(peerKey);
   assert.deepEqual(peers, ["10.0.0.1/258", "192.0.2.7/6881"]);
 });
 
@@ -449,8 +454,8 @@ Deno.test("the ip field is honoured only with allowProxy, only when non-zero, on
       { allowProxy },
       tracker,
     );
-    const first = [...tracker.get(HASH)!.swarm.peers()].map((p) => p.key);
-    const second = [...tracker.get(bin20(9))!.swarm.peers()].map((p) => p.key);
+    const first = [...tracker.get(HASH)!.swarm.peers()].map(peerKey);
+    const second = [...tracker.get(bin20(9))!.swarm.peers()].map(peerKey);
     assert.deepEqual(first, [allowProxy ? "10.1.2.3/1000" : "127.0.0.1/1000"]);
     assert.deepEqual(second, ["127.0.0.1/1001"]);
   }
@@ -464,7 +469,7 @@ Deno.test("the ip field is honoured only with allowProxy, only when non-zero, on
     "2001:db8::5",
     new Uint8Array(4096),
   );
-  assert.deepEqual([...tracker.get(HASH)!.swarm.peers()].map((p) => p.key), ["2001:db8::5/6881"]);
+  assert.deepEqual([...tracker.get(HASH)!.swarm.peers()].map(peerKey), ["2001:db8::5/6881"]);
 });
 
 /** A tiny deterministic PRNG (xorshift32), so a failing fuzz run can be replayed. */
