@@ -11,6 +11,7 @@ import { DEFAULT_HTTP_LIMITS, HttpServer } from "./net/http_server.ts";
 import { addTrackerRoutes, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
+import { Whitelist } from "./whitelist/whitelist.ts";
 
 /** A running Hefur. */
 export interface Hefur {
@@ -21,6 +22,8 @@ export interface Hefur {
   readonly http?: HttpServer;
   /** The UDP tracker, when `--udp-port` is not 0. */
   readonly udp?: UdpServer;
+  /** The torrent directory's whitelist, when `--torrent-dir` is given. */
+  readonly whitelist?: Whitelist;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -30,8 +33,12 @@ export function bindAddress(config: ServeConfig): string {
   return config.bindAddr ?? (config.ipv6 ? "::" : "0.0.0.0");
 }
 
-/** Starts the tracker and its listeners as configured. */
-export function startHefur(config: ServeConfig): Hefur {
+/**
+ * Starts the tracker and its listeners as configured. With `--torrent-dir`, resolves once the
+ * first walk of the directory is done, so every torrent present at start-up is tracked before the
+ * first announce is answered.
+ */
+export async function startHefur(config: ServeConfig): Promise<Hefur> {
   const tracker = new Tracker({
     announceInterval: config.announceInterval * 60,
     minAnnounceInterval: Math.min(config.minAnnounceInterval, config.announceInterval * 60),
@@ -42,6 +49,19 @@ export function startHefur(config: ServeConfig): Hefur {
     open: config.torrentDir === "",
     maxTorrents: config.maxTorrents,
   });
+
+  let whitelist: Whitelist | undefined;
+  if (config.torrentDir !== "") {
+    whitelist = new Whitelist(tracker, {
+      root: config.torrentDir,
+      scanIntervalMs: config.scanInterval * 1000,
+      maxScanDepth: config.maxScanDepth,
+      maxScanInodes: config.maxScanInodes,
+      maxTorrentSize: config.maxTorrentSize * 1024 * 1024,
+      maxTorrentName: config.maxTorrentName,
+    });
+    await whitelist.start();
+  }
   const sweeper = setInterval(() => tracker.sweep(), 60_000);
 
   const router = addTrackerRoutes(new Router(), tracker, {
@@ -60,8 +80,14 @@ export function startHefur(config: ServeConfig): Hefur {
   };
   let http: HttpServer | undefined;
   if (config.httpPort !== 0) {
-    const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
-    http = new HttpServer(listener, router.handle, limits);
+    try {
+      const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
+      http = new HttpServer(listener, router.handle, limits);
+    } catch (e) {
+      clearInterval(sweeper);
+      await whitelist?.close();
+      throw e;
+    }
   }
 
   let udp: UdpServer | undefined;
@@ -74,7 +100,7 @@ export function startHefur(config: ServeConfig): Hefur {
       });
     } catch (e) {
       clearInterval(sweeper);
-      http?.close();
+      await Promise.all([http?.close(), whitelist?.close()]);
       throw e;
     }
   }
@@ -85,9 +111,10 @@ export function startHefur(config: ServeConfig): Hefur {
     router,
     http,
     udp,
+    whitelist,
     async close() {
       clearInterval(sweeper);
-      await Promise.all([http?.close(), udp?.close()]);
+      await Promise.all([http?.close(), udp?.close(), whitelist?.close()]);
     },
   };
 }

@@ -218,7 +218,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "",
     group: "Whitelist",
     help: "track only the .torrent files under this directory; empty: track any torrent (bounded)",
-    unavailable: NOT_YET,
   },
   {
     name: "scan-interval",
@@ -229,7 +228,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     group: "Whitelist",
     help: "pause between two full walks of --torrent-dir",
-    unavailable: NOT_YET,
   },
   {
     name: "max-scan-depth",
@@ -238,7 +236,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     group: "Whitelist",
     help: "deepest directory level walked",
-    unavailable: NOT_YET,
   },
   {
     name: "max-scan-inodes",
@@ -247,7 +244,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     group: "Whitelist",
     help: "most directory entries one walk visits",
-    unavailable: NOT_YET,
   },
   {
     name: "max-torrent-size",
@@ -257,7 +253,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     group: "Whitelist",
     help: "larger .torrent files are skipped",
-    unavailable: NOT_YET,
   },
   {
     name: "max-torrent-name",
@@ -266,7 +261,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     group: "Whitelist",
     help: "torrent names are cut to this many characters",
-    unavailable: NOT_YET,
   },
   // Pages
   {

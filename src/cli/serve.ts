@@ -67,7 +67,7 @@ export async function serve(args: string[]): Promise<number> {
 
   let hefur;
   try {
-    hefur = startHefur(config);
+    hefur = await startHefur(config);
   } catch (e) {
     log.fatal("cannot start: {error}", { error: e });
     stderr(`hefur serve: cannot start: ${(e as Error).message}`);
@@ -79,7 +79,11 @@ export async function serve(args: string[]): Promise<number> {
   if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
   if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
-  const mode = config.torrentDir === "" ? "open mode (any torrent, bounded)" : config.torrentDir;
+  const scan = hefur.whitelist?.lastScan;
+  const mode = scan === undefined
+    ? "open mode (any torrent, bounded)"
+    : `${scan.tracked} torrents from ${scan.files} files under ${hefur.whitelist!.root} ` +
+      `(first scan: ${Math.round(scan.durationMs)} ms)`;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();

@@ -9,7 +9,7 @@ import { parseAnnounceQuery, parseScrapeQuery, QueryError } from "../protocol/ht
 import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protocol/http_reply.ts";
 import { isFailure, type SwarmCounts } from "../protocol/types.ts";
 import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
-import type { Tracker } from "../tracker/tracker.ts";
+import { FAILURE, type Tracker } from "../tracker/tracker.ts";
 
 /**
  * Exact paths and path prefixes mapped to handlers. Exact paths win; among prefixes the longest
@@ -131,6 +131,11 @@ export function addTrackerRoutes(
       for (let i = 0; i < hashes.length; i++) {
         const c = counts[i];
         if (c !== undefined) entries.push([hashes[i], c]);
+      }
+      // With a whitelist, asking only for torrents it does not hold is an error worth naming;
+      // BEP 48's silent omission is kept for the hashes of a mixed request.
+      if (entries.length === 0 && !tracker.options.open) {
+        return bencoded(encodeFailure(FAILURE.notFound));
       }
     }
     return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
