@@ -9,9 +9,9 @@ import {
   type WhitelistOptions,
 } from "../src/whitelist/whitelist.ts";
 import { walkTree } from "../src/whitelist/walk.ts";
-import { parseServeArgs } from "../src/cli/args.ts";
 import { type Hefur, startHefur } from "../src/app.ts";
 import { HttpServer } from "../src/net/http_server.ts";
+import { pct, testConfig } from "./helpers.ts";
 
 // ---- torrents -------------------------------------------------------------------------------
 
@@ -444,11 +444,8 @@ interface Live {
 /** Hefur on a temporary torrent directory, answering HTTP on 127.0.0.1 at a free port. */
 async function live(): Promise<Live> {
   const dir = await Deno.makeTempDir({ prefix: "hefur-wl-live-" });
-  const config = {
-    ...parseServeArgs(["--torrent-dir", dir, "--http-port", "0", "--udp-port", "0"]),
-    controlSocket: "",
-  };
-  const hefur = await startHefur(config);
+  // HTTP off in the config (port 0 disables it); the test binds its own listener on port 0.
+  const hefur = await startHefur(testConfig({ torrentDir: dir }));
   const http = new HttpServer(
     Deno.listen({ hostname: "127.0.0.1", port: 0 }),
     hefur.router.handle,
@@ -464,9 +461,6 @@ async function live(): Promise<Live> {
     },
   };
 }
-
-const pct = (s: string) =>
-  Array.from(s, (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
 
 async function get(l: Live, path: string): Promise<Map<string, BValue>> {
   const res = await fetch(`http://127.0.0.1:${l.http.addr.port}${path}`);

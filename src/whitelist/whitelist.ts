@@ -18,6 +18,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { getLogger } from "../log/mod.ts";
 import {
   type Metainfo,
   parseMetainfo,
@@ -66,13 +67,19 @@ export interface WhitelistOptions {
   maxPendingPaths: number;
   /** Watch the tree with `Deno.watchFs` (the periodic walk alone otherwise). */
   watch: boolean;
-  /** Where log lines go. */
+  /** Where log lines go (tests collect them). */
   log: (level: WhitelistLogLevel, message: string) => void;
 }
 
-/** Default log: standard error, with the `whitelist` origin. */
-export function consoleLog(level: WhitelistLogLevel, message: string): void {
-  console.error(`whitelist: ${level}: ${message}`);
+const logger = getLogger("whitelist");
+
+/**
+ * Default log: the `whitelist` origin of Hefur's logging. The message is passed as a property,
+ * never as the template, so a path with braces is printed as it is (and its control characters
+ * escaped).
+ */
+export function whitelistLog(level: WhitelistLogLevel, message: string): void {
+  logger[level]("{message}", { message });
 }
 
 /** Defaults for everything but the root (the command line's defaults, reference §2.2). */
@@ -87,7 +94,7 @@ export const DEFAULT_WHITELIST_OPTIONS: Omit<WhitelistOptions, "root"> = {
   brokenGraceMs: 5000,
   maxPendingPaths: 4096,
   watch: true,
-  log: consoleLog,
+  log: whitelistLog,
 };
 
 /** Figures of the last full walk. */
