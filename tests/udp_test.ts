@@ -434,6 +434,42 @@ Deno.test("whitelist mode: an unknown torrent gets a 'torrent not found' error p
   );
 });
 
+Deno.test("whitelist mode: a scrape of only untracked torrents gets an error packet", async () => {
+  const tracker = new Tracker({ open: false });
+  tracker.addTorrent(HASH);
+  await withServer(
+    "127.0.0.1",
+    async (server) => {
+      const a = new Client("127.0.0.1", server.addr);
+      try {
+        const id = await a.connect();
+        const scrape = (infoHashes: string[]) =>
+          encodeUdpRequest({
+            kind: "scrape",
+            connectionIdHi: id[0],
+            connectionIdLo: id[1],
+            transactionId: 78,
+            infoHashes,
+          });
+        const r = await a.request(scrape([bin20(50)]));
+        assert.equal(
+          toHex(r),
+          "00000003" + "0000004e" + toHex(new TextEncoder().encode("torrent not found")),
+        );
+        // A mixed scrape still lines up: zeros for the untracked hash.
+        const mixed = await a.request(scrape([bin20(50), HASH]));
+        assert.equal(toHex(mixed.subarray(0, 8)), "00000002" + "0000004e");
+        assert.equal(mixed.length, 8 + 2 * 12);
+        assert.equal(toHex(mixed.subarray(8, 20)), "0".repeat(24));
+      } finally {
+        a.close();
+      }
+    },
+    {},
+    tracker,
+  );
+});
+
 Deno.test("the ip field is honoured only with allowProxy, only when non-zero, only over IPv4", async () => {
   for (const allowProxy of [false, true]) {
     const tracker = new Tracker();

@@ -419,6 +419,24 @@ Deno.test("a missing torrent directory tracks nothing and does not throw", async
   }
 });
 
+Deno.test("a torrent directory removed and re-created is watched again", async () => {
+  await using f = await fixture({ watch: true });
+  const a = makeTorrent(1);
+  await Deno.writeFile(`${f.dir}/a.torrent`, a);
+  await f.whitelist.start();
+  assert.equal(f.tracker.size, 1);
+  await Deno.remove(f.dir, { recursive: true });
+  await eventually("the removal of the root is seen", () => Promise.resolve(f.tracker.size === 0));
+  await Deno.mkdir(f.dir);
+  await f.whitelist.scanNow(); // the periodic walk finds the new root and watches it
+  const b = makeTorrent(2);
+  await Deno.writeFile(`${f.dir}/b.torrent`, b);
+  await eventually(
+    "a file in the new root is seen by the watcher",
+    () => Promise.resolve(f.tracker.get(sha256(b).slice(0, 20)) !== undefined),
+  );
+});
+
 // ---- live, over HTTP ----------------------------------------------------------------------------
 
 function delay(ms: number): Promise<void> {

@@ -37,7 +37,7 @@ import {
 } from "../protocol/udp_packet.ts";
 import { AnnounceEvent, type AnnounceRequest, isFailure, Want } from "../protocol/types.ts";
 import { isIpv6, socketIp } from "../protocol/ip.ts";
-import type { Tracker } from "../tracker/tracker.ts";
+import { FAILURE, type Tracker } from "../tracker/tracker.ts";
 import { ConnectionIds } from "./connection_id.ts";
 
 /**
@@ -271,7 +271,13 @@ export class UdpServer {
       case "scrape": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
         this.counters.scrapes++;
-        return writeScrapeReply(out, r.transactionId, this.#tracker.scrape(r.infoHashes));
+        const counts = this.#tracker.scrape(r.infoHashes);
+        // Unknown hashes get zeros so entries line up with the request (reference §16.1.2); but
+        // with a whitelist, a scrape naming only untracked torrents gets a clear error instead.
+        if (!this.#tracker.options.open && counts.every((c) => c === undefined)) {
+          return this.#error(out, r.transactionId, FAILURE.notFound, packet);
+        }
+        return writeScrapeReply(out, r.transactionId, counts);
       }
       case "sendable": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;

@@ -189,6 +189,8 @@ export class Whitelist {
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #watcher?: Deno.FsWatcher;
+  /** Identity of the root directory the watcher watches. */
+  #watchedKey?: string;
   #watching?: Promise<void>;
   #scanTimer?: ReturnType<typeof setTimeout>;
   #flushTimer?: ReturnType<typeof setTimeout>;
@@ -212,10 +214,10 @@ export class Whitelist {
    * Runs the first full walk, then starts the watcher and the periodic walk. Resolves when the
    * first walk is done, so every torrent present at start-up is tracked.
    */
-  start(): Promise<ScanReport> {
+  async start(): Promise<ScanReport> {
     // Watch first: what changes during the first walk is then checked right after it.
-    if (this.options.watch) this.#startWatcher();
-    return this.scanNow();
+    await this.#ensureWatcher();
+    return await this.scanNow();
   }
 
   /** Runs a full walk now (after whatever is queued) and restarts the interval from its end. */
@@ -353,8 +355,7 @@ export class Whitelist {
       for (const path of unseen) this.#forget(path);
     }
     this.#finishBatch();
-    // A watcher that died (root removed and re-created, say) is restarted by the next walk.
-    if (this.options.watch) this.#startWatcher();
+    await this.#ensureWatcher();
     return this.#report(started, walk?.entries ?? 0, read, walk?.truncated ?? false);
   }
 
@@ -644,8 +645,28 @@ export class Whitelist {
 
   // ---- watcher ------------------------------------------------------------------------------
 
-  #startWatcher(): void {
-    if (this.#closed || this.#watcher !== undefined) return;
+  /**
+   * Starts the watcher, or restarts it when it died or when the root is no longer the directory
+   * it watches (removed and re-created: the old watch sees nothing any more).
+   */
+  async #ensureWatcher(): Promise<void> {
+    if (this.#closed || !this.options.watch) return;
+    let key: string | undefined;
+    try {
+      const stat = await Deno.stat(this.root);
+      if (stat.isDirectory) key = dirKey(this.root, stat);
+    } catch {
+      // no root: nothing to watch until it exists again
+    }
+    if (this.#watcher !== undefined && key === this.#watchedKey) return;
+    if (this.#watcher !== undefined) {
+      this.#watcher.close();
+      await this.#watching;
+    }
+    if (key !== undefined) this.#startWatcher(key);
+  }
+
+  #startWatcher(key: string): void {
     let watcher: Deno.FsWatcher;
     try {
       watcher = Deno.watchFs(this.root, { recursive: true });
@@ -657,6 +678,7 @@ export class Whitelist {
       return;
     }
     this.#watcher = watcher;
+    this.#watchedKey = key;
     this.#watching = (async () => {
       try {
         for await (const event of watcher) this.#onEvent(event);
