@@ -73,6 +73,18 @@ try {
       `included), rss ${mib(after.rss)}`,
   );
 
+  // The tracker's share: the same torrents added to a tracker of their own.
+  gc();
+  const base = Deno.memoryUsage().heapUsed;
+  const alone = new Tracker({ open: false });
+  for (const t of tracker.torrents()) alone.addTorrent(t.infoHash, { ...t.info! });
+  gc();
+  const trackerShare = Deno.memoryUsage().heapUsed - base;
+  console.log(
+    `  of which the tracker's ${alone.size} torrents and swarms: ${mib(trackerShare)} ` +
+      `(${(trackerShare / FILES).toFixed(0)} B per torrent)`,
+  );
+
   t0 = performance.now();
   const again = await cold.scanNow();
   console.log(

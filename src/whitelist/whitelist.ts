@@ -191,6 +191,8 @@ export class Whitelist {
   #watcher?: Deno.FsWatcher;
   /** Identity of the root directory the watcher watches. */
   #watchedKey?: string;
+  /** Set once a failure to watch was logged; every walk retries, quietly. */
+  #watchWarned = false;
   #watching?: Promise<void>;
   #scanTimer?: ReturnType<typeof setTimeout>;
   #flushTimer?: ReturnType<typeof setTimeout>;
@@ -671,12 +673,18 @@ export class Whitelist {
     try {
       watcher = Deno.watchFs(this.root, { recursive: true });
     } catch (e) {
-      this.#log(
-        "warning",
-        `${this.root}: cannot watch (${errorText(e)}); changes are seen by the periodic scan only`,
-      );
+      if (!this.#watchWarned) {
+        this.#watchWarned = true;
+        this.#log(
+          "warning",
+          `${this.root}: cannot watch (${
+            errorText(e)
+          }); changes are seen by the periodic scan only`,
+        );
+      }
       return;
     }
+    this.#watchWarned = false;
     this.#watcher = watcher;
     this.#watchedKey = key;
     this.#watching = (async () => {
