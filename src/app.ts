@@ -12,6 +12,9 @@ import { addTrackerRoutes, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
 import { Whitelist } from "./whitelist/whitelist.ts";
+import { listenTls, readKeyPair } from "./net/tls.ts";
+import { Assets } from "./pages/assets.ts";
+import { addPageRoutes } from "./pages/routes.ts";
 
 /** A running Hefur. */
 export interface Hefur {
@@ -20,6 +23,8 @@ export interface Hefur {
   readonly router: Router;
   /** The HTTP listener, when `--http-port` is not 0. */
   readonly http?: HttpServer;
+  /** The HTTPS listener, when `--http-cert` and `--http-key` are given and `--https-port` is not 0. */
+  readonly https?: HttpServer;
   /** The UDP tracker, when `--udp-port` is not 0. */
   readonly udp?: UdpServer;
   /** The torrent directory's whitelist, when `--torrent-dir` is given. */
@@ -39,6 +44,11 @@ export function bindAddress(config: ServeConfig): string {
  * first announce is answered.
  */
 export async function startHefur(config: ServeConfig): Promise<Hefur> {
+  // Files first: a broken www dir or key pair stops start-up before anything runs.
+  const assets = new Assets(config.wwwDir);
+  const useTls = config.httpCert !== "" && config.httpsPort !== 0;
+  const keyPair = useTls ? readKeyPair(config.httpCert, config.httpKey) : undefined;
+
   const tracker = new Tracker({
     announceInterval: config.announceInterval * 60,
     minAnnounceInterval: Math.min(config.minAnnounceInterval, config.announceInterval * 60),
@@ -72,6 +82,15 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
     reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
   });
+  let udp: UdpServer | undefined;
+  addPageRoutes(router, tracker, {
+    assets,
+    statPage: !config.disableStatPage,
+    peersPage: !config.disablePeersPage,
+    filePage: !config.disableFilePage,
+    maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
+    udpPort: () => udp?.addr.port ?? 0,
+  });
 
   const limits = {
     ...DEFAULT_HTTP_LIMITS,
@@ -79,30 +98,31 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     maxConnections: config.maxHttpConnections,
   };
   let http: HttpServer | undefined;
-  if (config.httpPort !== 0) {
-    try {
+  let https: HttpServer | undefined;
+  try {
+    if (config.httpPort !== 0) {
       const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
       http = new HttpServer(listener, router.handle, limits);
-    } catch (e) {
-      clearInterval(sweeper);
-      await whitelist?.close();
-      throw e;
     }
-  }
-
-  let udp: UdpServer | undefined;
-  if (config.udpPort !== 0) {
-    try {
+    if (keyPair !== undefined) {
+      const listener = listenTls(bindAddress(config), config.httpsPort, keyPair, {
+        cert: config.httpCert,
+        key: config.httpKey,
+      });
+      https = new HttpServer(listener, router.handle, limits, true);
+    }
+    if (config.udpPort !== 0) {
       udp = UdpServer.listen(bindAddress(config), config.udpPort, tracker, {
         allowProxy: config.allowProxy,
         maxScrapeTorrents: config.maxScrapeTorrents,
         maxNumwant: config.maxNumwant,
       });
-    } catch (e) {
-      clearInterval(sweeper);
-      await Promise.all([http?.close(), whitelist?.close()]);
-      throw e;
     }
+  } catch (e) {
+    // One listener failed: close what is already open, so nothing is left behind.
+    clearInterval(sweeper);
+    await Promise.all([http?.close(), https?.close(), whitelist?.close()]);
+    throw e;
   }
 
   return {
@@ -110,11 +130,12 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     tracker,
     router,
     http,
+    https,
     udp,
     whitelist,
     async close() {
       clearInterval(sweeper);
-      await Promise.all([http?.close(), udp?.close(), whitelist?.close()]);
+      await Promise.all([http?.close(), https?.close(), udp?.close(), whitelist?.close()]);
     },
   };
 }

@@ -139,6 +139,11 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
       `--min-numwant (${config.minNumwant}) must not be larger than --max-numwant (${config.maxNumwant})`,
     );
   }
+  if ((config.httpCert === "") !== (config.httpKey === "")) {
+    throw new UsageError(
+      "--http-cert and --http-key go together: HTTPS needs both the certificate and its key",
+    );
+  }
   return config;
 }
 

@@ -77,6 +77,7 @@ export async function serve(args: string[]): Promise<number> {
   const where = bindAddress(config);
   const ready = [`pid=${Deno.pid}`];
   if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
+  if (hefur.https) ready.push(`https=${where}:${hefur.https.addr.port}`);
   if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
   const scan = hefur.whitelist?.lastScan;

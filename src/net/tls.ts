@@ -1,0 +1,69 @@
+/**
+ * The HTTPS listener's key material: PEM certificate chain and private key, read and checked at
+ * start so that a wrong path or a broken file stops Hefur with a clear message instead of
+ * leaving HTTPS silently off.
+ *
+ * @module
+ */
+
+/** Key material that cannot be used; `path` names the file at fault. */
+export class TlsConfigError extends Error {
+  override name = "TlsConfigError";
+  constructor(message: string, readonly path: string) {
+    super(message);
+  }
+}
+
+/** A certificate chain and its private key, PEM text. */
+export interface TlsKeyPair {
+  cert: string;
+  key: string;
+}
+
+/** Largest PEM file accepted: a long chain is a few KiB; anything far larger is a wrong file. */
+const MAX_PEM_BYTES = 1 << 20;
+
+function readPem(path: string, what: string, label: RegExp): string {
+  let text: string;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile) throw new Error("not a regular file");
+    if (info.size > MAX_PEM_BYTES) throw new Error(`larger than ${MAX_PEM_BYTES} bytes`);
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new TlsConfigError(`cannot read the ${what} ${path}: ${(e as Error).message}`, path);
+  }
+  if (!label.test(text)) {
+    throw new TlsConfigError(`${path} does not contain a PEM ${what}`, path);
+  }
+  return text;
+}
+
+/** Reads `--http-cert` and `--http-key`; throws {@link TlsConfigError} naming the bad file. */
+export function readKeyPair(certPath: string, keyPath: string): TlsKeyPair {
+  return {
+    cert: readPem(certPath, "certificate", /-----BEGIN CERTIFICATE-----/),
+    key: readPem(keyPath, "private key", /-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/),
+  };
+}
+
+/**
+ * Opens a TLS listener with the key pair. A key that does not parse or does not match the
+ * certificate is reported as a {@link TlsConfigError} too.
+ */
+export function listenTls(
+  hostname: string,
+  port: number,
+  pair: TlsKeyPair,
+  paths: { cert: string; key: string },
+): Deno.TlsListener {
+  try {
+    return Deno.listenTls({ hostname, port, cert: pair.cert, key: pair.key });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) throw e;
+    throw new TlsConfigError(
+      `cannot use ${paths.cert} with ${paths.key}: ${(e as Error).message}`,
+      paths.cert,
+    );
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * `/file?info_hash=…` and `/file/<hex>.torrent`: the torrent's `.torrent` file, read from where
+ * the whitelist found it (the original never serves it: reference §10.4).
+ *
+ * @module
+ */
+import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
+import { forEachPair, QueryError } from "../protocol/http_query.ts";
+import { percentDecode } from "../protocol/http_query.ts";
+import { errorPage, type Site } from "./site.ts";
+import { torrentByHash } from "./peers.ts";
+import { torrentHex } from "./stat.ts";
+
+const FRIENDLY = /^\/file\/([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})\.torrent$/;
+
+/**
+ * `Content-Disposition` for a download named after the torrent: an ASCII fallback and the UTF-8
+ * name (RFC 6266 / RFC 8187), so every browser saves it under a sensible name.
+ *
+ * @example
+ * ```ts
+ * import { attachment } from "./file.ts";
+ * attachment("Débian 12"); // `attachment; filename="D_bian 12.torrent"; filename*=UTF-8''D%C3%A9bian%2012.torrent`
+ * ```
+ */
+export function attachment(name: string): string {
+  const base = name.replace(/[\\/]/g, "_").slice(0, 200) || "download";
+  const ascii = base.replace(/[^A-Za-z0-9 ._()\[\]+-]/g, "_");
+  const utf8 = encodeURIComponent(base).replace(
+    /['()*]/g,
+    (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase(),
+  );
+  return `attachment; filename="${ascii}.torrent"; filename*=UTF-8''${utf8}.torrent`;
+}
+
+/** Reads at most `max` bytes of a regular file; throws when it is larger or not a file. */
+async function readBounded(
+  path: string,
+  max: number,
+): Promise<{ bytes: Uint8Array; mtime?: Date }> {
+  using file = await Deno.open(path, { read: true });
+  const stat = await file.stat();
+  if (!stat.isFile) throw new Error("not a regular file");
+  if (stat.size > max) throw new Error(`larger than ${max} bytes`);
+  const bytes = new Uint8Array(stat.size);
+  let at = 0;
+  while (at < bytes.length) {
+    const n = await file.read(bytes.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return { bytes: bytes.subarray(0, at), mtime: stat.mtime ?? undefined };
+}
+
+/** Serves the `.torrent` file of the torrent named by the query or by the friendly path. */
+export async function fileResponse(site: Site, req: HttpRequest): Promise<HttpResponse> {
+  let value: string | undefined;
+  try {
+    forEachPair(req.query, (k, v) => {
+      if (k === "info_hash") value ??= v;
+    }, 32);
+  } catch (e) {
+    if (!(e instanceof QueryError)) throw e;
+    return errorPage(site, 400, "Bad request", e.message);
+  }
+  if (value === undefined) {
+    const m = FRIENDLY.exec(percentDecode(req.path));
+    if (m === null && req.path !== "/file") {
+      return errorPage(site, 404, "Not found", "Torrent files are at /file/<info hash>.torrent.");
+    }
+    value = m?.[1];
+  }
+  const found = torrentByHash(site, value);
+  if (!("swarm" in found)) return found;
+  const path = found.info?.path;
+  if (path === undefined) {
+    return errorPage(site, 404, "No torrent file", "This tracker has no .torrent file for it.");
+  }
+  let file;
+  try {
+    file = await readBounded(path, site.maxTorrentFileBytes);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      console.error(`hefur: /file: cannot serve ${path}: ${(e as Error).message}`);
+    }
+    return errorPage(site, 404, "No torrent file", "The .torrent file is no longer available.");
+  }
+  const headers: Record<string, string> = {
+    "content-type": "application/x-bittorrent",
+    "content-disposition": attachment(found.info?.name ?? torrentHex(found)),
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+  };
+  if (file.mtime !== undefined) headers["last-modified"] = file.mtime.toUTCString();
+  return { status: 200, headers, body: file.bytes, keepAlive: true };
+}

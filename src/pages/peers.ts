@@ -1,0 +1,148 @@
+/**
+ * `/peers?info_hash=…`: the peers of one torrent, the most recently heard first, at most
+ * {@link PEERS_PAGE_LIMIT} of them (the page says when there are more).
+ *
+ * @module
+ */
+import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
+import { forEachPair, QueryError } from "../protocol/http_query.ts";
+import type { Peer } from "../tracker/swarm.ts";
+import type { Torrent } from "../tracker/tracker.ts";
+import { formatAge, formatBytes, formatPeerId } from "./format.ts";
+import { type Html, html } from "./html.ts";
+import { parsePageHash } from "./info_hash.ts";
+import { announceUrls, errorPage, page, type Site } from "./site.ts";
+import { torrentHex, torrentLinks } from "./stat.ts";
+
+/** Most peers listed on one page. */
+export const PEERS_PAGE_LIMIT = 1000;
+
+/**
+ * The torrent named by the `info_hash` parameter, or the error page to answer instead (400 for a
+ * missing or malformed hash, 404 for one that is not tracked).
+ */
+export function findTorrent(site: Site, req: HttpRequest): Torrent | HttpResponse {
+  let value: string | undefined;
+  try {
+    forEachPair(req.query, (k, v) => {
+      if (k === "info_hash") value ??= v;
+    }, 32);
+  } catch (e) {
+    if (!(e instanceof QueryError)) throw e;
+    return errorPage(site, 400, "Bad request", e.message);
+  }
+  return torrentByHash(site, value);
+}
+
+/** The torrent for an `info_hash` value (already percent-decoded), or an error page. */
+export function torrentByHash(site: Site, value: string | undefined): Torrent | HttpResponse {
+  if (value === undefined) {
+    return errorPage(site, 400, "Bad request", "Which torrent? Give its info_hash.");
+  }
+  const hash = parsePageHash(value);
+  if (hash === undefined) {
+    return errorPage(
+      site,
+      400,
+      "Bad request",
+      "info_hash must be 40 or 64 hex digits, or 20 or 32 percent-encoded bytes.",
+    );
+  }
+  const torrent = site.tracker.get(hash.key);
+  const full = torrent?.info?.fullHash;
+  if (
+    torrent === undefined || (hash.full.length === 32 && full !== undefined && full !== hash.full)
+  ) {
+    return errorPage(site, 404, "Unknown torrent", "This tracker does not track that torrent.");
+  }
+  return torrent;
+}
+
+function peerRow(p: Peer, now: number): Html {
+  const age = now - p.lastSeen;
+  return html`
+    <tr>
+      <td class="addr" data-label="Address"><code>${p.ip}</code></td>
+      <td class="num" data-label="Port">${p.port}</td>
+      <td data-label="State">${p.left === 0
+        ? html`<span class="badge seed">seeder</span>`
+        : html`<span class="badge leech">leecher</span>`}</td>
+      <td class="peer-id" data-label="Peer ID"><code>${formatPeerId(p.peerId)}</code></td>
+      <td class="num" data-label="Left" data-v="${p.left}">${formatBytes(p.left)}</td>
+      <td class="num" data-label="Uploaded" data-v="${p.uploaded}">${formatBytes(p.uploaded)}</td>
+      <td class="num" data-label="Downloaded" data-v="${p.downloaded}">${formatBytes(
+        p.downloaded,
+      )}</td>
+      <td class="num" data-label="Last seen" data-v="${age}">${formatAge(age)}</td>
+    </tr>
+  `;
+}
+
+/** Renders `/peers?info_hash=…`. */
+export function peersPage(site: Site, req: HttpRequest): HttpResponse {
+  const found = findTorrent(site, req);
+  if (!("swarm" in found)) return found;
+  const t = found;
+  const s = t.swarm;
+  const now = site.tracker.now();
+  // The swarm lists the peer heard from longest ago first; keep the newest PEERS_PAGE_LIMIT. The
+  // swarm itself is bounded by --max-peers, so this walk is too.
+  const newest: Peer[] = [];
+  let total = 0;
+  for (const p of s.peers()) {
+    newest.push(p);
+    total++;
+    if (newest.length > 2 * PEERS_PAGE_LIMIT) newest.splice(0, newest.length - PEERS_PAGE_LIMIT);
+  }
+  const shown = newest.slice(-PEERS_PAGE_LIMIT).reverse();
+  const hex = torrentHex(t);
+  const info = t.info;
+  const content = html`
+    <section class="torrent-head">
+      <h2 class="name">${info?.name ?? "Torrent without metadata"}</h2>
+      <p class="hash"><code>${hex}</code></p>
+      <p class="links">${torrentLinks(
+        { ...site, peersPage: false },
+        t,
+        announceUrls(site, req),
+      )}</p>
+    </section>
+    <section class="cards" aria-label="Summary">
+    <div class="card"><span class="k">Seeders</span><span class="v">${s.complete}</span></div>
+    <div class="card"><span class="k">Leechers</span><span class="v">${s.incomplete}</span></div>
+    <div class="card"><span class="k">Completed</span><span class="v">${s.downloaded}</span></div>
+    <div class="card"><span class="k">Size</span><span class="v">${info
+      ? formatBytes(info.length)
+      : "—"}</span></div>
+    ${info !== undefined &&
+      html`<div class="card"><span class="k">Version</span><span class="v">v${info.version}</span></div>`}
+    </section>
+    ${total > shown.length &&
+      html`
+        <p class="note"
+          id="peers-limit">Showing the ${shown.length} most recently heard peers of ${total}.</p>
+      `}
+    <div class="table-wrap">
+      <table class="data sortable" id="peers">
+        <thead>
+          <tr>
+            <th data-sort="text">Address</th>
+            <th class="num" data-sort="num">Port</th>
+            <th data-sort="text">State</th>
+            <th data-sort="text">Peer ID</th>
+            <th class="num" data-sort="num">Left</th>
+            <th class="num" data-sort="num">Uploaded</th>
+            <th class="num" data-sort="num">Downloaded</th>
+            <th class="num" data-sort="num">Last seen</th>
+          </tr>
+        </thead>
+        <tbody>${shown.length > 0 ? shown.map((p) => peerRow(p, now)) : html`
+          <tr class="empty">
+            <td colspan="8">No peer right now.</td>
+          </tr>
+        `}</tbody>
+      </table>
+    </div>
+  `;
+  return page(site, 200, "Peers", content);
+}

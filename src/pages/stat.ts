@@ -1,0 +1,200 @@
+/**
+ * `/stat`: every tracked torrent with its counters, the totals, and the tracker's own counters.
+ *
+ * The table shows at most {@link STAT_PAGE_SIZE} torrents per page (`?page=N`), so its size does
+ * not grow with what outsiders announce in open mode; the totals always cover every torrent.
+ *
+ * @module
+ */
+import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
+import { forEachPair, QueryError } from "../protocol/http_query.ts";
+import { binaryToHex } from "../protocol/binary.ts";
+import { magnetLink } from "../protocol/metainfo.ts";
+import type { Torrent, TorrentInfo } from "../tracker/tracker.ts";
+import { formatBytes, formatCount, formatDuration } from "./format.ts";
+import { type Html, html } from "./html.ts";
+import { announceUrls, errorPage, page, type Site } from "./site.ts";
+
+/** Torrents listed per page of `/stat`. */
+export const STAT_PAGE_SIZE = 1000;
+
+/** A magnet link for a torrent whose version is known. */
+export function torrentMagnet(info: TorrentInfo, trackers: string[]): string {
+  return magnetLink({
+    name: info.name,
+    version: info.version,
+    infoHashV1: info.version === 1 ? info.fullHash : undefined,
+    infoHashV2: info.version === 2 ? info.fullHash : undefined,
+    totalLength: info.length,
+    files: [],
+    pieceLength: 0,
+  }, trackers);
+}
+
+/** The hex form pages use to name a torrent: the full hash when known, else the 20-byte key. */
+export function torrentHex(t: Torrent): string {
+  return binaryToHex(t.info?.fullHash ?? t.infoHash);
+}
+
+/** Links of one torrent: magnet, `.torrent` and peers, as small icons. */
+export function torrentLinks(site: Site, t: Torrent, trackers: string[]): Html {
+  const hex = torrentHex(t);
+  const label = t.info?.name ?? hex;
+  const info = t.info;
+  return html`${
+    info !== undefined && html`
+      <a class="icon" href="${torrentMagnet(info, trackers)}" title="Magnet link"
+        aria-label="Magnet link for ${label}"><img src="/img/magnet.svg" alt="" width="18" height="18"></a>
+    `
+  }${
+    site.filePage && info?.path !== undefined &&
+    html`
+      <a class="icon" href="/file/${hex}.torrent" title="Download the .torrent file"
+        aria-label="Torrent file of ${label}"><img src="/img/torrent.svg" alt="" width="18" height="18"></a>
+    `
+  }${
+    site.peersPage &&
+    html`
+      <a class="icon" href="/peers?info_hash=${hex}" title="Peers"
+        aria-label="Peers of ${label}"><img src="/img/peers.svg" alt="" width="18" height="18"></a>
+    `
+  }`;
+}
+
+function row(site: Site, t: Torrent, trackers: string[]): Html {
+  const s = t.swarm;
+  const info = t.info;
+  const hex = torrentHex(t);
+  return html`
+    <tr>
+      <td class="links">${torrentLinks(site, t, trackers)}</td>
+      <td class="name" data-label="Name" ${info === undefined && html`
+        data-v=""
+      `}>${info?.name ?? "—"}</td>
+      <td class="num" data-label="Version">${info ? `v${info.version}` : "—"}</td>
+      <td class="hash" data-label="Info hash"><code title="${hex}">${hex}</code></td>
+      <td class="num" data-label="Size" data-v="${info?.length ?? -1}">${info
+        ? formatBytes(info.length)
+        : "—"}</td>
+      <td class="num" data-label="Seeders">${s.complete}</td>
+      <td class="num" data-label="Leechers">${s.incomplete}</td>
+      <td class="num" data-label="Completed">${s.downloaded}</td>
+    </tr>
+  `;
+}
+
+function pager(current: number, pages: number): Html | false {
+  if (pages <= 1) return false;
+  return html`
+    <nav class="pager"
+      aria-label="Pages">${current > 1 &&
+        html`<a href="/stat?page=${
+          current - 1
+        }" rel="prev">← Previous</a>`}<span>Page ${current} of ${pages}</span>${current < pages &&
+        html`<a href="/stat?page=${current + 1}" rel="next">Next →</a>`}</nav>
+  `;
+}
+
+/** Renders `/stat` (`?page=N` for torrents past the first {@link STAT_PAGE_SIZE}). */
+export function statPage(site: Site, req: HttpRequest): HttpResponse {
+  let pageNo = 1;
+  try {
+    forEachPair(req.query, (k, v) => {
+      if (k === "page") pageNo = /^[0-9]{1,9}$/.test(v) ? Math.max(1, Number(v)) : NaN;
+    }, 32);
+  } catch (e) {
+    if (!(e instanceof QueryError)) throw e;
+    return errorPage(site, 400, "Bad request", e.message);
+  }
+  if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
+
+  const tracker = site.tracker;
+  const pages = Math.max(1, Math.ceil(tracker.size / STAT_PAGE_SIZE));
+  if (pageNo > pages) return errorPage(site, 404, "Not found", `There is no page ${pageNo}.`);
+  const trackers = announceUrls(site, req);
+  const first = (pageNo - 1) * STAT_PAGE_SIZE;
+
+  // Totals cover every torrent. A hybrid torrent has a v1 and a v2 entry sharing one file: its size
+  // is counted once (the original counts it twice: reference §10.2).
+  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0;
+  const counted = new Set<string>();
+  const rows: Html[] = [];
+  for (const t of tracker.torrents()) {
+    seeders += t.swarm.complete;
+    leechers += t.swarm.incomplete;
+    completed += t.swarm.downloaded;
+    const info = t.info;
+    if (info !== undefined) {
+      const id = info.path ?? info.fullHash;
+      if (!counted.has(id)) {
+        counted.add(id);
+        length += info.length;
+      }
+    }
+    if (i >= first && i < first + STAT_PAGE_SIZE) rows.push(row(site, t, trackers));
+    i++;
+  }
+  const c = tracker.counters;
+  const content = html`
+    <section class="cards" aria-label="Summary">
+      <div class="card"><span class="k">Torrents</span><span class="v">${formatCount(
+        tracker.size,
+      )}</span></div>
+      <div class="card"><span class="k">Seeders</span><span class="v">${formatCount(
+        seeders,
+      )}</span></div>
+      <div class="card"><span class="k">Leechers</span><span class="v">${formatCount(
+        leechers,
+      )}</span></div>
+      <div class="card"><span class="k">Completed</span><span class="v">${formatCount(
+        completed,
+      )}</span></div>
+      <div class="card"><span class="k">Total size</span><span class="v">${formatBytes(
+        length,
+      )}</span></div>
+    </section>
+    <section class="announce" aria-label="Announce URLs">
+    <span class="k">Announce</span>${trackers.map((u) =>
+      html`
+        <code>${u}</code>
+      `
+    )}
+    </section>
+    <div class="table-wrap">
+      <table class="data sortable" id="torrents">
+        <thead>
+          <tr>
+            <th class="links" data-sort="none"><span class="sr">Links</span></th>
+            <th data-sort="text" data-default="asc">Name</th>
+            <th class="num" data-sort="text">Version</th>
+            <th data-sort="text">Info hash</th>
+            <th class="num" data-sort="num">Size</th>
+            <th class="num" data-sort="num">Seeders</th>
+            <th class="num" data-sort="num">Leechers</th>
+            <th class="num" data-sort="num">Completed</th>
+          </tr>
+        </thead>
+        <tbody>${rows.length > 0 ? rows : html`
+          <tr class="empty">
+            <td colspan="8">No torrent is tracked yet.</td>
+          </tr>
+        `}</tbody>
+        <tfoot>
+          <tr>
+            <th colspan="4" scope="row">Total</th>
+            <td class="num" data-label="Size">${formatBytes(length)}</td>
+            <td class="num" data-label="Seeders">${seeders}</td>
+            <td class="num" data-label="Leechers">${leechers}</td>
+            <td class="num" data-label="Completed">${completed}</td>
+          </tr>
+        </tfoot>
+      </table>
+    </div>
+    ${pager(pageNo, pages)}
+    <p
+      class="counters">Since start (${formatDuration(tracker.now())} ago): <span id="announces">${c
+        .announces}</span> announces, <span id="scrapes">${c
+        .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused.</p>
+  `;
+  return page(site, 200, "Torrents", content);
+}
