@@ -1,0 +1,180 @@
+import { strict as assert } from "node:assert/strict";
+import { decode } from "../src/protocol/bencode.ts";
+import { parseServeArgs, UsageError } from "../src/cli/args.ts";
+import { startHefur } from "../src/app.ts";
+import { TlsConfigError } from "../src/net/tls.ts";
+import { hash20, percentAll, startPageServer } from "./support/page_server.ts";
+
+const hasOpenssl = await (async () => {
+  try {
+    const { success } = await new Deno.Command("openssl", { args: ["version"], stdout: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+})();
+
+async function openssl(dir: string, ...args: string[]): Promise<void> {
+  const { success, stderr } = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null" })
+    .output();
+  if (!success) throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(stderr)}`);
+}
+
+/**
+ * A throw-away CA and a certificate it signs for localhost / 127.0.0.1 (a self-signed leaf with
+ * CA:TRUE is refused as a server certificate by rustls, so the test does what a real site does).
+ */
+async function makeCertificates(dir: string) {
+  await openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key");
+  await openssl(
+    dir,
+    ..."req -x509 -new -key ca.key -days 2 -subj /CN=Hefur-test-CA -out ca.pem".split(" "),
+  );
+  await openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key");
+  await openssl(dir, ..."req -new -key leaf.key -subj /CN=localhost -out leaf.csr".split(" "));
+  await Deno.writeTextFile(
+    `${dir}/leaf.ext`,
+    "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
+  await openssl(
+    dir,
+    ..."x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext -out leaf.pem"
+      .split(" "),
+  );
+  return {
+    ca: await Deno.readTextFile(`${dir}/ca.pem`),
+    cert: await Deno.readTextFile(`${dir}/leaf.pem`),
+    key: await Deno.readTextFile(`${dir}/leaf.key`),
+    certPath: `${dir}/leaf.pem`,
+    keyPath: `${dir}/leaf.key`,
+  };
+}
+
+Deno.test({
+  name: "announce, scrape and /stat over HTTPS",
+  ignore: !hasOpenssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "hefur_tls_" });
+    const certs = await makeCertificates(dir);
+    const s = startPageServer({ tls: { cert: certs.cert, key: certs.key } });
+    const client = Deno.createHttpClient({ caCerts: [certs.ca] });
+    try {
+      const ih = percentAll(hash20(0x61));
+      const bytes = async (path: string) => {
+        const res = await fetch(s.origin + path, { client });
+        assert.equal(res.status, 200, path);
+        return new Uint8Array(await res.arrayBuffer());
+      };
+      await bytes(`/announce?info_hash=${ih}&peer_id=-TT0001-000000000001&port=6881&left=0`);
+      const reply = decode(
+        await bytes(`/announce?info_hash=${ih}&peer_id=-TT0001-000000000002&port=6882&left=9`),
+      ) as Map<string, unknown>;
+      assert.equal(reply.get("complete"), 1);
+      assert.equal(reply.get("incomplete"), 1);
+      // The other peer, 127.0.0.1:6881, in compact form.
+      assert.deepEqual([...(reply.get("peers") as Uint8Array)], [127, 0, 0, 1, 0x1a, 0xe1]);
+
+      const scrape = decode(await bytes(`/scrape?info_hash=${ih}`)) as Map<string, unknown>;
+      const files = scrape.get("files") as Map<string, Map<string, number>>;
+      const counts = files.get(hash20(0x61))!;
+      assert.equal(counts.get("complete"), 1);
+      assert.equal(counts.get("incomplete"), 1);
+
+      // The page gives the https URL (the original always says http).
+      const stat = await fetch(s.origin + "/stat", { client });
+      const text = await stat.text();
+      assert.ok(text.includes(`<code>https://localhost:${s.port}/announce</code>`));
+      assert.ok(!text.includes("http://localhost"));
+    } finally {
+      client.close();
+      await s.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "hefur serve: HTTPS from --http-cert / --http-key; bad key material stops start-up",
+  ignore: !hasOpenssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "hefur_tls_" });
+    const certs = await makeCertificates(dir);
+    try {
+      // A free port: taken from the system, then handed to Hefur.
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (probe.addr as Deno.NetAddr).port;
+      probe.close();
+      const base = ["--http-port", "0", "--udp-port", "0", "--bind-addr", "127.0.0.1"];
+      const hefur = startHefur(
+        parseServeArgs([
+          ...base,
+          "--https-port",
+          String(port),
+          "--http-cert",
+          certs.certPath,
+          "--http-key",
+          certs.keyPath,
+        ]),
+      );
+      const client = Deno.createHttpClient({ caCerts: [certs.ca] });
+      try {
+        assert.equal(hefur.http, undefined);
+        assert.equal(hefur.https?.addr.port, port);
+        const res = await fetch(
+          `https://localhost:${port}/announce?info_hash=${percentAll(hash20(1))}` +
+            `&peer_id=-TT0001-000000000001&port=1&left=0`,
+          { client },
+        );
+        assert.equal(res.status, 200);
+        assert.ok((await res.text()).startsWith("d"));
+      } finally {
+        client.close();
+        await hefur.close();
+      }
+
+      const start = (cert: string, key: string) =>
+        startHefur(
+          parseServeArgs([...base, "--https-port", "1", "--http-cert", cert, "--http-key", key]),
+        );
+      const fails = (cert: string, key: string, path: string, re: RegExp) =>
+        assert.throws(
+          () => start(cert, key),
+          (e) => e instanceof TlsConfigError && e.path === path && re.test(e.message),
+        );
+      fails(
+        `${dir}/missing.pem`,
+        certs.keyPath,
+        `${dir}/missing.pem`,
+        /cannot read the certificate/,
+      );
+      fails(
+        certs.certPath,
+        `${dir}/missing.key`,
+        `${dir}/missing.key`,
+        /cannot read the private key/,
+      );
+      fails(certs.keyPath, certs.keyPath, certs.keyPath, /does not contain a PEM certificate/);
+      fails(certs.certPath, certs.certPath, certs.certPath, /does not contain a PEM private key/);
+      fails(dir, certs.keyPath, dir, /not a regular file/);
+      // A key that is PEM but garbage inside.
+      await Deno.writeTextFile(
+        `${dir}/bad.key`,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+      );
+      fails(certs.certPath, `${dir}/bad.key`, certs.certPath, /cannot use/);
+      // A valid key that is not the certificate's.
+      fails(certs.certPath, `${dir}/ca.key`, certs.certPath, /cannot use .*ca\.key/);
+
+      for (const only of [["--http-cert", certs.certPath], ["--http-key", certs.keyPath]]) {
+        assert.throws(
+          () => parseServeArgs([...base, ...only]),
+          (e) => e instanceof UsageError && /go together/.test(e.message),
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
