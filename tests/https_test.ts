@@ -3,7 +3,8 @@ import { decode } from "../src/protocol/bencode.ts";
 import { parseServeArgs, UsageError } from "../src/cli/args.ts";
 import { startHefur } from "../src/app.ts";
 import { TlsConfigError } from "../src/net/tls.ts";
-import { hash20, percentAll, startPageServer } from "./support/page_server.ts";
+import { freePort, pct as percentAll, testConfig } from "./helpers.ts";
+import { hash20, startPageServer } from "./support/page_server.ts";
 
 const hasOpenssl = await (async () => {
   try {
@@ -58,7 +59,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "hefur_tls_" });
     const certs = await makeCertificates(dir);
-    const s = startPageServer({ tls: { cert: certs.cert, key: certs.key } });
+    const s = await startPageServer({ tls: certs });
     const client = Deno.createHttpClient({ caCerts: [certs.ca] });
     try {
       const ih = percentAll(hash20(0x61));
@@ -102,11 +103,9 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "hefur_tls_" });
     const certs = await makeCertificates(dir);
     try {
-      // A free port: taken from the system, then handed to Hefur.
-      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const port = (probe.addr as Deno.NetAddr).port;
-      probe.close();
+      const port = freePort();
       const base = ["--http-port", "0", "--udp-port", "0", "--bind-addr", "127.0.0.1"];
+      // From the command line, as `hefur serve` reads it.
       const hefur = startHefur(
         parseServeArgs([
           ...base,
@@ -134,10 +133,8 @@ Deno.test({
         await hefur.close();
       }
 
-      const start = (cert: string, key: string) =>
-        startHefur(
-          parseServeArgs([...base, "--https-port", "1", "--http-cert", cert, "--http-key", key]),
-        );
+      const start = (httpCert: string, httpKey: string) =>
+        startHefur(testConfig({ httpsPort: 1, httpCert, httpKey }));
       const fails = (cert: string, key: string, path: string, re: RegExp) =>
         assert.throws(
           () => start(cert, key),

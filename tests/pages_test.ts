@@ -5,11 +5,12 @@ import { AnnounceEvent } from "../src/protocol/types.ts";
 import { AssetError, Assets } from "../src/pages/assets.ts";
 import { PEERS_PAGE_LIMIT } from "../src/pages/peers.ts";
 import { STAT_PAGE_SIZE } from "../src/pages/stat.ts";
+import { freePort, pct as percentAll } from "./helpers.ts";
 import {
   addPeer,
   hash20,
   type PageServer,
-  percentAll,
+  type PageServerOptions,
   rawRequests,
   startPageServer,
 } from "./support/page_server.ts";
@@ -34,8 +35,8 @@ function rowCells(page: string, marker: string): string[] {
 }
 
 /** A tracker with a v1 torrent (evil name, a .torrent file), a v2 one and an open-mode one. */
-async function populated(pages = {}) {
-  const s = startPageServer({ pages });
+async function populated(options: PageServerOptions = {}) {
+  const s = await startPageServer(options);
   const dir = await Deno.makeTempDir({ prefix: "hefur_pages_" });
   const torrentBytes = encode(new Map([["info", new Map([["name", "x"]])]]));
   const torrentPath = `${dir}/evil.torrent`;
@@ -54,7 +55,7 @@ async function populated(pages = {}) {
     fullHash: V2_FULL,
   });
   addPeer(s.tracker, hash20(0x11), "10.0.0.1", 6881, 0);
-  addPeer(s.tracker, hash20(0x11), "10.0.0.2", 6882, 500, "<b>peer</b>&id\x01\xff-----");
+  addPeer(s.tracker, hash20(0x11), "10.0.0.2", 6882, 500, "<b>peer</b>&id\x01\xff----");
   addPeer(s.tracker, hash20(0x11), "10.0.0.3", 6883, 700);
   // 10.0.0.3 finishes: completed 1, seeders 2, leechers 1.
   addPeer(s.tracker, hash20(0x11), "10.0.0.3", 6883, 0, undefined, AnnounceEvent.Completed);
@@ -133,7 +134,7 @@ Deno.test("/stat lists every torrent with escaped names, counters and totals", a
 });
 
 Deno.test("/stat counters follow HTTP announces and scrapes", async () => {
-  const s = startPageServer();
+  const s = await startPageServer();
   try {
     const ih = percentAll(hash20(0x44));
     for (let i = 0; i < 3; i++) {
@@ -209,7 +210,7 @@ Deno.test("/peers lists the peers, escaped, newest first; hashes as hex or bytes
       "10.0.0.2",
       "6882",
       "leecher",
-      "&lt;b&gt;peer&lt;/b&gt;&amp;id%01%FF-----",
+      "&lt;b&gt;peer&lt;/b&gt;&amp;id%01%FF----",
       "500B",
       "1.5KiB",
       "1.05KiB",
@@ -299,11 +300,11 @@ Deno.test("/file serves the .torrent with type and file name; misses are 404", a
 });
 
 Deno.test("/file refuses a .torrent larger than its bound", async () => {
-  const { s, torrentPath, close } = await populated({ maxTorrentFileBytes: 100 });
+  const { s, torrentPath, close } = await populated({ config: { maxTorrentSize: 1 } });
   try {
-    await Deno.writeFile(torrentPath, new Uint8Array(101));
+    await Deno.writeFile(torrentPath, new Uint8Array((1 << 20) + 1));
     assert.equal((await get(s, `/file/${"11".repeat(20)}.torrent`)).status, 404);
-    await Deno.writeFile(torrentPath, new Uint8Array(100));
+    await Deno.writeFile(torrentPath, new Uint8Array(1 << 20));
     assert.equal((await get(s, `/file/${"11".repeat(20)}.torrent`)).status, 200);
   } finally {
     await close();
@@ -311,7 +312,7 @@ Deno.test("/file refuses a .torrent larger than its bound", async () => {
 });
 
 Deno.test("disabled pages are 404 and not linked", async () => {
-  const { s, close } = await populated({ statPage: false, peersPage: false, filePage: false });
+  const { s, close } = await populated({ disable: ["stat", "peers", "file"] });
   try {
     for (
       const path of [
@@ -325,7 +326,7 @@ Deno.test("disabled pages are 404 and not linked", async () => {
   } finally {
     await close();
   }
-  const only = await populated({ peersPage: false, filePage: false });
+  const only = await populated({ disable: ["peers", "file"] });
   try {
     const { status, text } = await get(only.s, "/stat");
     assert.equal(status, 200);
@@ -367,7 +368,7 @@ Deno.test("pages are gzipped when accepted (q-values honoured) and keep the conn
 });
 
 Deno.test("static assets: types, validators, gzip, no traversal, tpl not served", async () => {
-  const s = startPageServer();
+  const s = await startPageServer();
   try {
     const types: Record<string, string> = {
       "/css/hefur.css": "text/css; charset=utf-8",
@@ -425,7 +426,7 @@ Deno.test("--www-dir files take precedence; a broken layout is a start-up error"
     await Deno.mkdir(`${dir}/css`);
     await Deno.writeTextFile(`${dir}/css/hefur.css`, "body { color: red }");
     await Deno.writeTextFile(`${dir}/css/extra.css`, "p { margin: 0 }");
-    const s = startPageServer({ wwwDir: dir });
+    const s = await startPageServer({ config: { wwwDir: dir } });
     try {
       assert.equal((await get(s, "/css/hefur.css")).text, "body { color: red }");
       assert.equal((await get(s, "/css/extra.css")).text, "p { margin: 0 }");
@@ -437,7 +438,7 @@ Deno.test("--www-dir files take precedence; a broken layout is a start-up error"
     await Deno.writeTextFile(`${dir}/tpl/page.html`, "<html>{{title}} {{nope}}</html>");
     assert.throws(() => new Assets(dir), (e) => e instanceof AssetError && /nope/.test(e.message));
     await Deno.writeTextFile(`${dir}/tpl/page.html`, "<p>{{title}}</p>{{content}}");
-    const custom = startPageServer({ wwwDir: dir });
+    const custom = await startPageServer({ config: { wwwDir: dir } });
     try {
       const { text } = await get(custom, "/stat");
       assert.ok(text.startsWith("<p>Torrents</p>"));
@@ -454,7 +455,7 @@ Deno.test("--www-dir files take precedence; a broken layout is a start-up error"
 });
 
 Deno.test("/peers shows at most PEERS_PAGE_LIMIT peers and says so", async () => {
-  const s = startPageServer({ tracker: { maxPeers: PEERS_PAGE_LIMIT + 50 } });
+  const s = await startPageServer({ config: { maxPeers: PEERS_PAGE_LIMIT + 50 } });
   try {
     const h = hash20(0x55);
     for (let i = 0; i < PEERS_PAGE_LIMIT + 20; i++) {
@@ -479,7 +480,7 @@ Deno.test("/peers shows at most PEERS_PAGE_LIMIT peers and says so", async () =>
 });
 
 Deno.test("/stat pages past STAT_PAGE_SIZE torrents; totals cover all", async () => {
-  const s = startPageServer();
+  const s = await startPageServer();
   try {
     const n = STAT_PAGE_SIZE + 5;
     for (let i = 0; i < n; i++) {
@@ -496,6 +497,24 @@ Deno.test("/stat pages past STAT_PAGE_SIZE torrents; totals cover all", async ()
     assert.match(two.text, new RegExp(`<span class="v">${n}B</span>`)); // < 1024: bytes
     assert.equal((await get(s, "/stat?page=3")).status, 404);
     assert.equal((await get(s, "/stat?page=x")).status, 400);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("/stat shows the UDP announce URL when the UDP tracker runs", async () => {
+  const udpPort = freePort("udp");
+  const s = await startPageServer({ config: { udpPort } });
+  try {
+    s.tracker.addTorrent(hash20(0x66), {
+      name: "u",
+      length: 1,
+      version: 1,
+      fullHash: hash20(0x66),
+    });
+    const { text } = await get(s, "/stat");
+    assert.ok(text.includes(`<code>udp://127.0.0.1:${udpPort}/announce</code>`));
+    assert.ok(text.includes(`&amp;tr=udp%3A%2F%2F127.0.0.1%3A${udpPort}%2Fannounce`));
   } finally {
     await s.close();
   }

@@ -266,7 +266,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     default: "",
     group: "Pages",
-    help: "directory overriding the embedded page assets",
+    help:
+      "directory whose files (tpl/page.html, css/, js/, img/) override the embedded page assets",
   },
   {
     name: "disable-stat-page",

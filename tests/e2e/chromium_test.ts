@@ -141,7 +141,7 @@ Deno.test({
   name: "Chromium loads /stat and /peers without console errors; sorting and phone layout work",
   ignore: !hasChromium,
   async fn() {
-    const s = startPageServer();
+    const s = await startPageServer();
     const names = ["zeta.iso", `<img src=x onerror="alert(1)">`, "alpha.iso", "Mid é.iso"];
     names.forEach((name, i) => {
       const h = hash20(0x20 + i);
@@ -264,7 +264,7 @@ Deno.test({
         `<!doctype html><title>{{title}}</title><script src="/js/missing.js"></script>` +
           `<script>document.title = "inline"</script>{{content}}`,
       );
-      const broken = startPageServer({ wwwDir: `${dir}/www` });
+      const broken = await startPageServer({ config: { wwwDir: `${dir}/www` } });
       try {
         const loaded = cdp.next("Page.loadEventFired", sessionId);
         await cdp.send("Page.navigate", { url: broken.origin + "/stat" }, sessionId);

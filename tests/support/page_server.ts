@@ -1,22 +1,18 @@
 /**
- * A live in-process Hefur for page tests: the tracker, the announce/scrape routes and the pages on
- * one router, served on 127.0.0.1 with an ephemeral port (plain or TLS), assembled like
- * `src/app.ts` does.
+ * Page-test helpers: a live Hefur (the real `startHefur` assembly, via `tests/helpers.ts`) with
+ * the page options spelled as the tests think of them, plus a few request utilities.
  */
-import { Tracker, type TrackerOptions } from "../../src/tracker/tracker.ts";
-import { addTrackerRoutes, Router } from "../../src/net/http.ts";
-import { DEFAULT_HTTP_LIMITS, HttpServer } from "../../src/net/http_server.ts";
-import { Cidrs } from "../../src/protocol/ip.ts";
-import { Assets } from "../../src/pages/assets.ts";
-import { addPageRoutes } from "../../src/pages/routes.ts";
-import type { PageOptions } from "../../src/pages/site.ts";
+import type { Tracker } from "../../src/tracker/tracker.ts";
+import type { HttpServer } from "../../src/net/http_server.ts";
+import type { ServeConfig } from "../../src/cli/args.ts";
 import { AnnounceEvent, Want } from "../../src/protocol/types.ts";
+import { freePort, startTestHefur } from "../helpers.ts";
 
 /** A running test server. */
 export interface PageServer {
   tracker: Tracker;
   server: HttpServer;
-  /** `http://127.0.0.1:<port>` or `https://localhost:<port>`. */
+  /** `http://127.0.0.1:<port>`, or `https://localhost:<port>` with TLS. */
   origin: string;
   port: number;
   close(): Promise<void>;
@@ -24,44 +20,35 @@ export interface PageServer {
 
 /** Options of {@link startPageServer}. */
 export interface PageServerOptions {
-  pages?: Partial<PageOptions>;
-  tracker?: Partial<TrackerOptions>;
-  tls?: { cert: string; key: string };
-  wwwDir?: string;
+  disable?: ("stat" | "peers" | "file")[];
+  /** Extra serve options (`maxPeers`, `maxTorrentSize`, `wwwDir`, …). */
+  config?: Partial<ServeConfig>;
+  /** PEM files: serve HTTPS only, on a free port. */
+  tls?: { certPath: string; keyPath: string };
 }
 
-let sharedAssets: Assets | undefined;
-
-/** Starts a server; close it at the end of the test. */
-export function startPageServer(options: PageServerOptions = {}): PageServer {
-  const tracker = new Tracker({ open: true, ...options.tracker });
-  const router = addTrackerRoutes(new Router(), tracker, {
-    allowProxy: false,
-    maxScrapeTorrents: 74,
-    allowFullScrape: false,
-    scrapeInterval: 900,
-    reverseProxyHeader: "x-real-ip",
-    reverseProxyFrom: new Cidrs(),
-  });
-  const assets = options.wwwDir !== undefined
-    ? new Assets(options.wwwDir)
-    : (sharedAssets ??= new Assets());
-  addPageRoutes(router, tracker, {
-    assets,
-    statPage: true,
-    peersPage: true,
-    filePage: true,
-    maxTorrentFileBytes: 10 << 20,
-    udpPort: () => 0,
-    ...options.pages,
-  });
-  const listener = options.tls
-    ? Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...options.tls })
-    : Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const server = new HttpServer(listener, router.handle, DEFAULT_HTTP_LIMITS, !!options.tls);
+/** Starts Hefur on loopback in open mode; close it at the end of the test. */
+export async function startPageServer(options: PageServerOptions = {}): Promise<PageServer> {
+  const off = new Set(options.disable ?? []);
+  const config: Partial<ServeConfig> = {
+    disableStatPage: off.has("stat"),
+    disablePeersPage: off.has("peers"),
+    disableFilePage: off.has("file"),
+    ...options.config,
+  };
+  if (options.tls) {
+    Object.assign(config, {
+      httpPort: 0,
+      httpsPort: freePort(),
+      httpCert: options.tls.certPath,
+      httpKey: options.tls.keyPath,
+    });
+  }
+  const hefur = await startTestHefur(config);
+  const server = (options.tls ? hefur.https : hefur.http)!;
   const port = server.addr.port;
   const origin = options.tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
-  return { tracker, server, origin, port, close: () => server.close() };
+  return { tracker: hefur.tracker, server, origin, port, close: () => hefur.close() };
 }
 
 /** A 20-byte binary string made of one repeated byte. */
@@ -92,13 +79,6 @@ export function addPeer(
     want: Want.V4,
   });
   if ("failure" in r) throw new Error(r.failure);
-}
-
-/** Percent-encodes every byte of a binary string. */
-export function percentAll(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) out += "%" + s.charCodeAt(i).toString(16).padStart(2, "0");
-  return out;
 }
 
 /**
