@@ -106,7 +106,7 @@ Deno.test({
       const port = freePort();
       const base = ["--http-port", "0", "--udp-port", "0", "--bind-addr", "127.0.0.1"];
       // From the command line, as `hefur serve` reads it.
-      const hefur = startHefur(
+      const hefur = await startHefur(
         parseServeArgs([
           ...base,
           "--https-port",
@@ -134,35 +134,45 @@ Deno.test({
       }
 
       const start = (httpCert: string, httpKey: string) =>
-        startHefur(testConfig({ httpsPort: 1, httpCert, httpKey }));
+        startHefur(testConfig({ httpsPort: freePort(), httpCert, httpKey }));
       const fails = (cert: string, key: string, path: string, re: RegExp) =>
-        assert.throws(
-          () => start(cert, key),
+        assert.rejects(
+          start(cert, key),
           (e) => e instanceof TlsConfigError && e.path === path && re.test(e.message),
         );
-      fails(
+      await fails(
         `${dir}/missing.pem`,
         certs.keyPath,
         `${dir}/missing.pem`,
         /cannot read the certificate/,
       );
-      fails(
+      await fails(
         certs.certPath,
         `${dir}/missing.key`,
         `${dir}/missing.key`,
         /cannot read the private key/,
       );
-      fails(certs.keyPath, certs.keyPath, certs.keyPath, /does not contain a PEM certificate/);
-      fails(certs.certPath, certs.certPath, certs.certPath, /does not contain a PEM private key/);
-      fails(dir, certs.keyPath, dir, /not a regular file/);
+      await fails(
+        certs.keyPath,
+        certs.keyPath,
+        certs.keyPath,
+        /does not contain a PEM certificate/,
+      );
+      await fails(
+        certs.certPath,
+        certs.certPath,
+        certs.certPath,
+        /does not contain a PEM private key/,
+      );
+      await fails(dir, certs.keyPath, dir, /not a regular file/);
       // A key that is PEM but garbage inside.
       await Deno.writeTextFile(
         `${dir}/bad.key`,
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
       );
-      fails(certs.certPath, `${dir}/bad.key`, certs.certPath, /cannot use/);
+      await fails(certs.certPath, `${dir}/bad.key`, certs.certPath, /cannot use/);
       // A valid key that is not the certificate's.
-      fails(certs.certPath, `${dir}/ca.key`, certs.certPath, /cannot use .*ca\.key/);
+      await fails(certs.certPath, `${dir}/ca.key`, certs.certPath, /cannot use .*ca\.key/);
 
       for (const only of [["--http-cert", certs.certPath], ["--http-key", certs.keyPath]]) {
         assert.throws(

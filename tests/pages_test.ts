@@ -1,6 +1,8 @@
 import { strict as assert } from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { encode } from "../src/protocol/bencode.ts";
+import { type BEncodable, encode } from "../src/protocol/bencode.ts";
+import { binaryToHex } from "../src/protocol/binary.ts";
+import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { AnnounceEvent } from "../src/protocol/types.ts";
 import { AssetError, Assets } from "../src/pages/assets.ts";
 import { PEERS_PAGE_LIMIT } from "../src/pages/peers.ts";
@@ -299,13 +301,18 @@ Deno.test("/file serves the .torrent with type and file name; misses are 404", a
   }
 });
 
-Deno.test("/file refuses a .torrent larger than its bound", async () => {
+Deno.test("/file refuses a .torrent larger than its bound, and anything but a regular file", async () => {
   const { s, torrentPath, close } = await populated({ config: { maxTorrentSize: 1 } });
   try {
     await Deno.writeFile(torrentPath, new Uint8Array((1 << 20) + 1));
     assert.equal((await get(s, `/file/${"11".repeat(20)}.torrent`)).status, 404);
     await Deno.writeFile(torrentPath, new Uint8Array(1 << 20));
     assert.equal((await get(s, `/file/${"11".repeat(20)}.torrent`)).status, 200);
+    // A fifo in its place: refused at once, never a blocking read.
+    await Deno.remove(torrentPath);
+    const mkfifo = await new Deno.Command("mkfifo", { args: [torrentPath] }).output();
+    assert.ok(mkfifo.success);
+    assert.equal((await get(s, `/file/${"11".repeat(20)}.torrent`)).status, 404);
   } finally {
     await close();
   }
@@ -517,5 +524,37 @@ Deno.test("/stat shows the UDP announce URL when the UDP tracker runs", async ()
     assert.ok(text.includes(`&amp;tr=udp%3A%2F%2F127.0.0.1%3A${udpPort}%2Fannounce`));
   } finally {
     await s.close();
+  }
+});
+
+Deno.test("with --torrent-dir: /stat names the whitelisted torrent and /file serves its file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur_pages_dir_" });
+  try {
+    const info = new Map<string, BEncodable>([
+      ["length", 1076],
+      ["name", "<i>whitelisted</i>.iso"],
+      ["piece length", 16384],
+      ["pieces", new Uint8Array(20)],
+    ]);
+    const bytes = encode(new Map([["info", info]]));
+    await Deno.writeFile(`${dir}/w.torrent`, bytes);
+    const hex = binaryToHex(parseMetainfo(bytes).infoHashV1!);
+    const s = await startPageServer({ config: { torrentDir: dir } });
+    try {
+      const { text } = await get(s, "/stat");
+      assert.deepEqual(rowCells(text, hex).slice(1, 5), [
+        "&lt;i&gt;whitelisted&lt;/i&gt;.iso",
+        "v1",
+        hex,
+        "1.05KiB",
+      ]);
+      const res = await fetch(`${s.origin}/file/${hex}.torrent`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(new Uint8Array(await res.arrayBuffer()), bytes);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -10,6 +10,10 @@ import { percentDecode } from "../protocol/http_query.ts";
 import { errorPage, type Site } from "./site.ts";
 import { torrentByHash } from "./peers.ts";
 import { torrentHex } from "./stat.ts";
+import { readTorrentFile } from "../whitelist/torrent_file.ts";
+import { getLogger } from "../log/mod.ts";
+
+const log = getLogger("http");
 
 const FRIENDLY = /^\/file\/([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})\.torrent$/;
 
@@ -31,25 +35,6 @@ export function attachment(name: string): string {
     (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase(),
   );
   return `attachment; filename="${ascii}.torrent"; filename*=UTF-8''${utf8}.torrent`;
-}
-
-/** Reads at most `max` bytes of a regular file; throws when it is larger or not a file. */
-async function readBounded(
-  path: string,
-  max: number,
-): Promise<{ bytes: Uint8Array; mtime?: Date }> {
-  using file = await Deno.open(path, { read: true });
-  const stat = await file.stat();
-  if (!stat.isFile) throw new Error("not a regular file");
-  if (stat.size > max) throw new Error(`larger than ${max} bytes`);
-  const bytes = new Uint8Array(stat.size);
-  let at = 0;
-  while (at < bytes.length) {
-    const n = await file.read(bytes.subarray(at));
-    if (n === null) break;
-    at += n;
-  }
-  return { bytes: bytes.subarray(0, at), mtime: stat.mtime ?? undefined };
 }
 
 /** Serves the `.torrent` file of the torrent named by the query or by the friendly path. */
@@ -76,12 +61,14 @@ export async function fileResponse(site: Site, req: HttpRequest): Promise<HttpRe
   if (path === undefined) {
     return errorPage(site, 404, "No torrent file", "This tracker has no .torrent file for it.");
   }
-  let file;
+  let bytes;
   try {
-    file = await readBounded(path, site.maxTorrentFileBytes);
+    // Bounded, and safe against a FIFO or a file that grows while it is read.
+    bytes = await readTorrentFile(path, site.maxTorrentFileBytes);
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      console.error(`hefur: /file: cannot serve ${path}: ${(e as Error).message}`);
+    // A file removed since the last walk is normal; anything else is worth a line in the log.
+    if ((e as { code?: string }).code !== "ENOENT") {
+      log.warning("/file: cannot serve {path}: {error}", { path, error: (e as Error).message });
     }
     return errorPage(site, 404, "No torrent file", "The .torrent file is no longer available.");
   }
@@ -91,6 +78,5 @@ export async function fileResponse(site: Site, req: HttpRequest): Promise<HttpRe
     "cache-control": "no-cache",
     "x-content-type-options": "nosniff",
   };
-  if (file.mtime !== undefined) headers["last-modified"] = file.mtime.toUTCString();
-  return { status: 200, headers, body: file.bytes, keepAlive: true };
+  return { status: 200, headers, body: bytes, keepAlive: true };
 }
