@@ -15,6 +15,9 @@ import { Whitelist } from "./whitelist/whitelist.ts";
 import { listenTls, readKeyPair } from "./net/tls.ts";
 import { Assets } from "./pages/assets.ts";
 import { addPageRoutes } from "./pages/routes.ts";
+import { WsTracker } from "./tracker/ws_tracker.ts";
+import { WebTorrentServer } from "./net/webtorrent.ts";
+import type { WebSocketConnection } from "./net/websocket.ts";
 
 /** A running Hefur. */
 export interface Hefur {
@@ -29,6 +32,12 @@ export interface Hefur {
   readonly udp?: UdpServer;
   /** The torrent directory's whitelist, when `--torrent-dir` is given. */
   readonly whitelist?: Whitelist;
+  /** The WebSocket (WebTorrent) swarms, kept and counted apart from the UDP/HTTP ones. */
+  readonly wsTracker: WsTracker<WebSocketConnection>;
+  /** The WebSocket tracker on the HTTP listeners (and `ws`), unless `--disable-websocket`. */
+  readonly webtorrent?: WebTorrentServer;
+  /** The WebSocket-only listener, when `--ws-port` is not 0. */
+  readonly ws?: HttpServer;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -72,15 +81,27 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     });
     await whitelist.start();
   }
-  const sweeper = setInterval(() => tracker.sweep(), 60_000);
+  // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
+  const wsTracker = new WsTracker<WebSocketConnection>(tracker, {
+    interval: Math.max(tracker.options.minAnnounceInterval, config.announceInterval * 12),
+    peerTimeout: tracker.options.peerTimeout,
+    maxPeers: config.maxPeers,
+  });
+  const sweeper = setInterval(() => {
+    tracker.sweep();
+    wsTracker.sweep();
+  }, 60_000);
 
+  const clientAddress = {
+    reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
+    reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
+  };
   const router = addTrackerRoutes(new Router(), tracker, {
     allowProxy: config.allowProxy,
     maxScrapeTorrents: config.maxScrapeTorrents,
     allowFullScrape: config.allowFullScrape,
     scrapeInterval: config.scrapeInterval * 60,
-    reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
-    reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
+    ...clientAddress,
   });
   let udp: UdpServer | undefined;
   addPageRoutes(router, tracker, {
@@ -125,6 +146,44 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     throw e;
   }
 
+  // WebSocket upgrades on the HTTP listeners' router (so HTTPS gets wss:// too), and on --ws-port.
+  let webtorrent: WebTorrentServer | undefined;
+  let ws: HttpServer | undefined;
+  if (!config.disableWebsocket) {
+    webtorrent = new WebTorrentServer(wsTracker, {
+      ...clientAddress,
+      maxConnections: config.maxWsConnections,
+      maxConnectionsPerIp: config.maxWsConnectionsPerIp,
+      limits: {
+        maxMessageBytes: config.maxWsMessageSize * 1024,
+        idleTimeoutMs: config.wsIdleTimeout * 1000,
+        maxQueuedBytes: Math.max(1024 * 1024, config.maxWsMessageSize * 1024 * 4),
+      },
+      maxOffers: config.maxWsOffers,
+      maxScrapeTorrents: config.maxScrapeTorrents,
+      allowFullScrape: config.allowFullScrape,
+      scrapeInterval: config.scrapeInterval * 60,
+    });
+    router.upgrade(webtorrent.upgradeHandler(["/", "/announce"]));
+    if (config.wsPort !== 0) {
+      try {
+        const only = new Router().upgrade(webtorrent.upgradeHandler());
+        const listener = Deno.listen({ hostname: bindAddress(config), port: config.wsPort });
+        ws = new HttpServer(listener, only.handle, limits);
+      } catch (e) {
+        clearInterval(sweeper);
+        await Promise.all([
+          http?.close(),
+          https?.close(),
+          udp?.close(),
+          webtorrent.close(),
+          whitelist?.close(),
+        ]);
+        throw e;
+      }
+    }
+  }
+
   return {
     config,
     tracker,
@@ -133,9 +192,19 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     https,
     udp,
     whitelist,
+    wsTracker,
+    webtorrent,
+    ws,
     async close() {
       clearInterval(sweeper);
-      await Promise.all([http?.close(), https?.close(), udp?.close(), whitelist?.close()]);
+      await Promise.all([
+        http?.close(),
+        https?.close(),
+        ws?.close(),
+        udp?.close(),
+        whitelist?.close(),
+      ]);
+      await webtorrent?.close();
     },
   };
 }

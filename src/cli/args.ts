@@ -33,6 +33,13 @@ export interface ServeConfig {
   httpKey: string;
   reverseProxyHeader: string;
   reverseProxyFrom: string[];
+  disableWebsocket: boolean;
+  wsPort: number;
+  maxWsConnections: number;
+  maxWsConnectionsPerIp: number;
+  maxWsOffers: number;
+  maxWsMessageSize: number;
+  wsIdleTimeout: number;
   torrentDir: string;
   scanInterval: number;
   maxScanDepth: number;

@@ -23,7 +23,16 @@ export interface OptionSpec {
   /** Smallest and largest accepted integer. */
   min?: number;
   max?: number;
-  group: "Tracker" | "Network" | "HTTP" | "Whitelist" | "Pages" | "Control" | "Log" | "Security";
+  group:
+    | "Tracker"
+    | "Network"
+    | "HTTP"
+    | "WebSocket"
+    | "Whitelist"
+    | "Pages"
+    | "Control"
+    | "Log"
+    | "Security";
   help: string;
   /**
    * When set, the option is recognised but refused with this message: it cannot apply (yet). Giving
@@ -208,6 +217,69 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "list",
     group: "HTTP",
     help: "address or CIDR network of a trusted reverse proxy (repeatable, or comma-separated)",
+  },
+  // WebSocket (WebTorrent)
+  {
+    name: "disable-websocket",
+    type: "switch",
+    group: "WebSocket",
+    help: "new: no WebSocket tracker for WebTorrent (browser) clients",
+  },
+  {
+    name: "ws-port",
+    type: "int",
+    default: 0,
+    ...U16,
+    group: "WebSocket",
+    help:
+      "new: a port serving only WebSocket clients; 0: WebSocket on the HTTP/HTTPS ports only (paths / and /announce)",
+  },
+  {
+    name: "max-ws-connections",
+    type: "int",
+    default: 10000,
+    ...U32,
+    min: 1,
+    group: "WebSocket",
+    help: "new: open WebSocket connections at most; more are refused",
+  },
+  {
+    name: "max-ws-connections-per-ip",
+    type: "int",
+    default: 64,
+    ...U32,
+    min: 1,
+    group: "WebSocket",
+    help: "new: open WebSocket connections from one address at most",
+  },
+  {
+    name: "max-ws-offers",
+    type: "int",
+    default: 10,
+    ...U32,
+    min: 1,
+    group: "WebSocket",
+    help: "new: most WebRTC offers in one announce; more is refused",
+  },
+  {
+    name: "max-ws-message-size",
+    type: "int",
+    default: 64,
+    unit: "KiB",
+    min: 1,
+    max: 16384,
+    group: "WebSocket",
+    help: "new: largest WebSocket message; larger ones close the connection",
+  },
+  {
+    name: "ws-idle-timeout",
+    type: "int",
+    default: 120,
+    unit: "seconds",
+    ...U32,
+    min: 2,
+    group: "WebSocket",
+    help: "new: a WebSocket silent this long is closed; it is pinged halfway",
   },
   // Whitelist
   {

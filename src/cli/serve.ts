@@ -79,6 +79,7 @@ export async function serve(args: string[]): Promise<number> {
   if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
   if (hefur.https) ready.push(`https=${where}:${hefur.https.addr.port}`);
   if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
+  if (hefur.ws) ready.push(`ws=${where}:${hefur.ws.addr.port}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
   const scan = hefur.whitelist?.lastScan;
   const mode = scan === undefined

@@ -12,10 +12,18 @@ import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
 import { FAILURE, type Tracker } from "../tracker/tracker.ts";
 
 /**
+ * Answers a request that carries an `Upgrade` header, or returns undefined to let it be routed as
+ * a plain request. A response with `takeover` switches the connection to another protocol.
+ */
+export type UpgradeHandler = (req: HttpRequest) => HttpResponse | undefined;
+
+/**
  * Exact paths and path prefixes mapped to handlers. Exact paths win; among prefixes the longest
- * wins. Unknown paths get a 404.
+ * wins. Unknown paths get a 404. Requests that ask for a protocol upgrade go first to the
+ * upgrade handlers, so every listener that serves this router (HTTP and HTTPS) gets them.
  */
 export class Router {
+  readonly #upgrades: UpgradeHandler[] = [];
   readonly #exact = new Map<string, HttpHandler>();
   readonly #prefixes: [string, HttpHandler][] = [];
   #notFound: HttpHandler = () => ({
@@ -37,6 +45,12 @@ export class Router {
     return this;
   }
 
+  /** Adds a handler for requests with an `Upgrade` header (WebSocket). */
+  upgrade(handler: UpgradeHandler): this {
+    this.#upgrades.push(handler);
+    return this;
+  }
+
   /** What to answer when nothing matches. */
   notFound(handler: HttpHandler): this {
     this.#notFound = handler;
@@ -45,6 +59,12 @@ export class Router {
 
   /** The handler for a request. */
   readonly handle: HttpHandler = (req) => {
+    if (this.#upgrades.length > 0 && req.headers.has("upgrade")) {
+      for (const u of this.#upgrades) {
+        const res = u(req);
+        if (res !== undefined) return res;
+      }
+    }
     const exact = this.#exact.get(req.path);
     if (exact !== undefined) return exact(req);
     for (const [p, h] of this.#prefixes) if (req.path.startsWith(p)) return h(req);

@@ -37,6 +37,12 @@ export interface HttpResponse {
   body?: Uint8Array | string;
   /** Keep the connection open for another request if the client asked for it. Default false. */
   keepAlive?: boolean;
+  /**
+   * With status 101 (Switching Protocols): takes the connection over once the head is sent. The
+   * server forgets the connection (no more deadlines, not closed by it) and passes the bytes the
+   * client already sent after its request head.
+   */
+  takeover?: (conn: Deno.Conn, buffered: Uint8Array) => void;
 }
 
 /** Turns a request into a response. */
@@ -60,6 +66,7 @@ export const DEFAULT_HTTP_LIMITS: HttpServerLimits = {
 };
 
 const REASONS: Record<number, string> = {
+  101: "Switching Protocols",
   200: "OK",
   206: "Partial Content",
   304: "Not Modified",
@@ -69,6 +76,7 @@ const REASONS: Record<number, string> = {
   405: "Method Not Allowed",
   408: "Request Timeout",
   413: "Content Too Large",
+  426: "Upgrade Required",
   431: "Request Header Fields Too Large",
   500: "Internal Server Error",
   501: "Not Implemented",
@@ -153,9 +161,9 @@ export class HttpServer {
       }
       const c: Connection = { conn, deadline: performance.now() + this.#limits.timeoutMs };
       this.#open.add(c);
-      this.#serve(c).finally(() => {
+      this.#serve(c).then((handedOver) => {
         this.#open.delete(c);
-        closeQuietly(conn);
+        if (!handedOver) closeQuietly(conn);
       });
     }
   }
@@ -171,7 +179,8 @@ export class HttpServer {
     }
   }
 
-  async #serve(c: Connection): Promise<void> {
+  /** Serves requests on one connection; resolves true when a handler took the connection over. */
+  async #serve(c: Connection): Promise<boolean> {
     const { conn } = c;
     const remote = conn.remoteAddr as Deno.NetAddr;
     const remoteIp = socketIp(remote.hostname);
@@ -185,27 +194,27 @@ export class HttpServer {
           if (filled === buf.length) {
             if (buf.length >= this.#limits.maxHeadBytes) {
               await writeAll(conn, plain(431, "request head too large"));
-              return;
+              return false;
             }
             const grown = new Uint8Array(Math.min(buf.length * 2, this.#limits.maxHeadBytes));
             grown.set(buf);
             buf = grown;
           }
           const n = await conn.read(buf.subarray(filled));
-          if (n === null) return;
+          if (n === null) return false;
           filled += n;
           headEnd = findHeadEnd(buf, Math.max(0, filled - n - 3), filled);
         }
         const req = parseHead(buf, headEnd, remoteIp, remote.port, this.#secure);
         if (typeof req === "string") {
           await writeAll(conn, plain(400, req));
-          return;
+          return false;
         }
         if (
           req.headers.has("transfer-encoding") || Number(req.headers.get("content-length") ?? 0) > 0
         ) {
           await writeAll(conn, plain(413, "request bodies are not accepted"));
-          return;
+          return false;
         }
         // Bytes after the head belong to the next (pipelined) request.
         const rest = headEnd + 4;
@@ -224,14 +233,26 @@ export class HttpServer {
             headers: { "content-type": "text/plain" },
           };
         }
-        const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
         c.deadline = performance.now() + this.#limits.timeoutMs;
+        if (res.takeover !== undefined) {
+          if (res.status !== 101 || this.#closing) {
+            await writeAll(conn, plain(503, "not switching protocols: the server is stopping"));
+            return false;
+          }
+          await writeAll(conn, serializeResponse(res, false, true));
+          if (!this.#open.has(c)) return false; // cut by the deadline meanwhile
+          this.#open.delete(c);
+          res.takeover(conn, buf.slice(0, filled));
+          return true;
+        }
+        const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
         await writeAll(conn, serializeResponse(res, keepAlive, req.method === "HEAD"));
-        if (!keepAlive) return;
+        if (!keepAlive) return false;
         c.deadline = performance.now() + this.#limits.timeoutMs;
       }
     } catch {
       // The client went away or was cut off: nothing to answer.
+      return false;
     }
   }
 }
@@ -319,6 +340,8 @@ export function serializeResponse(
     : res.body ?? new Uint8Array();
   let text = `HTTP/1.1 ${res.status} ${REASONS[res.status] ?? "Unknown"}\r\n`;
   if (res.headers) { for (const k in res.headers) text += k + ": " + res.headers[k] + "\r\n"; }
+  // A 101 switches protocols: its own headers say everything, and no body follows.
+  if (res.status === 101) return encoder.encode(text + "\r\n");
   text += "content-length: " + body.length + "\r\n";
   text += keepAlive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
   const out = new Uint8Array(text.length * 3 + (head ? 0 : body.length));
