@@ -4,7 +4,7 @@
  * @module
  */
 import { serve } from "./cli/serve.ts";
-import { versionText } from "./version.ts";
+import { takeBuildArgs, versionText } from "./version.ts";
 
 const USAGE = `Usage: hefur <command> [options]
 
@@ -14,8 +14,11 @@ Commands:
   --help            print this help
 `;
 
-/** Runs the command line; resolves with the exit code. */
-export async function main(args: string[]): Promise<number> {
+/**
+ * Runs the command line; resolves with the exit code. `commit` is the build's commit, baked into
+ * the compiled executable (see `version.ts`).
+ */
+export async function main(args: string[], commit = "unknown"): Promise<number> {
   const [command, ...rest] = args;
   switch (command) {
     case "serve":
@@ -23,7 +26,7 @@ export async function main(args: string[]): Promise<number> {
     case "--version":
     case "-version":
     case "version":
-      Deno.stdout.writeSync(new TextEncoder().encode(versionText()));
+      Deno.stdout.writeSync(new TextEncoder().encode(versionText(commit)));
       return 0;
     case undefined:
     case "--help":
@@ -38,4 +41,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const { commit, args } = takeBuildArgs(Deno.args);
+  Deno.exit(await main(args, commit));
+}

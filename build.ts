@@ -1,0 +1,408 @@
+/**
+ * `deno task build`: compiles Hefur into one executable with `deno compile`.
+ *
+ * ```sh
+ * deno task build                                      # dist/hefur for this machine
+ * deno task build --target aarch64-unknown-linux-gnu   # dist/hefur-aarch64-unknown-linux-gnu
+ * deno task build --all                                # every target Deno can compile for
+ * deno task build --dry-run                            # print the deno compile commands only
+ * ```
+ *
+ * The executable carries the permission set `hefur` of `deno.json` (the one place it is defined:
+ * the `start` and `hefur` tasks run the sources with the same {@link SANDBOX_FLAGS}), the page
+ * assets of `www/`, and the commit it was built from (see `src/version.ts`).
+ *
+ * `deno compile` joins the program to *denort*, the Deno runtime without its tooling, which it
+ * downloads from Deno's release server on first use and caches in `DENO_DIR`. Where that server
+ * cannot be reached, point `DENORT_BIN` at a denort of the same Deno version and target; when the
+ * runtime is missing and cannot be fetched, this script says so and how to fix it, and exits with
+ * {@link EXIT_NO_RUNTIME}.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+
+/**
+ * The sandbox, given to `deno run` and `deno compile` alike: the permission set `hefur` from
+ * `deno.json`; never prompt (a service fails instead of waiting on a terminal); and only the
+ * dependency versions pinned in `deno.lock` (from source, a dynamic `npm:` import of anything
+ * else would otherwise be downloaded and run).
+ */
+export const SANDBOX_FLAGS: readonly string[] = [
+  "--permission-set=hefur",
+  "--no-prompt",
+  "--frozen",
+];
+
+/** The entry point, relative to the project root. */
+export const ENTRY = "src/main.ts";
+
+/** The targets `deno compile` 2.9 can build for. */
+export const TARGETS: readonly string[] = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+];
+
+/** Exit code when the runtime `deno compile` needs is missing and cannot be fetched. */
+export const EXIT_NO_RUNTIME = 3;
+
+/** Exit code of a bad command line. */
+export const EXIT_USAGE = 2;
+
+/** What `build.ts` was asked to do. */
+export interface BuildOptions {
+  /** Targets to build; empty means this machine's. */
+  targets: string[];
+  /** Print the commands instead of running them. */
+  dryRun: boolean;
+  /** Directory the executables go to, relative to the project root or absolute. */
+  outDir: string;
+}
+
+/** A bad `build.ts` command line. */
+export class BuildUsageError extends Error {
+  /** The offending argument. */
+  readonly value: string;
+
+  constructor(message: string, value: string) {
+    super(message);
+    this.name = "BuildUsageError";
+    this.value = value;
+  }
+}
+
+/** The runtime `deno compile` needs is missing and cannot be fetched. */
+export class MissingRuntimeError extends Error {
+  /** The target whose runtime is missing. */
+  readonly target: string;
+
+  constructor(message: string, target: string) {
+    super(message);
+    this.name = "MissingRuntimeError";
+    this.target = target;
+  }
+}
+
+const USAGE = `Usage: deno task build [--target TARGET]... [--all] [--out-dir DIR] [--dry-run]
+
+  --target TARGET   build for TARGET (repeatable); default: this machine
+  --all             build for every target: ${TARGETS.join(", ")}
+  --out-dir DIR     where the executables go (default: dist)
+  --dry-run         print the deno compile commands without running them
+
+Environment:
+  DENORT_BIN        a denort ${Deno.version.deno} executable for the target, used instead of the
+                    runtime deno compile would download (one target per build)
+`;
+
+/**
+ * Reads the command line of `build.ts`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseBuildArgs } from "./build.ts";
+ * assert.deepEqual(parseBuildArgs(["--target", "aarch64-apple-darwin", "--dry-run"]), {
+ *   targets: ["aarch64-apple-darwin"],
+ *   dryRun: true,
+ *   outDir: "dist",
+ * });
+ * ```
+ */
+export function parseBuildArgs(args: readonly string[]): BuildOptions {
+  const options: BuildOptions = { targets: [], dryRun: false, outDir: "dist" };
+  const value = (i: number, name: string): string => {
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith("--")) {
+      throw new BuildUsageError(`${name} needs a value`, name);
+    }
+    return v;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const [arg, inline] = args[i].startsWith("--") && args[i].includes("=")
+      ? [args[i].slice(0, args[i].indexOf("=")), args[i].slice(args[i].indexOf("=") + 1)]
+      : [args[i], undefined];
+    switch (arg) {
+      case "--target": {
+        const target = inline ?? value(i++, arg);
+        if (!TARGETS.includes(target)) {
+          throw new BuildUsageError(
+            `unknown target "${target}"; deno compile builds for: ${TARGETS.join(", ")}`,
+            target,
+          );
+        }
+        if (!options.targets.includes(target)) options.targets.push(target);
+        break;
+      }
+      case "--all":
+        options.targets = [...TARGETS];
+        break;
+      case "--out-dir":
+        options.outDir = inline ?? value(i++, arg);
+        break;
+      case "--dry-run":
+        options.dryRun = true;
+        break;
+      default:
+        throw new BuildUsageError(`unknown argument "${args[i]}"`, args[i]);
+    }
+  }
+  return options;
+}
+
+/** The target of the Deno running this script, e.g. `x86_64-unknown-linux-gnu`. */
+export function hostTarget(): string {
+  return Deno.build.target;
+}
+
+/** Path of the executable for `target`: `hefur` for this machine, `hefur-<target>` otherwise. */
+export function outputPath(outDir: string, target: string): string {
+  const name = target === hostTarget() ? "hefur" : `hefur-${target}`;
+  return `${outDir}/${name}${target.includes("windows") ? ".exe" : ""}`;
+}
+
+/**
+ * The arguments of `deno compile` for one target: the sandbox, the page assets, the output, and
+ * the commit baked in as the first program argument. `--target` is left out for this machine's
+ * target, so a build without one works exactly like plain `deno compile`.
+ */
+export function compileArgs(
+  target: string,
+  commit: string,
+  options: { outDir: string; includeWww: boolean },
+): string[] {
+  return [
+    "compile",
+    ...SANDBOX_FLAGS,
+    ...(options.includeWww ? ["--include", "www"] : []),
+    "--output",
+    outputPath(options.outDir, target),
+    ...(target === hostTarget() ? [] : ["--target", target]),
+    ENTRY,
+    `--build-commit=${commit}`,
+  ];
+}
+
+/**
+ * The commit being built: `git rev-parse --short=12 HEAD`, with `-dirty` when tracked files
+ * differ from it, or "unknown" outside a git checkout.
+ */
+export async function buildCommit(root: string): Promise<string> {
+  const git = async (...args: string[]) => {
+    try {
+      const out = await new Deno.Command("git", {
+        args,
+        cwd: root,
+        stdout: "piped",
+        stderr: "null",
+      })
+        .output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
+    } catch {
+      return undefined; // no git on this machine
+    }
+  };
+  const head = await git("rev-parse", "--short=12", "HEAD");
+  if (!head) return "unknown";
+  const changes = await git("status", "--porcelain", "--untracked-files=no");
+  return changes ? `${head}-dirty` : head;
+}
+
+/** Where `deno compile` caches the runtime of `target` it downloads (and looks for it first). */
+export function cachedRuntimePath(denoDir: string, target: string): string {
+  return `${denoDir}/dl/release/v${Deno.version.deno}/denort-${target}.zip`;
+}
+
+/** Deno's cache directory (`DENO_DIR`), as `deno info` reports it. */
+async function denoDir(root: string): Promise<string | undefined> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!out.success) return undefined;
+  return JSON.parse(new TextDecoder().decode(out.stdout)).denoDir;
+}
+
+/**
+ * The explanation printed when the runtime of `target` is missing: what happened (`reason`) and
+ * the two ways to fix it.
+ */
+export function missingRuntimeMessage(target: string, reason: string, cachePath: string): string {
+  const v = Deno.version.deno;
+  const again = `deno task build${target === hostTarget() ? "" : ` --target ${target}`}`;
+  return [
+    `build: cannot build Hefur for ${target}: the Deno runtime (denort ${v}) is missing and ` +
+    "cannot be fetched.",
+    `  ${reason}`,
+    "",
+    "deno compile joins the program to denort, the Deno runtime without its tooling. It takes the",
+    "file DENORT_BIN names when set, else its cached copy, else downloads it from Deno's release",
+    `server. To fix it, get denort-${target}.zip of the Deno ${v} release (from a machine that`,
+    "can reach the release server) and either",
+    "  - unzip it and set DENORT_BIN to the denort executable inside:",
+    `      DENORT_BIN=/path/to/denort ${again}`,
+    "  - or put the zip file, as it is, where deno compile looks before downloading:",
+    `      ${cachePath}`,
+    `The runtime must be of the Deno version that builds (${v}) and of the target's system.`,
+    "The deno command cannot stand in for denort: a file built on it would act as deno.",
+  ].join("\n");
+}
+
+/**
+ * Recognises, in the (uncoloured) error output of a failed `deno compile`, a runtime that could
+ * not be read or downloaded; returns the line that says why, or undefined for any other failure.
+ */
+export function runtimeFailure(stderr: string): string | undefined {
+  // deno compile: "Could not find denort at '<path>'" for DENORT_BIN, "Setting up base binary."
+  // followed by the download error otherwise.
+  const lines = stderr.split("\n").map((l) => l.trim());
+  const found = lines.find((l) => /Could not find denort at/.test(l));
+  if (found) return found.replace(/^\d+:\s*/, "");
+  const setup = lines.findIndex((l) => /Setting up base binary/.test(l));
+  if (setup === -1) return undefined;
+  const cause = lines.slice(setup + 1).find((l) => /^\d+:/.test(l));
+  return cause ? cause.replace(/^\d+:\s*/, "") : "the download of denort failed";
+}
+
+/**
+ * Checks `DENORT_BIN` before compiling, so a wrong value is explained rather than reported as a
+ * failed build. Throws {@link MissingRuntimeError}.
+ */
+export function checkDenortBin(path: string, target: string, cachePath: string): void {
+  let info;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    throw new MissingRuntimeError(
+      missingRuntimeMessage(
+        target,
+        `DENORT_BIN is set to "${path}", but that file cannot be read (${(e as Error).message}).`,
+        cachePath,
+      ),
+      target,
+    );
+  }
+  if (!info.isFile) {
+    throw new MissingRuntimeError(
+      missingRuntimeMessage(
+        target,
+        `DENORT_BIN is set to "${path}", which is not a file.`,
+        cachePath,
+      ),
+      target,
+    );
+  }
+  if (Deno.realPathSync(path) === Deno.realPathSync(Deno.execPath())) {
+    throw new MissingRuntimeError(
+      missingRuntimeMessage(
+        target,
+        `DENORT_BIN is set to "${path}", which is the deno command itself, not denort.`,
+        cachePath,
+      ),
+      target,
+    );
+  }
+}
+
+/** Runs `build.ts` with `args`; resolves with the exit code. */
+export async function build(args: readonly string[]): Promise<number> {
+  let options;
+  try {
+    options = parseBuildArgs(args);
+  } catch (e) {
+    if (e instanceof BuildUsageError) {
+      console.error(`build: ${e.message}\n\n${USAGE}`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  const root = new URL(".", import.meta.url).pathname;
+  const targets = options.targets.length > 0 ? options.targets : [hostTarget()];
+  // An empty DENORT_BIN counts as unset (deno compile would look for a file named "").
+  const denortBin = Deno.env.get("DENORT_BIN") || undefined;
+  const env = Deno.env.toObject();
+  if (!denortBin) delete env.DENORT_BIN;
+  env.NO_COLOR = "1"; // plain error text for runtimeFailure()
+  if (denortBin && targets.length > 1) {
+    console.error(
+      "build: DENORT_BIN is the runtime of one target; build one --target at a time with it.",
+    );
+    return EXIT_USAGE;
+  }
+  const includeWww = (() => {
+    try {
+      return Deno.statSync(`${root}www`).isDirectory;
+    } catch {
+      return false;
+    }
+  })();
+  const commit = await buildCommit(root);
+  const cacheDir = await denoDir(root) ?? "$DENO_DIR";
+
+  for (const target of targets) {
+    const cachePath = cachedRuntimePath(cacheDir, target);
+    const compile = compileArgs(target, commit, { outDir: options.outDir, includeWww });
+    if (options.dryRun) {
+      const runtime = denortBin
+        ? `DENORT_BIN=${denortBin}`
+        : existsFile(cachePath)
+        ? `cached: ${cachePath}`
+        : "to be downloaded by deno compile";
+      console.log(`deno ${compile.map(shellQuote).join(" ")}\n  # runtime: ${runtime}`);
+      continue;
+    }
+    try {
+      if (denortBin) checkDenortBin(denortBin, target, cachePath);
+    } catch (e) {
+      if (e instanceof MissingRuntimeError) {
+        console.error(e.message);
+        return EXIT_NO_RUNTIME;
+      }
+      throw e;
+    }
+    Deno.mkdirSync(resolve(root, options.outDir), { recursive: true });
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: compile,
+      cwd: root,
+      clearEnv: true,
+      env,
+      stdout: "inherit",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    if (!out.success) {
+      const reason = runtimeFailure(stderr);
+      if (reason !== undefined) {
+        console.error(missingRuntimeMessage(target, reason, cachePath));
+        return EXIT_NO_RUNTIME;
+      }
+      Deno.stderr.writeSync(out.stderr);
+      console.error(`build: deno compile failed for ${target} (exit code ${out.code})`);
+      return 1;
+    }
+    Deno.stderr.writeSync(out.stderr);
+    console.error(`build: ${outputPath(options.outDir, target)} (commit ${commit})`);
+  }
+  return 0;
+}
+
+function existsFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Quotes `s` for a POSIX shell when it needs it, so a printed command can be pasted. */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+if (import.meta.main) Deno.exit(await build(Deno.args));

@@ -1,0 +1,57 @@
+// A `hefur serve` in a process of its own (from source in the sandbox, or the compiled
+// executable): started, waited for, stopped with SIGTERM.
+
+/** A running `hefur serve` process. */
+export interface ServeProcess {
+  /** The line `hefur: ready pid=… http=…` it printed once its listeners were bound. */
+  readonly ready: string;
+  /** Sends SIGTERM; resolves with the exit code and everything written to standard error. */
+  stop(): Promise<{ code: number; stderr: string }>;
+}
+
+/**
+ * Spawns `command` (which runs `hefur serve …`) and resolves once it printed its ready line, or
+ * rejects (after stopping it) when it ends first or is not ready within 20 s.
+ */
+export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
+  const child = command.spawn();
+  let stderr = "";
+  const { promise: readyLine, resolve: onReady, reject: onEnd } = Promise.withResolvers<string>();
+  const drained = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      const line = stderr.match(/^hefur: ready .*$/m);
+      if (line) onReady(line[0]);
+    }
+    onEnd(new Error(`hefur serve ended before it was ready:\n${stderr}`));
+  })();
+  const stdout = child.stdout.cancel();
+  const timer = setTimeout(() => onEnd(new Error(`no ready line in 20 s:\n${stderr}`)), 20_000);
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // it has ended already
+    }
+    const status = await child.status;
+    await drained;
+    await stdout;
+    return { code: status.code, stderr };
+  };
+  try {
+    return { ready: await readyLine, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An announce URL for `port` on 127.0.0.1 (one seeder of a fixed torrent). */
+export function announceUrl(port: number): string {
+  const hash = "%01".repeat(20);
+  const peer = "-HF0001-" + "%02".repeat(12);
+  return `http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=${peer}` +
+    "&port=6881&uploaded=0&downloaded=0&left=0&compact=1&event=started";
+}
