@@ -4,22 +4,14 @@
 import assert from "node:assert/strict";
 import { ENTRY, SANDBOX_FLAGS } from "../build.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { createHash } from "node:crypto";
+import { encode } from "../src/protocol/bencode.ts";
+import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
+import { AnnounceEvent } from "../src/protocol/types.ts";
 import { freePort } from "./helpers.ts";
-import { announceUrl, spawnServe } from "./serve_process.ts";
+import { announceUrl, sandboxed, spawnServe } from "./serve_process.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const decoder = new TextDecoder();
-
-/** `deno run <sandbox flags> <script> <args>` from the project root, where deno.json is. */
-function sandboxed(script: string, args: string[], flags: readonly string[] = SANDBOX_FLAGS) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
 
 /** `hefur <args>` in the sandbox, run to the end. */
 async function hefur(...args: string[]) {
@@ -98,6 +90,106 @@ Deno.test("serve answers announces, writes its log file and stops on SIGTERM, in
     const text = await Deno.readTextFile(`${dir}/logs/${log.name}`);
     assert.match(text, /tracking open mode/);
     assert.match(text, /SIGTERM/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A small v1 torrent named `name` and its info hash (binary string). */
+function torrent(name: string): { bytes: Uint8Array; hash: string } {
+  const info = { length: 1000, name, "piece length": 16384, pieces: new Uint8Array(20) };
+  const digest = createHash("sha1").update(encode(info)).digest();
+  return {
+    bytes: encode({ announce: "http://127.0.0.1/announce", info }),
+    hash: String.fromCharCode(...digest),
+  };
+}
+
+/** One UDP request to `port` on 127.0.0.1 and its reply, waiting at most 5 s. */
+async function udpExchange(port: number, packet: Uint8Array) {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await socket.send(packet, { transport: "udp", hostname: "127.0.0.1", port });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no UDP reply within 5 s")), 5000);
+    });
+    const [data] = await Promise.race([socket.receive(), timeout]);
+    return parseUdpReply(data);
+  } finally {
+    clearTimeout(timer);
+    socket.close();
+  }
+}
+
+Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new files, in the sandbox", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-sandbox-" });
+  try {
+    const first = torrent("first");
+    await Deno.mkdir(`${dir}/torrents/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/torrents/sub/first.torrent`, first.bytes);
+    const http = freePort();
+    const udp = freePort("udp");
+    const server = await spawnServe(sandboxed(ENTRY, [
+      "serve",
+      "--bind-addr",
+      "127.0.0.1",
+      "--http-port",
+      String(http),
+      "--udp-port",
+      String(udp),
+      "--torrent-dir",
+      `${dir}/torrents`,
+    ]));
+    let stopped;
+    try {
+      assert.match(server.ready, new RegExp(`udp=127\\.0\\.0\\.1:${udp}`));
+      const known = decoder.decode(await (await fetch(announceUrl(http, first.hash))).bytes());
+      assert.match(known, /8:intervali\d+e/, known);
+      const unknown = decoder.decode(await (await fetch(announceUrl(http))).bytes());
+      assert.match(unknown, /torrent not found/, unknown);
+
+      const connect = await udpExchange(
+        udp,
+        encodeUdpRequest({ kind: "connect", transactionId: 7 }),
+      );
+      assert.equal(connect.kind, "connect");
+      if (connect.kind !== "connect") throw new Error("unreachable");
+      const announce = await udpExchange(
+        udp,
+        encodeUdpRequest({
+          kind: "announce",
+          connectionIdHi: connect.connectionIdHi,
+          connectionIdLo: connect.connectionIdLo,
+          transactionId: 8,
+          infoHash: first.hash,
+          peerId: "-HF0001-" + "u".repeat(12),
+          downloaded: 0,
+          left: 0,
+          uploaded: 0,
+          event: AnnounceEvent.Started,
+          ip: 0,
+          key: 0,
+          numwant: -1,
+          port: 6882,
+        }),
+      );
+      assert.equal(announce.kind, "announce", JSON.stringify(announce));
+
+      // A file added while it runs is picked up by the watch (or the next walk): bounded wait.
+      const second = torrent("second");
+      await Deno.writeFile(`${dir}/torrents/second.torrent`, second.bytes);
+      let reply = "";
+      for (let i = 0; i < 100 && !/interval/.test(reply); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        reply = decoder.decode(await (await fetch(announceUrl(http, second.hash))).bytes());
+      }
+      assert.match(reply, /8:intervali\d+e/, reply);
+    } finally {
+      stopped = await server.stop();
+    }
+    assertNotRefused(stopped.stderr);
+    assert.equal(stopped.code, 0, stopped.stderr);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -1,5 +1,24 @@
-// A `hefur serve` in a process of its own (from source in the sandbox, or the compiled
-// executable): started, waited for, stopped with SIGTERM.
+// Hefur in a process of its own: run from source with the sandbox flags of the executable, or the
+// compiled executable; `hefur serve` started, waited for, stopped with SIGTERM.
+import { SANDBOX_FLAGS } from "../build.ts";
+
+/** The project root, where deno.json (and so the permission set) is found. */
+export const ROOT = new URL("..", import.meta.url).pathname;
+
+/** `deno run <sandbox flags> <script> <args>` from the project root. */
+export function sandboxed(
+  script: string,
+  args: string[],
+  flags: readonly string[] = SANDBOX_FLAGS,
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, script, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
 
 /** A running `hefur serve` process. */
 export interface ServeProcess {
@@ -48,9 +67,13 @@ export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
   }
 }
 
-/** An announce URL for `port` on 127.0.0.1 (one seeder of a fixed torrent). */
-export function announceUrl(port: number): string {
-  const hash = "%01".repeat(20);
+/**
+ * An HTTP announce URL for a seeder of `infoHash` (20 bytes as a binary string) at `port` on
+ * 127.0.0.1.
+ */
+export function announceUrl(port: number, infoHash = "\x01".repeat(20)): string {
+  const hash = [...infoHash].map((c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0"))
+    .join("");
   const peer = "-HF0001-" + "%02".repeat(12);
   return `http://127.0.0.1:${port}/announce?info_hash=${hash}&peer_id=${peer}` +
     "&port=6881&uploaded=0&downloaded=0&left=0&compact=1&event=started";
