@@ -302,11 +302,22 @@ export class UdpServer {
     return n;
   }
 
-  /** The packet loop of one socket. */
+  /**
+   * The packet loop of one socket. A reply's send is left in flight while the next datagram is
+   * awaited, so both usually complete in the same turn of the event loop; the send buffer is
+   * only written again once that send is done.
+   */
   async #serve(conn: Deno.DatagramConn): Promise<void> {
     const recv = new Uint8Array(UDP_RECEIVE_BUFFER_LENGTH);
     const out = new Uint8Array(this.#sendLength);
     const counters = this.counters;
+    const sent = () => {
+      counters.replies++;
+    };
+    const notSent = () => {
+      if (!this.#closed) counters.socketErrors++;
+    };
+    let sending: Promise<void> | undefined;
     let failures = 0;
     while (!this.#closed) {
       let packet: Uint8Array;
@@ -314,13 +325,17 @@ export class UdpServer {
       try {
         [packet, from] = (await conn.receive(recv)) as [Uint8Array, Deno.NetAddr];
       } catch (e) {
-        if (this.#closed || e instanceof Deno.errors.BadResource) return;
+        if (this.#closed || e instanceof Deno.errors.BadResource) break;
         counters.socketErrors++;
         // A socket that keeps failing must not spin the CPU.
         if (++failures > 100) await new Promise((ok) => setTimeout(ok, 10));
         continue;
       }
       failures = 0;
+      if (sending !== undefined) {
+        await sending;
+        sending = undefined;
+      }
       let n: number;
       try {
         n = this.handle(packet, from.hostname, out);
@@ -328,15 +343,9 @@ export class UdpServer {
         counters.exceptions++;
         continue;
       }
-      if (n === 0) continue;
-      try {
-        await conn.send(out.subarray(0, n), from);
-        counters.replies++;
-      } catch {
-        if (this.#closed) return;
-        counters.socketErrors++;
-      }
+      if (n > 0) sending = conn.send(out.subarray(0, n), from).then(sent, notSent);
     }
+    await sending;
   }
 }
 

@@ -241,7 +241,10 @@ export class PeerTable {
   #idEquals(at: number, id: string): boolean {
     const b = this.#bytes;
     const from = at + this.#idAt;
-    for (let i = 0; i < ID_LEN; i++) if (b[from + i] !== id.charCodeAt(i)) return false;
+    // From the end: peer ids start with a client prefix shared by many peers ("-qB4650-") and
+    // end in random bytes, so two ids usually differ at the last byte. This runs for every peer
+    // a reply considers; comparing from the start cost a third of an announce (udp_bench).
+    for (let i = ID_LEN - 1; i >= 0; i--) if (b[from + i] !== id.charCodeAt(i)) return false;
     return true;
   }
 
