@@ -27,7 +27,8 @@ for (const name of chosen) {
     ? ["bench", "-A", path]
     : ["run", "-A", ...(RUN_FLAGS[name] ?? []), path];
   console.log(`\n== ${name}`);
-  const { success } = await new Deno.Command(Deno.execPath(), { args }).output();
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" });
+  const { success } = await child.spawn().status;
   if (!success) {
     console.log(`!! ${name} failed`);
     failed++;
