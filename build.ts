@@ -170,17 +170,16 @@ export function outputPath(outDir: string, target: string): string {
  * the commit baked in as the first program argument. `--target` is left out for this machine's
  * target, so a build without one works exactly like plain `deno compile`.
  */
-export function compileArgs(
-  target: string,
-  commit: string,
-  options: { outDir: string; includeWww: boolean },
-): string[] {
+export function compileArgs(target: string, commit: string, outDir: string): string[] {
   return [
     "compile",
     ...SANDBOX_FLAGS,
-    ...(options.includeWww ? ["--include", "www"] : []),
+    // The page assets, read through import.meta.url (src/pages/assets.ts): not modules, so not
+    // found by deno compile unless included.
+    "--include",
+    "www",
     "--output",
-    outputPath(options.outDir, target),
+    outputPath(outDir, target),
     ...(target === hostTarget() ? [] : ["--target", target]),
     ENTRY,
     `--build-commit=${commit}`,
@@ -335,19 +334,12 @@ export async function build(args: readonly string[]): Promise<number> {
     );
     return EXIT_USAGE;
   }
-  const includeWww = (() => {
-    try {
-      return Deno.statSync(`${root}www`).isDirectory;
-    } catch {
-      return false;
-    }
-  })();
   const commit = await buildCommit(root);
   const cacheDir = await denoDir(root) ?? "$DENO_DIR";
 
   for (const target of targets) {
     const cachePath = cachedRuntimePath(cacheDir, target);
-    const compile = compileArgs(target, commit, { outDir: options.outDir, includeWww });
+    const compile = compileArgs(target, commit, options.outDir);
     if (options.dryRun) {
       const runtime = denortBin
         ? `DENORT_BIN=${denortBin}`

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { ENTRY } from "../build.ts";
 import { freePort } from "./helpers.ts";
-import { announceUrl, ROOT, sandboxed, spawnServe } from "./serve_process.ts";
+import { announceUrl, ROOT, sandboxed, spawnServe } from "./support/serve_process.ts";
 
 const decoder = new TextDecoder();
 const unit = await Deno.readTextFile(`${ROOT}deploy/hefur.service`);

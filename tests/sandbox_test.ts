@@ -9,7 +9,8 @@ import { encode } from "../src/protocol/bencode.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { AnnounceEvent } from "../src/protocol/types.ts";
 import { freePort } from "./helpers.ts";
-import { announceUrl, sandboxed, spawnServe } from "./serve_process.ts";
+import { announceUrl, sandboxed, spawnServe } from "./support/serve_process.ts";
+import { hasOpenssl, makeCertificates } from "./support/certificates.ts";
 
 const decoder = new TextDecoder();
 
@@ -185,6 +186,124 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
         reply = decoder.decode(await (await fetch(announceUrl(http, second.hash))).bytes());
       }
       assert.match(reply, /8:intervali\d+e/, reply);
+    } finally {
+      stopped = await server.stop();
+    }
+    assertNotRefused(stopped.stderr);
+    assert.equal(stopped.code, 0, stopped.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve's pages, embedded assets, .torrent downloads, HTTPS and WebSocket work in the sandbox", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-sandbox-" });
+  try {
+    const one = torrent("sandboxed-pages");
+    await Deno.mkdir(`${dir}/torrents`);
+    await Deno.writeFile(`${dir}/torrents/one.torrent`, one.bytes);
+    const certs = hasOpenssl ? await makeCertificates(dir) : undefined;
+    const http = freePort();
+    const https = freePort();
+    const server = await spawnServe(sandboxed(ENTRY, [
+      "serve",
+      "--bind-addr",
+      "127.0.0.1",
+      "--http-port",
+      String(http),
+      "--udp-port",
+      "0",
+      "--torrent-dir",
+      `${dir}/torrents`,
+      ...(certs
+        ? [
+          "--https-port",
+          String(https),
+          "--http-cert",
+          certs.certPath,
+          "--http-key",
+          certs.keyPath,
+        ]
+        : []),
+    ]));
+    let stopped;
+    try {
+      const base = `http://127.0.0.1:${http}`;
+      const hex = [...one.hash].map((c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
+
+      await t.step("pages and the assets embedded from www/", async () => {
+        const stat = await fetch(`${base}/stat`);
+        const html = await stat.text();
+        assert.equal(stat.status, 200);
+        assert.match(html, /sandboxed-pages/);
+        const css = await fetch(`${base}/css/hefur.css`);
+        const body = await css.bytes();
+        assert.equal(css.status, 200);
+        assert.deepEqual(
+          body,
+          await Deno.readFile(new URL("../www/css/hefur.css", import.meta.url)),
+        );
+        const peers = await fetch(`${base}/peers?info_hash=${hex}`);
+        await peers.body?.cancel();
+        assert.equal(peers.status, 200);
+      });
+
+      await t.step("the .torrent file, read from the torrent directory", async () => {
+        const file = await fetch(`${base}/file/${hex}.torrent`);
+        assert.equal(file.status, 200);
+        assert.deepEqual(await file.bytes(), one.bytes);
+      });
+
+      await t.step("a WebSocket (WebTorrent) announce", async () => {
+        const ws = new WebSocket(`ws://127.0.0.1:${http}/announce`);
+        try {
+          await new Promise((resolve, reject) => {
+            ws.onopen = resolve;
+            ws.onerror = () => reject(new Error("WebSocket connection failed"));
+          });
+          const reply = new Promise<Record<string, unknown>>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error("no WebSocket reply in 5 s")), 5000);
+            ws.onmessage = (e) => {
+              clearTimeout(timer);
+              resolve(JSON.parse(e.data as string));
+            };
+          });
+          ws.send(JSON.stringify({
+            action: "announce",
+            info_hash: one.hash,
+            peer_id: "-HF0001-" + "w".repeat(12),
+            event: "started",
+            left: 0,
+            numwant: 0,
+            offers: [],
+          }));
+          const message = await reply;
+          assert.equal(message.action, "announce", JSON.stringify(message));
+          assert.equal(typeof message.interval, "number", JSON.stringify(message));
+        } finally {
+          const closed = new Promise((resolve) => ws.addEventListener("close", resolve));
+          ws.close();
+          await closed;
+        }
+      });
+
+      await t.step({
+        name: "an announce over HTTPS, with the certificate and key read at start",
+        ignore: certs === undefined,
+        async fn() {
+          const client = Deno.createHttpClient({ caCerts: [certs!.ca] });
+          try {
+            const url = announceUrl(https, one.hash).replace(
+              "http://127.0.0.1",
+              "https://localhost",
+            );
+            const reply = await fetch(url, { client });
+            assert.match(decoder.decode(await reply.bytes()), /8:intervali\d+e/);
+          } finally {
+            client.close();
+          }
+        },
+      });
     } finally {
       stopped = await server.stop();
     }

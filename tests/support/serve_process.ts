@@ -1,9 +1,9 @@
 // Hefur in a process of its own: run from source with the sandbox flags of the executable, or the
 // compiled executable; `hefur serve` started, waited for, stopped with SIGTERM.
-import { SANDBOX_FLAGS } from "../build.ts";
+import { SANDBOX_FLAGS } from "../../build.ts";
 
 /** The project root, where deno.json (and so the permission set) is found. */
-export const ROOT = new URL("..", import.meta.url).pathname;
+export const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** `deno run <sandbox flags> <script> <args>` from the project root. */
 export function sandboxed(
