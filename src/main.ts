@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { ctl } from "./cli/ctl.ts";
 import { serve } from "./cli/serve.ts";
 import { takeBuildArgs, versionText } from "./version.ts";
 
@@ -10,6 +11,7 @@ const USAGE = `Usage: hefur <command> [options]
 
 Commands:
   serve [options]   run the tracker (see 'hefur serve --help')
+  ctl <command>     control a running tracker (see 'hefur ctl --help')
   --version         print the version and exit
   --help            print this help
 `;
@@ -23,6 +25,8 @@ export async function main(args: string[], commit = "unknown"): Promise<number> 
   switch (command) {
     case "serve":
       return await serve(rest);
+    case "ctl":
+      return await ctl(rest);
     case "--version":
     case "-version":
     case "version":

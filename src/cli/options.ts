@@ -371,8 +371,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "control-socket",
     type: "string",
     group: "Control",
-    help: "Unix socket of the control interface; empty disables it",
-    unavailable: NOT_YET,
+    help:
+      "Unix socket of `hefur ctl` (default: $HEFUR_CONTROL_SOCKET, $RUNTIME_DIRECTORY/control, /run/hefur/control for root, $XDG_RUNTIME_DIR/hefur/control or /tmp/hefur-<uid>/control); empty disables it",
   },
   // Log
   {
@@ -430,8 +430,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     default: "",
     group: "Security",
-    help: "user (name or number) to switch to once the sockets are bound",
-    unavailable: NOT_YET,
+    help:
+      "user (name or number) to switch to once the sockets are bound; a name sets its group too",
   },
   {
     name: "gid",
@@ -439,7 +439,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: "",
     group: "Security",
     help: "group (name or number) to switch to once the sockets are bound",
-    unavailable: NOT_YET,
   },
   {
     name: "chroot",

@@ -1,15 +1,16 @@
 /**
- * `hefur serve`: parses the options, sets up logging, starts Hefur and stops it gracefully on a
- * signal.
+ * `hefur serve`: parses the options, sets up logging, starts Hefur and its control socket, drops
+ * privileges, and stops gracefully on SIGINT, SIGTERM, SIGQUIT or `hefur ctl quit`; SIGHUP
+ * reopens the log file.
  *
- * Once every listener is bound, one line goes to standard error whatever the log level, for
+ * Once every socket is bound, one line goes to standard error whatever the log level, for
  * scripts and tests to read the addresses from:
- * `hefur: ready pid=<pid> http=<host>:<port> …`.
+ * `hefur: ready pid=<pid> http=<host>:<port> control=<path>`.
  *
  * @module
  */
 import { parseServeArgs, serveHelp, UsageError } from "./args.ts";
-import { bindAddress, startHefur } from "../app.ts";
+import { bindAddress, type Hefur, startHefur } from "../app.ts";
 import {
   CompressionError,
   getLogger,
@@ -21,8 +22,20 @@ import {
   startLogging,
   StrftimeError,
 } from "../log/mod.ts";
+import { ControlServer, ControlSocketError } from "../control/server.ts";
+import { controlHandler } from "../control/commands.ts";
+import { defaultSocketPathHere } from "../control/socket_path.ts";
+import {
+  dropPrivileges,
+  type Identity,
+  PrivilegeError,
+  resolveIdentityHere,
+} from "../process/privileges.ts";
 
 const log = getLogger("hefur");
+
+/** How long a graceful stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 10_000;
 
 function stderr(text: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
@@ -36,13 +49,15 @@ export async function serve(args: string[]): Promise<number> {
   }
   let config;
   let logConfig;
+  let identity: Identity;
   try {
     config = parseServeArgs(args);
     logConfig = parseLogConfig(config);
+    identity = resolveIdentityHere(config.uid, config.gid);
   } catch (e) {
     if (
       e instanceof UsageError || e instanceof LogOptionError || e instanceof CompressionError ||
-      e instanceof StrftimeError
+      e instanceof StrftimeError || e instanceof PrivilegeError
     ) {
       stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
       return 2;
@@ -64,22 +79,53 @@ export async function serve(args: string[]): Promise<number> {
     }
     throw e;
   }
+  const fail = async (message: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+    log.fatal("{message}", { message });
+    if (logging.file !== undefined) stderr(`hefur serve: ${message}`);
+    for (const o of open) await o?.close();
+    await logging.close();
+    return 1;
+  };
 
-  let hefur;
+  const startedAt = Date.now();
+  let hefur: Hefur;
   try {
     hefur = await startHefur(config);
   } catch (e) {
-    log.fatal("cannot start: {error}", { error: e });
-    stderr(`hefur serve: cannot start: ${(e as Error).message}`);
-    await logging.close();
-    return 1;
+    return await fail(`cannot start: ${(e as Error).message}`);
   }
+
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  let control: ControlServer | undefined;
+  const controlPath = config.controlSocket ?? defaultSocketPathHere();
+  if (controlPath !== "") {
+    try {
+      control = await ControlServer.listen(
+        controlPath,
+        controlHandler({ hefur, logging, startedAt, stop }),
+      );
+    } catch (e) {
+      if (!(e instanceof ControlSocketError)) throw e;
+      return await fail(e.message, hefur);
+    }
+  }
+
+  try {
+    const handOver = [...control?.ownedPaths() ?? []];
+    if (logging.file !== undefined) handOver.push(logging.file.path);
+    dropPrivileges(identity, handOver);
+  } catch (e) {
+    if (!(e instanceof PrivilegeError)) throw e;
+    return await fail(`cannot drop privileges: ${e.message}`, control, hefur);
+  }
+
   const where = bindAddress(config);
   const ready = [`pid=${Deno.pid}`];
   if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
   if (hefur.https) ready.push(`https=${where}:${hefur.https.addr.port}`);
   if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
   if (hefur.ws) ready.push(`ws=${where}:${hefur.ws.addr.port}`);
+  if (control) ready.push(`control=${control.path}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
   const scan = hefur.whitelist?.lastScan;
   const mode = scan === undefined
@@ -88,20 +134,28 @@ export async function serve(args: string[]): Promise<number> {
       `(first scan: ${Math.round(scan.durationMs)} ms)`;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
 
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGQUIT"];
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  const reopen = () => {
+  const hangup = () => {
     log.info("SIGHUP: reopening the log file");
     logging.release();
   };
-  Deno.addSignalListener("SIGHUP", reopen);
-  const signal = await stopped;
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  Deno.removeSignalListener("SIGHUP", reopen);
-  log.info("{signal}: gracefully quitting", { signal });
+  Deno.addSignalListener("SIGHUP", hangup);
+
+  const reason = await stopped;
+  log.info("{reason}: gracefully quitting", { reason });
+  // A stop that hangs (a stuck connection) must not keep the process alive forever.
+  const deadline = setTimeout(() => {
+    log.error("graceful stop took longer than {ms} ms: exiting", { ms: STOP_DEADLINE_MS });
+    stderr(`hefur: graceful stop took longer than ${STOP_DEADLINE_MS} ms: exiting`);
+    Deno.exit(1);
+  }, STOP_DEADLINE_MS);
+  await control?.close();
   await hefur.close();
   await logging.close();
+  clearTimeout(deadline);
+  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+  Deno.removeSignalListener("SIGHUP", hangup);
   return 0;
 }
