@@ -372,7 +372,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     group: "Control",
     help:
-      "Unix socket of `hefur ctl` (default: $HEFUR_CONTROL_SOCKET, $RUNTIME_DIRECTORY/control, /run/hefur/control for root, $XDG_RUNTIME_DIR/hefur/control or /tmp/hefur-<uid>/control); empty disables it",
+      "Unix socket of `hefur ctl` (default: $HEFUR_CONTROL_SOCKET, $RUNTIME_DIRECTORY/control, /run/hefur/control for root, $XDG_RUNTIME_DIR/hefur/control or /tmp/hefur-UID/control); empty disables it",
   },
   // Log
   {

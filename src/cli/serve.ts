@@ -79,7 +79,25 @@ export async function serve(args: string[]): Promise<number> {
     }
     throw e;
   }
+
+  // Signals are caught from here on, before the ready line: a stop asked for during start-up
+  // waits for it to finish, then stops gracefully.
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGQUIT"];
+  const handlers = signals.map((s) => [s, () => stop(s)] as const);
+  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  const hangup = () => {
+    log.info("SIGHUP: reopening the log file");
+    logging.release();
+  };
+  Deno.addSignalListener("SIGHUP", hangup);
+  const unlisten = () => {
+    for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
+    Deno.removeSignalListener("SIGHUP", hangup);
+  };
+
   const fail = async (message: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+    unlisten();
     log.fatal("{message}", { message });
     if (logging.file !== undefined) stderr(`hefur serve: ${message}`);
     for (const o of open) await o?.close();
@@ -95,7 +113,6 @@ export async function serve(args: string[]): Promise<number> {
     return await fail(`cannot start: ${(e as Error).message}`);
   }
 
-  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   let control: ControlServer | undefined;
   const controlPath = config.controlSocket ?? defaultSocketPathHere();
   if (controlPath !== "") {
@@ -134,15 +151,6 @@ export async function serve(args: string[]): Promise<number> {
       `(first scan: ${Math.round(scan.durationMs)} ms)`;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
 
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGQUIT"];
-  const handlers = signals.map((s) => [s, () => stop(s)] as const);
-  for (const [s, h] of handlers) Deno.addSignalListener(s, h);
-  const hangup = () => {
-    log.info("SIGHUP: reopening the log file");
-    logging.release();
-  };
-  Deno.addSignalListener("SIGHUP", hangup);
-
   const reason = await stopped;
   log.info("{reason}: gracefully quitting", { reason });
   // A stop that hangs (a stuck connection) must not keep the process alive forever.
@@ -155,7 +163,6 @@ export async function serve(args: string[]): Promise<number> {
   await hefur.close();
   await logging.close();
   clearTimeout(deadline);
-  for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
-  Deno.removeSignalListener("SIGHUP", hangup);
+  unlisten();
   return 0;
 }

@@ -1,0 +1,141 @@
+// `hefur ctl` as a real process against a live `hefur serve`: every command and its error paths.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { encode } from "../src/protocol/bencode.ts";
+import { eventually, runCtl, startServe, tempDir } from "./process_helpers.ts";
+
+function torrent(name: string): Uint8Array {
+  return encode({
+    info: { name, length: 3, "piece length": 16384, pieces: new Uint8Array(20) },
+  });
+}
+
+Deno.test("ctl: usage errors exit 2 without contacting anyone", async () => {
+  for (
+    const args of [[], ["dance"], ["--timeout", "soon", "status"], ["release-torrent"], [
+      "status",
+      "--bogus",
+    ]]
+  ) {
+    const r = await runCtl(["--socket", "/nonexistent/control", ...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /hefur ctl|Usage/);
+  }
+  const help = await runCtl(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /release-torrent/);
+  assert.match(help.stdout, /Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server/);
+});
+
+Deno.test("ctl: no server, a stale socket and a silent server are clear errors (exit 3)", async () => {
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  const missing = await runCtl(["--socket", join(dir, "none"), "status"]);
+  assert.equal(missing.code, 3);
+  assert.match(missing.stderr, /cannot reach the server: .*none: no such socket/);
+
+  const stale = join(dir, "stale");
+  const l = Deno.listen({ transport: "unix", path: stale });
+  await Deno.rename(stale, stale + ".x"); // keep the file when the listener closes
+  l.close();
+  await Deno.rename(stale + ".x", stale);
+  const refused = await runCtl(["--socket", stale, "--json", "status"]);
+  assert.equal(refused.code, 3);
+  assert.equal(JSON.parse(refused.stdout).code, "unreachable");
+  assert.match(JSON.parse(refused.stdout).error, /nothing listens there/);
+
+  // A server that accepts and never answers: the client gives up after --timeout.
+  const silentPath = join(dir, "silent");
+  const silent = Deno.listen({ transport: "unix", path: silentPath });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of silent) held.push(c);
+  })();
+  try {
+    const started = Date.now();
+    const r = await runCtl(["--socket", silentPath, "--timeout", "0.5", "status"]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /status: no answer from .* within 500 ms/);
+    assert.ok(Date.now() - started < 15_000);
+  } finally {
+    silent.close();
+    await accepting;
+    for (const c of held) c.close();
+  }
+});
+
+Deno.test("ctl: every command against a live open-mode server", async () => {
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  const socket = join(dir, "run", "control");
+  await using server = await startServe([
+    "--http-port",
+    "0",
+    "--udp-port",
+    "0",
+    "--control-socket",
+    socket,
+  ]);
+  assert.equal(server.ready.control, socket);
+  assert.equal(server.ready.pid, String(server.pid));
+
+  const status = await runCtl(["--socket", socket, "status"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`^hefur \\S+ \\(pid ${server.pid}\\), up \\d+s`));
+  assert.match(status.stdout, /mode: +open \(any torrent\)/);
+  assert.match(status.stdout, /torrents: +0/);
+
+  const json = await runCtl(["--socket", socket, "--json", "status"]);
+  assert.equal(json.code, 0);
+  const s = JSON.parse(json.stdout);
+  assert.equal(s.ok, true);
+  assert.equal(s.result.pid, server.pid);
+  assert.deepEqual(s.result.requests, { announces: 0, scrapes: 0, failures: 0 });
+
+  // The default socket path comes from the environment, as for the server.
+  const byEnv = await runCtl(["status"], { HEFUR_CONTROL_SOCKET: socket });
+  assert.equal(byEnv.code, 0, byEnv.stderr);
+
+  const file = join(dir, "a.torrent");
+  await Deno.writeFile(file, torrent("a"));
+  const release = await runCtl(["--socket", socket, "release-torrent", file]);
+  assert.equal(release.code, 1);
+  assert.match(release.stderr, /release-torrent .*a\.torrent: this server has no --torrent-dir/);
+
+  const unreadable = await runCtl(["--socket", socket, "release-torrent", join(dir, "no.torrent")]);
+  assert.equal(unreadable.code, 1);
+  assert.match(unreadable.stderr, /cannot read .*no\.torrent/);
+
+  const unknown = await runCtl(["--socket", socket, "--json", "retire-torrent", "ab".repeat(20)]);
+  assert.equal(unknown.code, 1);
+  assert.deepEqual(JSON.parse(unknown.stdout), {
+    cmd: "retire-torrent",
+    subject: "ab".repeat(20),
+    ok: false,
+    code: "not_found",
+    error: `no tracked torrent has info hash ${"ab".repeat(20)}`,
+  });
+  const notHash = await runCtl(["--socket", socket, "retire-torrent", "xyz"]);
+  assert.equal(notHash.code, 1);
+  assert.match(notHash.stderr, /cannot read xyz.*nor is it a 40 or 64 digit info hash/);
+
+  const logs = await runCtl(["--socket", socket, "release-logs"]);
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.match(logs.stdout, /logs released/);
+
+  const quit = await runCtl(["--socket", socket, "quit"]);
+  assert.equal(quit.code, 0, quit.stderr);
+  assert.match(quit.stdout, /the server is stopping/);
+  const exit = await server.exited;
+  assert.equal(exit.code, 0, server.stderr());
+  await eventually(async () => {
+    try {
+      await Deno.lstat(socket);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  const after = await runCtl(["--socket", socket, "status"]);
+  assert.equal(after.code, 3);
+});

@@ -1,0 +1,107 @@
+// Helpers for tests that run `hefur serve` and `hefur ctl` as real processes.
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** A `hefur serve` child process, started and ready. */
+export interface ServeProcess extends AsyncDisposable {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** The fields of the `hefur: ready …` line (pid, http, udp, control). */
+  ready: Record<string, string>;
+  /** Standard error so far. */
+  stderr(): string;
+  /** Resolves when the process has exited (stderr fully read). */
+  exited: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts `deno run <permissions> src/main.ts serve <args>` and waits (bounded) for its ready line.
+ * `prefix` runs it under another program (e.g. `setpriv`).
+ */
+export async function startServe(
+  args: string[],
+  options: { permissions?: string[]; prefix?: string[]; env?: Record<string, string> } = {},
+): Promise<ServeProcess> {
+  const argv = [
+    ...(options.prefix ?? []),
+    Deno.execPath(),
+    "run",
+    ...(options.permissions ?? ["-A"]),
+    MAIN,
+    "serve",
+    ...args,
+  ];
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
+  let text = "";
+  const { promise: readyLine, resolve: gotReady } = Promise.withResolvers<string | undefined>();
+  const reading = (async () => {
+    for await (const chunk of child.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      const m = /^hefur: ready (.*)$/m.exec(text);
+      if (m) gotReady(m[1]);
+    }
+    gotReady(undefined);
+  })();
+  const exited = reading.then(() => child.status);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const line = await Promise.race([
+    readyLine,
+    new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 30_000)),
+  ]);
+  clearTimeout(timer);
+  const proc: ServeProcess = {
+    child,
+    pid: child.pid,
+    ready: Object.fromEntries((line ?? "").split(" ").map((f) => f.split("=", 2))),
+    stderr: () => text,
+    exited,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+      await exited;
+    },
+  };
+  if (line === undefined) {
+    await proc[Symbol.asyncDispose]();
+    throw new Error(`hefur serve did not get ready:\n${text}`);
+  }
+  return proc;
+}
+
+/** Runs `hefur ctl <args>`; resolves with its exit code and output. */
+export async function runCtl(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "ctl", ...args],
+    stdin: "null",
+    env,
+  }).output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Waits (bounded) until `check()` holds. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 10_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A temporary directory removed at the end of its `await using` block. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir();
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
