@@ -290,7 +290,7 @@ Deno.test("torrent file names are sanitised", () => {
   assert.ok(new TextEncoder().encode(long).length <= 208);
 });
 
-/** A Hefur with a torrent directory (nothing scans it here) and the control handler on it. */
+/** A Hefur with a torrent directory (or in open mode) and the control handler on it. */
 async function commandsFixture(dir: string, open = false) {
   const hefur = await startTestHefur({ httpPort: 0, torrentDir: open ? "" : dir });
   let stopped = "";
@@ -407,7 +407,7 @@ Deno.test("retire-torrent: by hash or file, every hash of a hybrid, the file rem
         hash: binaryToHex(m.infoHashV2!).toUpperCase(),
       }) as RetireResult;
       assert.deepEqual(r.retired.sort(), wireHashes(m).map(binaryToHex).sort());
-      assert.equal(r.removedFile, join(dir, "both.torrent"));
+      assert.deepEqual(r.removedFiles, [join(dir, "both.torrent")]);
       assert.equal(r.name, "both");
       assert.equal(hefur.tracker.size, 0);
       await assert.rejects(Deno.stat(released.file), Deno.errors.NotFound);
@@ -415,7 +415,7 @@ Deno.test("retire-torrent: by hash or file, every hash of a hybrid, the file rem
       const v1 = v1Torrent("one");
       await call("release-torrent", { data: v1.toBase64() });
       const byFile = await call("retire-torrent", { data: v1.toBase64() }) as RetireResult;
-      assert.equal(byFile.removedFile, join(dir, "one.torrent"));
+      assert.deepEqual(byFile.removedFiles, [join(dir, "one.torrent")]);
       await refused(
         call("retire-torrent", { data: v1.toBase64() }),
         "not_found",
@@ -432,6 +432,54 @@ Deno.test("retire-torrent: by hash or file, every hash of a hybrid, the file rem
         "invalid_torrent",
         /not a valid/,
       );
+    } finally {
+      await hefur.close();
+    }
+  });
+});
+
+Deno.test("retire-torrent: every copy of the file goes; open mode just forgets the hash", async () => {
+  await withTempDir(async (dir) => {
+    const { hefur, call } = await commandsFixture(dir);
+    try {
+      const bytes = v1Torrent("copied");
+      const released = await call("release-torrent", { data: bytes.toBase64() }) as ReleaseResult;
+      await Deno.mkdir(join(dir, "mirror"));
+      await Deno.writeFile(join(dir, "mirror", "copy.torrent"), bytes);
+      await hefur.whitelist!.rescanPath(join(dir, "mirror", "copy.torrent"));
+      const r = await call("retire-torrent", { hash: released.infoHashes[0].hex }) as RetireResult;
+      assert.deepEqual(r.removedFiles.sort(), [
+        join(dir, "copied.torrent"),
+        join(dir, "mirror", "copy.torrent"),
+      ]);
+      assert.equal(hefur.tracker.size, 0);
+    } finally {
+      await hefur.close();
+    }
+  });
+  await withTempDir(async (dir) => {
+    const { hefur, call } = await commandsFixture(dir, true);
+    try {
+      const hash = "\x01".repeat(20);
+      hefur.tracker.addTorrent(hash);
+      const r = await call("retire-torrent", { hash: "01".repeat(20) }) as RetireResult;
+      assert.deepEqual(r, { name: undefined, retired: ["01".repeat(20)], removedFiles: [] });
+      assert.equal(hefur.tracker.get(hash), undefined);
+    } finally {
+      await hefur.close();
+    }
+  });
+});
+
+Deno.test("status shows the whitelist", async () => {
+  await withTempDir(async (dir) => {
+    const { hefur, call } = await commandsFixture(dir);
+    try {
+      await Deno.writeFile(join(dir, "pre.torrent"), hybridTorrent("pre"));
+      await hefur.whitelist!.scanNow();
+      const s = await call("status") as StatusResult;
+      assert.deepEqual(s.whitelist, { files: 1, hashes: 2 });
+      assert.equal(s.torrents, 2);
     } finally {
       await hefur.close();
     }

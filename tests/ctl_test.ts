@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encode } from "../src/protocol/bencode.ts";
+import { parseMetainfo } from "../src/protocol/metainfo.ts";
+import { binaryToHex } from "../src/protocol/binary.ts";
+import { freePort, getBencoded, pct, text } from "./helpers.ts";
 import { eventually, runCtl, startServe, tempDir } from "./process_helpers.ts";
 
 function torrent(name: string): Uint8Array {
@@ -138,4 +141,84 @@ Deno.test("ctl: every command against a live open-mode server", async () => {
   });
   const after = await runCtl(["--socket", socket, "status"]);
   assert.equal(after.code, 3);
+});
+
+Deno.test("ctl: release-torrent and retire-torrent against a live whitelist server", async () => {
+  await using tmp = await tempDir();
+  const torrents = join(tmp.path, "torrents");
+  await Deno.mkdir(torrents);
+  const socket = join(tmp.path, "control");
+  await using server = await startServe([
+    "--bind-addr",
+    "127.0.0.1",
+    "--http-port",
+    String(freePort()),
+    "--udp-port",
+    "0",
+    "--control-socket",
+    socket,
+    "--torrent-dir",
+    torrents,
+  ]);
+  const announce = async (hash: string) => {
+    const url = `http://${server.ready.http}/announce?info_hash=${pct(hash)}` +
+      `&peer_id=${"p".repeat(20)}&port=6881&left=0&compact=1`;
+    const reply = await getBencoded(url);
+    return reply.has("failure reason") ? text(reply.get("failure reason")) : "ok";
+  };
+  const a = join(tmp.path, "a.torrent");
+  await Deno.writeFile(a, torrent("release A"));
+  const hashA = parseMetainfo(torrent("release A")).infoHashV1!;
+  assert.equal(await announce(hashA), "torrent not found");
+
+  const released = await runCtl(["--socket", socket, "release-torrent", a]);
+  assert.equal(released.code, 0, released.stderr);
+  assert.match(released.stdout, /^released release A\n/);
+  assert.match(released.stdout, new RegExp(`file: +${join(torrents, "release A.torrent")}`));
+  assert.match(released.stdout, new RegExp(`v1 info hash: ${binaryToHex(hashA)}`));
+  assert.match(
+    released.stdout,
+    new RegExp(`magnet: magnet:\\?xt=urn:btih:${binaryToHex(hashA)}&dn=release%20A`),
+  );
+  assert.deepEqual(await Deno.readFile(join(torrents, "release A.torrent")), torrent("release A"));
+  assert.equal(await announce(hashA), "ok", "tracked as soon as ctl returns");
+
+  const duplicate = await runCtl(["--socket", socket, "release-torrent", a]);
+  assert.equal(duplicate.code, 1);
+  assert.match(duplicate.stderr, /a\.torrent: already tracked: [0-9a-f]{40} \(release A\) from /);
+
+  const bad = join(tmp.path, "bad.torrent");
+  await Deno.writeTextFile(bad, "this is not bencode");
+  const b = join(tmp.path, "b.torrent");
+  await Deno.writeFile(b, torrent("release B"));
+  const mixed = await runCtl(["--socket", socket, "--json", "release-torrent", bad, b]);
+  assert.equal(mixed.code, 1, "one of the files failed");
+  const [badResult, goodResult] = mixed.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(badResult.ok, false);
+  assert.equal(badResult.code, "invalid_torrent");
+  assert.match(badResult.error, /not a valid \.torrent/);
+  assert.equal(goodResult.ok, true);
+  assert.equal(goodResult.subject, b);
+  assert.match(goodResult.result.magnet, /^magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=release%20B$/);
+
+  const retired = await runCtl(["--socket", socket, "retire-torrent", a]);
+  assert.equal(retired.code, 0, retired.stderr);
+  assert.match(retired.stdout, new RegExp(`retired release A: ${binaryToHex(hashA)}`));
+  assert.match(retired.stdout, /removed .*release A\.torrent/);
+  await assert.rejects(Deno.stat(join(torrents, "release A.torrent")), Deno.errors.NotFound);
+  assert.equal(await announce(hashA), "torrent not found");
+
+  const again = await runCtl(["--socket", socket, "retire-torrent", binaryToHex(hashA)]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /no tracked torrent has info hash/);
+
+  const status = await runCtl(["--socket", socket, "--json", "status"]);
+  const s = JSON.parse(status.stdout).result;
+  assert.equal(s.mode, "whitelist");
+  assert.equal(s.torrents, 1);
+  assert.deepEqual(s.whitelist, { files: 1, hashes: 1 });
+  assert.ok(s.requests.announces >= 3);
+
+  server.child.kill("SIGTERM");
+  assert.equal((await server.exited).code, 0, server.stderr());
 });

@@ -144,7 +144,7 @@ function retireStep(target: string): Step {
   const show = (r: unknown) => {
     const res = r as RetireResult;
     const name = res.name ? ` ${res.name}` : "";
-    const removed = res.removedFile ? `\n  removed ${res.removedFile}` : "";
+    const removed = res.removedFiles.map((f) => `\n  removed ${f}`).join("");
     return `retired${name}: ${res.retired.join(", ")}${removed}`;
   };
   const looksLikeHash = /^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/.test(target);
@@ -169,7 +169,8 @@ function showStatus(s: StatusResult): string {
   const lines = [
     `hefur ${s.version} (pid ${s.pid}), up ${duration(s.uptime)} since ${s.startedAt}`,
     `mode:      ${s.mode === "open" ? "open (any torrent)" : `whitelist ${s.torrentDir}`}`,
-    `torrents:  ${s.torrents}`,
+    `torrents:  ${s.torrents}` +
+    (s.whitelist ? ` (${s.whitelist.files} .torrent files, ${s.whitelist.hashes} hashes)` : ""),
     `peers:     ${s.peers} (${s.seeders} seeders, ${s.leechers} leechers)`,
     `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
     `${s.requests.failures} failures`,

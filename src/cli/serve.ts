@@ -1,7 +1,7 @@
 /**
  * `hefur serve`: parses the options, sets up logging, starts Hefur and its control socket, drops
  * privileges, and stops gracefully on SIGINT, SIGTERM, SIGQUIT or `hefur ctl quit`; SIGHUP
- * reopens the log file.
+ * reopens the log file and rescans the torrent directory.
  *
  * Once every socket is bound, one line goes to standard error whatever the log level, for
  * scripts and tests to read the addresses from:
@@ -86,9 +86,14 @@ export async function serve(args: string[]): Promise<number> {
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGQUIT"];
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
+  let running: Hefur | undefined;
   const hangup = () => {
-    log.info("SIGHUP: reopening the log file");
+    const whitelist = running?.whitelist;
+    log.info("SIGHUP: reopening the log file{rescan}", {
+      rescan: whitelist ? " and rescanning the torrent directory" : "",
+    });
     logging.release();
+    whitelist?.scanNow().catch(() => {/* logged by the whitelist */});
   };
   Deno.addSignalListener("SIGHUP", hangup);
   const unlisten = () => {
@@ -109,6 +114,7 @@ export async function serve(args: string[]): Promise<number> {
   let hefur: Hefur;
   try {
     hefur = await startHefur(config);
+    running = hefur;
   } catch (e) {
     return await fail(`cannot start: ${(e as Error).message}`);
   }

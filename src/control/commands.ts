@@ -51,7 +51,7 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, config, http, udp } = ctx.hefur;
+  const { tracker, http, udp, whitelist } = ctx.hefur;
   let peers = 0;
   let seeders = 0;
   let leechers = 0;
@@ -75,8 +75,9 @@ function status(ctx: ControlContext): StatusResult {
     pid: Deno.pid,
     uptime: Math.floor((Date.now() - ctx.startedAt) / 1000),
     startedAt: new Date(ctx.startedAt).toISOString(),
-    mode: config.torrentDir === "" ? "open" : "whitelist",
-    torrentDir: config.torrentDir === "" ? undefined : config.torrentDir,
+    mode: whitelist === undefined ? "open" : "whitelist",
+    torrentDir: whitelist?.root,
+    whitelist: whitelist && { files: whitelist.fileCount, hashes: whitelist.hashCount },
     torrents: tracker.size,
     peers,
     seeders,
@@ -99,15 +100,15 @@ function bytesArg(args: Record<string, unknown>): Uint8Array {
 }
 
 function release(ctx: ControlContext, args: Record<string, unknown>) {
-  const { config, tracker } = ctx.hefur;
-  if (config.torrentDir === "") {
+  const { config, tracker, whitelist } = ctx.hefur;
+  if (whitelist === undefined) {
     throw new ControlError(
       "unavailable",
       "this server has no --torrent-dir: it runs in open mode, tracks any torrent, and has no directory to publish into",
     );
   }
   return releaseTorrent({
-    dir: config.torrentDir,
+    whitelist,
     tracker,
     maxTorrentSize: config.maxTorrentSize * MiB,
     maxNameLength: config.maxTorrentName,
@@ -115,11 +116,10 @@ function release(ctx: ControlContext, args: Record<string, unknown>) {
 }
 
 function retire(ctx: ControlContext, args: Record<string, unknown>) {
-  const { config, tracker } = ctx.hefur;
-  const dir = config.torrentDir === "" ? undefined : config.torrentDir;
+  const { config, tracker, whitelist } = ctx.hefur;
   if (typeof args.hash === "string") {
-    return retireTorrent(tracker, dir, { hash: parseHash(args.hash) });
+    return retireTorrent(tracker, whitelist, { hash: parseHash(args.hash) });
   }
   const metainfo = parseTorrent(bytesArg(args), config.maxTorrentSize * MiB);
-  return retireTorrent(tracker, dir, { metainfo });
+  return retireTorrent(tracker, whitelist, { metainfo });
 }

@@ -104,6 +104,8 @@ export interface StatusResult {
   /** `open` without --torrent-dir, else `whitelist`. */
   mode: "open" | "whitelist";
   torrentDir?: string;
+  /** The whitelist's figures: `.torrent` files and the hashes they hold. */
+  whitelist?: { files: number; hashes: number };
   torrents: number;
   peers: number;
   seeders: number;
@@ -137,8 +139,8 @@ export interface RetireResult {
   name?: string;
   /** The wire hashes (hex) that are no longer tracked. */
   retired: string[];
-  /** The `.torrent` file removed from the torrent directory, when there was one. */
-  removedFile?: string;
+  /** The `.torrent` files removed from the torrent directory (none in open mode). */
+  removedFiles: string[];
 }
 
 /**

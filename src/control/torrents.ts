@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { join, relative, resolve } from "node:path";
+import { join } from "node:path";
 import {
   magnetLink,
   type Metainfo,
@@ -18,13 +18,17 @@ import {
   wireHashes,
 } from "../protocol/metainfo.ts";
 import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
-import type { TorrentInfo, Tracker } from "../tracker/tracker.ts";
+import type { Tracker } from "../tracker/tracker.ts";
+import type { Whitelist } from "../whitelist/whitelist.ts";
 import { ControlError, type HashInfo, type ReleaseResult, type RetireResult } from "./protocol.ts";
+
+/** The part of the whitelist that publishing uses: the door every tracked file goes through. */
+export type TorrentDoor = Pick<Whitelist, "root" | "rescanPath" | "pathsOf" | "hashesOf">;
 
 /** Where released torrents go and how they are checked. */
 export interface TorrentShelf {
-  /** The torrent directory (`--torrent-dir`). */
-  dir: string;
+  /** The whitelist of `--torrent-dir`: files are written under its root and checked through it. */
+  whitelist: TorrentDoor;
   tracker: Tracker;
   /** Largest `.torrent` accepted, in bytes. */
   maxTorrentSize: number;
@@ -92,7 +96,8 @@ export function parseTorrent(bytes: Uint8Array, maxSize: number, maxNameLength?:
 /**
  * Publishes a torrent: refuses an invalid file or one already tracked, writes it atomically into
  * the directory (a temporary file in the same directory, then a hard link that cannot overwrite,
- * so a reader never sees half a file and no existing file is replaced), then tracks its hashes.
+ * so neither a reader nor the whitelist's watcher sees half a file and no existing file is
+ * replaced), then has the whitelist check that file at once, so it is tracked when this returns.
  */
 export async function releaseTorrent(
   shelf: TorrentShelf,
@@ -110,19 +115,17 @@ export async function releaseTorrent(
       );
     }
   }
-  const file = await writeNew(shelf.dir, torrentFileName(m.name), binaryToHex(hashes[0]), bytes);
-  const addedAt = Date.now();
-  for (const h of hashes) {
-    const v1 = h === m.infoHashV1;
-    const info: TorrentInfo = {
-      name: m.name,
-      length: m.totalLength,
-      version: v1 ? 1 : 2,
-      fullHash: v1 ? m.infoHashV1! : m.infoHashV2!,
-      path: file,
-      addedAt,
-    };
-    shelf.tracker.addTorrent(h, info);
+  const dir = shelf.whitelist.root;
+  const file = await writeNew(dir, torrentFileName(m.name), binaryToHex(hashes[0]), bytes);
+  const tracked = await shelf.whitelist.rescanPath(file);
+  if (!hashes.every((h) => tracked.includes(h))) {
+    // Not tracked after all (e.g. the directory is past --max-scan-inodes): do not leave it.
+    await Deno.remove(file).catch(() => {});
+    await shelf.whitelist.rescanPath(file);
+    throw new ControlError(
+      "failed",
+      `${file} was written but the whitelist did not take it (see the whitelist log); removed it`,
+    );
   }
   const trackers = [...new Set([m.announce, ...(m.announceList?.flat() ?? [])])]
     .filter((t): t is string => t !== undefined && t !== "");
@@ -175,12 +178,13 @@ export function parseHash(text: string): string {
 }
 
 /**
- * Stops tracking a torrent given by hash or by its `.torrent` bytes, with every other hash of the
- * same file (both swarms of a hybrid), and removes its file when it lies in the torrent directory.
+ * Stops tracking a torrent given by hash or by its `.torrent` bytes. With a whitelist, every file
+ * that holds it is removed and checked again, which untracks all of its hashes (both swarms of a
+ * hybrid); in open mode the hashes are simply dropped (a client announcing again brings them back).
  */
 export async function retireTorrent(
   tracker: Tracker,
-  dir: string | undefined,
+  whitelist: TorrentDoor | undefined,
   target: { hash: string } | { metainfo: Metainfo },
 ): Promise<RetireResult> {
   const asked = "hash" in target ? [target.hash] : wireHashes(target.metainfo);
@@ -191,29 +195,35 @@ export async function retireTorrent(
       `no tracked torrent has info hash ${asked.map(binaryToHex).join(" or ")}`,
     );
   }
-  const path = found.find((t) => t.info?.path !== undefined)?.info?.path;
-  const retire = new Set(found.map((t) => t.infoHash));
-  if (path !== undefined) {
-    for (const t of tracker.torrents()) if (t.info?.path === path) retire.add(t.infoHash);
+  const name = found[0].info?.name;
+  if (whitelist === undefined) {
+    for (const t of found) tracker.removeTorrent(t.infoHash);
+    return { name, retired: found.map((t) => binaryToHex(t.infoHash)), removedFiles: [] };
   }
-  let removedFile: string | undefined;
-  if (path !== undefined && dir !== undefined && inside(dir, path)) {
+  const paths = new Set(found.flatMap((t) => whitelist.pathsOf(t.infoHash)));
+  const retire = new Set(found.map((t) => t.infoHash));
+  for (const path of paths) for (const h of whitelist.hashesOf(path)) retire.add(h);
+  const removedFiles: string[] = [];
+  for (const path of paths) {
     try {
       await Deno.remove(path);
-      removedFile = path;
+      removedFiles.push(path);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) {
         throw new ControlError("failed", `cannot remove ${path}: ${(e as Error).message}`);
       }
     }
+    await whitelist.rescanPath(path);
   }
-  const name = found[0].info?.name;
-  for (const h of retire) tracker.removeTorrent(h);
-  return { name, retired: [...retire].map(binaryToHex), removedFile };
-}
-
-/** Whether `path` lies below `dir`. */
-function inside(dir: string, path: string): boolean {
-  const rel = relative(resolve(dir), resolve(path));
-  return rel !== "" && !rel.startsWith("..") && !rel.startsWith("/");
+  const left = [...retire].filter((h) => tracker.get(h) !== undefined);
+  if (left.length > 0) {
+    throw new ControlError(
+      "failed",
+      `still tracked after removing ${removedFiles.join(", ") || "nothing"}: ` +
+        left.map((h) => `${binaryToHex(h)} (held by ${whitelist.pathsOf(h).join(", ")})`).join(
+          ", ",
+        ),
+    );
+  }
+  return { name, retired: [...retire].map(binaryToHex), removedFiles };
 }
