@@ -51,7 +51,7 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, http, udp, whitelist } = ctx.hefur;
+  const { tracker, http, https, ws, udp, whitelist } = ctx.hefur;
   let peers = 0;
   let seeders = 0;
   let leechers = 0;
@@ -61,12 +61,13 @@ function status(ctx: ControlContext): StatusResult {
     leechers += t.swarm.incomplete;
   }
   const listeners: StatusResult["listeners"] = {};
-  if (http) {
-    listeners.http = {
-      port: http.addr.port,
-      connections: http.connections,
-      refused: http.refused,
-      timedOut: http.timedOut,
+  for (const [name, server] of [["http", http], ["https", https], ["ws", ws]] as const) {
+    if (server === undefined) continue;
+    listeners[name] = {
+      port: server.addr.port,
+      connections: server.connections,
+      refused: server.refused,
+      timedOut: server.timedOut,
     };
   }
   if (udp) listeners.udp = { port: udp.addr.port, ...udp.counters };
