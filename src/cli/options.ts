@@ -41,9 +41,6 @@ export interface OptionSpec {
   unavailable?: string;
 }
 
-/** Message for options whose feature has not landed yet. */
-const NOT_YET = "not available in this build yet";
-
 const U16 = { min: 0, max: 65535 };
 const U32 = { min: 0, max: 4294967295 };
 
