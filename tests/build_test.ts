@@ -231,12 +231,14 @@ Deno.test({
       assert.deepEqual(p.allow_write, []);
       assert.deepEqual(p.deny_write, set.write.deny);
       assert.deepEqual(p.allow_env, set.env);
-      for (const denied of ["deny_run", "deny_ffi", "deny_sys", "deny_import"]) {
+      for (const denied of ["deny_run", "deny_ffi", "deny_import"]) {
         assert.deepEqual(p[denied], [], `${denied}: everything`);
       }
       assert.equal(p.allow_run, null);
       assert.equal(p.allow_ffi, null);
-      assert.equal(p.allow_sys, null);
+      // Only the ids and umask the control socket and --uid/--gid need (README, Deployment).
+      assert.deepEqual(p.allow_sys, set.sys);
+      assert.equal(p.deny_sys, null);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -280,6 +282,8 @@ Deno.test({
             String(port),
             "--udp-port",
             "0",
+            "--control-socket",
+            `${dir}/control`,
           ],
           stdin: "null",
           stdout: "piped",

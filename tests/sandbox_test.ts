@@ -72,6 +72,8 @@ Deno.test("serve answers announces, writes its log file and stops on SIGTERM, in
       "info",
       "--log-file",
       `${dir}/logs/hefur-%Y.log`,
+      "--control-socket",
+      `${dir}/run/control`,
     ]));
     let stopped;
     try {
@@ -80,6 +82,11 @@ Deno.test("serve answers announces, writes its log file and stops on SIGTERM, in
       const body = decoder.decode(await reply.bytes());
       assert.equal(reply.status, 200);
       assert.match(body, /^d.*8:intervali\d+e/, body);
+      // hefur ctl in the same sandbox, on the control socket.
+      const status = await hefur("ctl", "--socket", `${dir}/run/control`, "--json", "status");
+      assertNotRefused(status.stderr);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(status.stdout).result.requests.announces, 1);
     } finally {
       stopped = await server.stop();
     }
@@ -141,6 +148,8 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
       String(udp),
       "--torrent-dir",
       `${dir}/torrents`,
+      "--control-socket",
+      `${dir}/control`,
     ]));
     let stopped;
     try {

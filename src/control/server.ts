@@ -292,15 +292,21 @@ async function removeStaleSocket(path: string): Promise<void> {
   await Deno.remove(path);
 }
 
-/** Binds the socket with owner-only permissions from the first moment (umask), then 0600. */
+/**
+ * Binds the socket with owner-only permissions from the first moment (umask, where the sandbox
+ * allows it; the 0700 directory covers the instant otherwise), then 0600.
+ */
 function listenPrivately(path: string): Deno.UnixListener {
-  const old = process.umask(0o177);
+  let old: number | undefined;
+  try {
+    old = process.umask(0o177);
+  } catch { /* not allowed: chmod below */ }
   try {
     const listener = Deno.listen({ transport: "unix", path });
     Deno.chmodSync(path, 0o600);
     return listener;
   } finally {
-    process.umask(old);
+    if (old !== undefined) process.umask(old);
   }
 }
 

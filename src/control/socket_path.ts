@@ -45,9 +45,29 @@ export function defaultSocketPath(
   return `/tmp/hefur-${uid ?? "unknown"}/control`;
 }
 
-/** The default for this process (needs `--allow-env` and `--allow-sys=uid`). */
+/**
+ * The default for this process. Reads `HEFUR_CONTROL_SOCKET`, `RUNTIME_DIRECTORY` and
+ * `XDG_RUNTIME_DIR` and the uid where the sandbox allows it (the permission set `hefur` does);
+ * a variable it may not read counts as unset.
+ */
 export function defaultSocketPathHere(): string {
-  return defaultSocketPath((name) => Deno.env.get(name), Deno.uid());
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  return defaultSocketPath(env, currentUid());
+}
+
+/** This process's uid, or null where the sandbox does not tell. */
+export function currentUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null;
+  }
 }
 
 /** A socket directory Hefur refuses to use, with why. */
@@ -87,8 +107,8 @@ export async function prepareSocketDir(socketPath: string): Promise<string[]> {
   }
   const info = await Deno.lstat(dir);
   if (!info.isDirectory) throw new SocketDirError(`${dir} is not a directory`, dir);
-  const uid = Deno.uid();
-  if (info.uid !== null && info.uid !== uid && info.uid !== 0) {
+  const uid = currentUid();
+  if (info.uid !== null && uid !== null && info.uid !== uid && info.uid !== 0) {
     throw new SocketDirError(
       `${dir} belongs to user ${info.uid}, not to this user (${uid}): refusing to put the control socket there`,
       dir,
