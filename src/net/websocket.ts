@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { getLogger } from "../log/mod.ts";
 import {
   CloseCode,
   encodeClose,
@@ -37,6 +38,9 @@ export const DEFAULT_WEBSOCKET_LIMITS: WebSocketLimits = {
   idleTimeoutMs: 120_000,
   maxQueuedBytes: 1024 * 1024,
 };
+
+/** WebSocket connections are served by the HTTP listeners: their problems log under `http`. */
+const log = getLogger("http");
 
 /** Milliseconds to wait for the client's close frame once ours is sent. */
 const CLOSE_GRACE_MS = 2000;
@@ -194,7 +198,7 @@ export class WebSocketConnection {
           try {
             this.#handlers.onText(this, ev.text);
           } catch (e) {
-            console.error("websocket handler failed:", e);
+            log.error("websocket handler failed: {error}", { error: e });
             this.#fail(CloseCode.InternalError, "internal error");
             return false;
           }
