@@ -174,6 +174,9 @@ const trackerArgs = (port: number) => [
   "0",
   "--bind-addr",
   "127.0.0.1",
+  // No control socket: the default one is shared by every Hefur of this user.
+  "--control-socket",
+  "",
 ];
 
 const runs: RunResult[] = [];
