@@ -82,30 +82,40 @@ Deno.test("the unit runs as its own user, hardened, without W^X (V8 compiles at 
 });
 
 /**
- * Runs `hefur <args>` in the sandbox with the deployment's directories under `dir` and the
- * listeners moved to free loopback ports; checks that it serves and stops cleanly.
+ * Runs `hefur <args>` in the sandbox with the deployment's directories moved under `dir` (`paths`
+ * maps each to its place there, in the arguments and in `env`) and the listeners moved to free
+ * loopback ports; checks that it serves, that `hefur ctl status` in the same environment reaches
+ * it through the default control socket, and that it stops cleanly.
  */
-async function runsInTheSandbox(args: string[], dir: string, paths: Record<string, string>) {
-  const local = args.map((a) =>
-    Object.entries(paths).reduce((s, [from, to]) => s.replaceAll(from, `${dir}${to}`), a)
-  );
+async function runsInTheSandbox(
+  args: string[],
+  dir: string,
+  paths: Record<string, string>,
+  env: Record<string, string> = {},
+) {
+  const local = (a: string) =>
+    Object.entries(paths).reduce((s, [from, to]) => s.replaceAll(from, `${dir}${to}`), a);
+  const localEnv = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, local(v)]));
   const http = freePort();
   const server = await spawnServe(
     sandboxed(ENTRY, [
-      ...local,
+      ...args.map(local),
       "--bind-addr",
       "127.0.0.1",
       "--http-port",
       String(http),
       "--udp-port",
       String(freePort("udp")),
-    ]),
+    ], { env: localEnv }),
   );
   let stopped;
   try {
     const reply = decoder.decode(await (await fetch(announceUrl(http))).bytes());
     // Whitelist mode with an empty torrent directory: served, and refused as unknown.
     assert.match(reply, /torrent not found/, reply);
+    const ctl = await sandboxed(ENTRY, ["ctl", "--json", "status"], { env: localEnv }).output();
+    assert.equal(ctl.code, 0, decoder.decode(ctl.stderr));
+    assert.equal(JSON.parse(decoder.decode(ctl.stdout)).ok, true);
   } finally {
     stopped = await server.stop();
   }
@@ -120,10 +130,17 @@ Deno.test("the unit's hefur serve command works in the sandbox", async () => {
   assert.equal(args[0], "serve");
   const dir = await Deno.makeTempDir({ prefix: "hefur-unit-" });
   try {
-    // What systemd creates from StateDirectory= and LogsDirectory=.
+    // What systemd creates from StateDirectory=, LogsDirectory= and RuntimeDirectory=, and the
+    // variable it sets for the last (where the control socket goes by default).
     await Deno.mkdir(`${dir}/state/torrents`, { recursive: true });
     await Deno.mkdir(`${dir}/logs`);
-    await runsInTheSandbox(args, dir, { "/var/lib/hefur": "/state", "/var/log/hefur": "/logs" });
+    await Deno.mkdir(`${dir}/run`, { mode: 0o750 });
+    await runsInTheSandbox(
+      args,
+      dir,
+      { "/var/lib/hefur": "/state", "/var/log/hefur": "/logs", "/run/hefur": "/run" },
+      { RUNTIME_DIRECTORY: "/run/hefur" },
+    );
     const logs = await Array.fromAsync(Deno.readDir(`${dir}/logs`));
     assert.equal(logs.length, 1, "one log file, named by its strftime pattern");
     // (compressed with the unit's --log-compression when Hefur closed it)
@@ -142,10 +159,18 @@ Deno.test("the Containerfile runs the executable as a user, with the ports and v
   const cmd = containerArray("CMD");
   assert.equal(cmd[cmd.indexOf("--torrent-dir") + 1], volume);
 
+  const env = Object.fromEntries(
+    containerfile.split("\n").filter((l) => l.startsWith("ENV ")).map((l) =>
+      l.slice(4).split("=", 2)
+    ),
+  );
+  assert.equal(env.HEFUR_CONTROL_SOCKET, "/run/hefur/control", "serve and ctl agree on the socket");
+
   const dir = await Deno.makeTempDir({ prefix: "hefur-container-" });
   try {
     await Deno.mkdir(`${dir}/torrents`);
-    await runsInTheSandbox(cmd, dir, { [volume]: "/torrents" });
+    await Deno.mkdir(`${dir}/run`, { mode: 0o750 });
+    await runsInTheSandbox(cmd, dir, { [volume]: "/torrents", "/run/hefur": "/run" }, env);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

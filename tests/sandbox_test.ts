@@ -328,7 +328,7 @@ Deno.test("the sandbox refuses programs, native code, secrets, system files, oth
   try {
     await Deno.writeTextFile(`${dir}/probe.txt`, "x");
     const probe = async (flags: readonly string[], scope: string[]) => {
-      const out = await sandboxed("tests/fixtures/sandbox_probe.ts", [dir, ...scope], flags)
+      const out = await sandboxed("tests/fixtures/sandbox_probe.ts", [dir, ...scope], { flags })
         .output();
       assert.equal(out.code, 0, decoder.decode(out.stderr));
       return JSON.parse(decoder.decode(out.stdout)) as Record<string, string>;

@@ -5,15 +5,19 @@ import { SANDBOX_FLAGS } from "../../build.ts";
 /** The project root, where deno.json (and so the permission set) is found. */
 export const ROOT = new URL("../..", import.meta.url).pathname;
 
-/** `deno run <sandbox flags> <script> <args>` from the project root. */
+/**
+ * `deno run <sandbox flags> <script> <args>` from the project root, with `env` added to the
+ * environment.
+ */
 export function sandboxed(
   script: string,
   args: string[],
-  flags: readonly string[] = SANDBOX_FLAGS,
+  options: { flags?: readonly string[]; env?: Record<string, string> } = {},
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, script, ...args],
+    args: ["run", ...(options.flags ?? SANDBOX_FLAGS), script, ...args],
     cwd: ROOT,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
