@@ -111,6 +111,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     filePage: !config.disableFilePage,
     maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
     udpPort: () => udp?.addr.port ?? 0,
+    feed: !config.disableFeed,
+    feedEntries: config.feedEntries,
+    feedTitle: config.feedTitle,
+    badges: !config.disableBadges,
   });
 
   const limits = {

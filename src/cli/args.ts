@@ -50,6 +50,10 @@ export interface ServeConfig {
   disableStatPage: boolean;
   disablePeersPage: boolean;
   disableFilePage: boolean;
+  disableFeed: boolean;
+  feedEntries: number;
+  feedTitle: string;
+  disableBadges: boolean;
   tplDebug: boolean;
   /** Undefined means the default location; "" disables the control socket. */
   controlSocket?: string;

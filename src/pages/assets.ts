@@ -34,7 +34,7 @@ export class AssetError extends Error {
 export const ASSET_LIMITS = { maxFiles: 512, maxFileBytes: 4 << 20, maxDepth: 8 };
 
 /** Slots of `tpl/page.html`. */
-export const LAYOUT_SLOTS = ["title", "nav", "content", "version", "uptime"] as const;
+export const LAYOUT_SLOTS = ["title", "head", "nav", "content", "version", "uptime"] as const;
 
 const TYPES: Record<string, string> = {
   css: "text/css; charset=utf-8",

@@ -1,6 +1,6 @@
 /**
- * Puts the pages on a {@link Router}: `/stat`, `/peers`, `/file`, the static assets, and an HTML
- * 404 for everything else. Pages are gzipped when the client accepts it and keep the connection
+ * Puts the pages on a {@link Router}: `/stat`, `/peers`, `/file`, the release feed, the swarm
+ * badges, the static assets, and an HTML 404 for everything else. Pages are gzipped when the client accepts it and keep the connection
  * open; announce and scrape are left as they are.
  *
  * @module
@@ -9,6 +9,8 @@ import type { HttpHandler, HttpRequest, HttpResponse } from "../net/http_server.
 import type { Router } from "../net/http.ts";
 import { acceptsGzip, compressResponse } from "../net/content_encoding.ts";
 import type { Tracker } from "../tracker/tracker.ts";
+import { badgeResponse } from "./badge.ts";
+import { feedResponse } from "./feed.ts";
 import { fileResponse } from "./file.ts";
 import { peersPage } from "./peers.ts";
 import { statPage } from "./stat.ts";
@@ -49,8 +51,10 @@ function pageRoute(
 
 /** Adds the pages that `options` turns on, the assets and the 404 page to `router`. */
 export function addPageRoutes(router: Router, tracker: Tracker, options: PageOptions): Router {
-  const site: Site = { ...options, tracker };
+  const site: Site = { ...options, tracker, startedAt: Date.now() - tracker.now() * 1000 };
   if (site.statPage) router.on("/stat", pageRoute(site, statPage));
+  if (site.feed) router.on("/feed.atom", pageRoute(site, feedResponse));
+  if (site.badges) router.prefix("/badge/", pageRoute(site, badgeResponse));
   if (site.peersPage) router.on("/peers", pageRoute(site, peersPage));
   if (site.filePage) {
     // A .torrent is already compact binary: sent as it is.

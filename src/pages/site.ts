@@ -20,11 +20,21 @@ export interface PageOptions {
   maxTorrentFileBytes: number;
   /** The UDP tracker's port, 0 when there is none; asked per request since listeners start later. */
   udpPort: () => number;
+  /** Serve `/feed.atom`. */
+  feed: boolean;
+  /** Most entries in the feed. */
+  feedEntries: number;
+  /** Title of the feed. */
+  feedTitle: string;
+  /** Serve `/badge/<hash>.svg`. */
+  badges: boolean;
 }
 
 /** The tracker and the page settings, handed to every page. */
 export interface Site extends PageOptions {
   tracker: Tracker;
+  /** Wall-clock time the tracker started (ms since the epoch): the date of an empty feed. */
+  startedAt: number;
 }
 
 /**
@@ -42,9 +52,16 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
 
 /** A full HTML page: `content` inside the layout of `tpl/page.html`. */
 export function page(site: Site, status: number, title: string, content: Html): HttpResponse {
-  const nav: HtmlValue = site.statPage && html`<a href="/stat">Torrents</a>`;
+  const nav: HtmlValue = [
+    site.statPage && html`<a href="/stat">Torrents</a>`,
+    site.feed && html`<a href="/feed.atom">Feed</a>`,
+  ];
+  // Feed readers and browsers discover the release feed from any page.
+  const head: HtmlValue = site.feed &&
+    html`<link rel="alternate" type="application/atom+xml" title="${site.feedTitle}" href="/feed.atom">`;
   const body = site.assets.layout.fill({
     title,
+    head,
     nav,
     content,
     version: VERSION,
@@ -83,11 +100,30 @@ const HOST = /^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(:[0-9]{1,5})?$/;
  * §10.2). A malformed Host is not echoed: `localhost` is shown instead.
  */
 export function announceUrls(site: Site, req: HttpRequest): string[] {
-  const m = HOST.exec(req.headers.get("host") ?? "");
-  const host = m === null ? "localhost" : m[0];
-  const hostname = m === null ? "localhost" : m[1];
-  const urls = [`${req.secure ? "https" : "http"}://${host}/announce`];
+  const { origin, hostname } = requestOrigin(req);
+  const urls = [`${origin}/announce`];
   const udp = site.udpPort();
   if (udp !== 0) urls.push(`udp://${hostname}:${udp}/announce`);
   return urls;
+}
+
+/** Where the client reached this server, for absolute links (feeds, announce URLs). */
+export interface RequestOrigin {
+  /** Scheme, host and port as the client used them: `https://tracker.example:6970`. */
+  origin: string;
+  /** The host name alone (an IPv6 literal keeps its brackets). */
+  hostname: string;
+}
+
+/**
+ * The origin of absolute links, from the Host the client sent and the scheme of the connection. A
+ * malformed Host is never echoed: `localhost` stands in for it.
+ */
+export function requestOrigin(req: HttpRequest): RequestOrigin {
+  const m = HOST.exec(req.headers.get("host") ?? "");
+  const host = m === null ? "localhost" : m[0];
+  return {
+    origin: `${req.secure ? "https" : "http"}://${host}`,
+    hostname: m === null ? "localhost" : m[1],
+  };
 }

@@ -29,6 +29,8 @@ export interface TorrentInfo {
   path?: string;
   /** When the torrent became tracked (ms since the epoch), for feeds. */
   addedAt?: number;
+  /** BEP 19 web seeds (`url-list`): http(s) URLs only, a few at most (see `webSeedsOf`). */
+  webSeeds?: string[];
 }
 
 /** A tracked torrent: its swarm, plus its metadata when it came from the whitelist. */

@@ -864,9 +864,27 @@ function torrentsOf(m: Metainfo, path: string, addedAt: number): Map<string, Tor
       fullHash: v1 ? key : m.infoHashV2!,
       path,
       addedAt,
+      webSeeds: webSeedsOf(m),
     });
   }
   return out;
+}
+
+/** Most web seeds kept per torrent, and the longest URL kept: enough for any real release. */
+export const WEB_SEED_LIMITS = { count: 16, length: 2048 };
+
+/**
+ * The web seeds worth keeping: http and https URLs only (they end up as links on pages and in
+ * the feed, where a `javascript:` URL must never go), each at most `WEB_SEED_LIMITS.length`
+ * long, at most `WEB_SEED_LIMITS.count` of them. Undefined when there is none.
+ */
+export function webSeedsOf(m: Metainfo): string[] | undefined {
+  const out: string[] = [];
+  for (const url of m.urlList ?? []) {
+    if (out.length >= WEB_SEED_LIMITS.count) break;
+    if (url.length <= WEB_SEED_LIMITS.length && /^https?:\/\/[^\s]+$/i.test(url)) out.push(url);
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 function parentOf(path: string): string {
