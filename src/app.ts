@@ -8,7 +8,7 @@
 import type { ServeConfig } from "./cli/args.ts";
 import { Tracker } from "./tracker/tracker.ts";
 import { DEFAULT_HTTP_LIMITS, HttpServer } from "./net/http_server.ts";
-import { addTrackerRoutes, Router } from "./net/http.ts";
+import { addTrackerRoutes, newSchemeCounters, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
 import { Whitelist } from "./whitelist/whitelist.ts";
@@ -18,6 +18,10 @@ import { addPageRoutes } from "./pages/routes.ts";
 import { WsTracker } from "./tracker/ws_tracker.ts";
 import { WebTorrentServer } from "./net/webtorrent.ts";
 import type { WebSocketConnection } from "./net/websocket.ts";
+import { addApiRoutes } from "./api/json_api.ts";
+import { HefurMetrics } from "./metrics/hefur_metrics.ts";
+import { parseHostPort } from "./net/host_port.ts";
+import { StateStore } from "./state/state_store.ts";
 
 /** A running Hefur. */
 export interface Hefur {
@@ -38,6 +42,12 @@ export interface Hefur {
   readonly webtorrent?: WebTorrentServer;
   /** The WebSocket-only listener, when `--ws-port` is not 0. */
   readonly ws?: HttpServer;
+  /** Metrics, unless `--disable-metrics`. */
+  readonly metrics?: HefurMetrics;
+  /** The listener of `--metrics-bind`. */
+  readonly metricsHttp?: HttpServer;
+  /** The state file, when `--state-file` is given. */
+  readonly state?: StateStore;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -69,6 +79,29 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     maxTorrents: config.maxTorrents,
   });
 
+  // History comes back before the whitelist or any listener touches the tracker; in whitelist mode
+  // it waits in the tracker until the whitelist adds each torrent.
+  const state = config.stateFile === "" ? undefined : new StateStore(tracker, {
+    path: config.stateFile,
+    interval: config.stateInterval,
+    peers: config.statePeers,
+  });
+  state?.load();
+
+  // Metrics read their sources when /metrics is served, so they exist before the listeners do.
+  const routes = newSchemeCounters();
+  const metrics = config.disableMetrics ? undefined : new HefurMetrics(() => ({
+    tracker,
+    routes,
+    http,
+    https,
+    udp,
+    state,
+    whitelist,
+    wsTracker,
+    webtorrent,
+  }));
+
   let whitelist: Whitelist | undefined;
   if (config.torrentDir !== "") {
     whitelist = new Whitelist(tracker, {
@@ -78,6 +111,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxScanInodes: config.maxScanInodes,
       maxTorrentSize: config.maxTorrentSize * 1024 * 1024,
       maxTorrentName: config.maxTorrentName,
+      onScan: metrics?.observeScan,
     });
     await whitelist.start();
   }
@@ -97,6 +131,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
   };
   const router = addTrackerRoutes(new Router(), tracker, {
+    counters: routes,
     allowProxy: config.allowProxy,
     maxScrapeTorrents: config.maxScrapeTorrents,
     allowFullScrape: config.allowFullScrape,
@@ -116,6 +151,14 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     feedTitle: config.feedTitle,
     badges: !config.disableBadges,
   });
+  addApiRoutes(router, tracker, {
+    stats: !config.disableStatPage,
+    peers: !config.disablePeersPage,
+  });
+  if (metrics !== undefined && config.metricsBind === undefined) {
+    router.on("/metrics", metrics.handler);
+  }
+  const handle = metrics?.timed(router.handle) ?? router.handle;
 
   const limits = {
     ...DEFAULT_HTTP_LIMITS,
@@ -124,17 +167,26 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   };
   let http: HttpServer | undefined;
   let https: HttpServer | undefined;
+  let metricsHttp: HttpServer | undefined;
   try {
+    if (metrics !== undefined && config.metricsBind !== undefined) {
+      const only = new Router().on("/metrics", metrics.handler);
+      metricsHttp = new HttpServer(
+        Deno.listen(parseHostPort(config.metricsBind)!),
+        only.handle,
+        limits,
+      );
+    }
     if (config.httpPort !== 0) {
       const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
-      http = new HttpServer(listener, router.handle, limits);
+      http = new HttpServer(listener, handle, limits);
     }
     if (keyPair !== undefined) {
       const listener = listenTls(bindAddress(config), config.httpsPort, keyPair, {
         cert: config.httpCert,
         key: config.httpKey,
       });
-      https = new HttpServer(listener, router.handle, limits, true);
+      https = new HttpServer(listener, handle, limits, true);
     }
     if (config.udpPort !== 0) {
       udp = UdpServer.listen(bindAddress(config), config.udpPort, tracker, {
@@ -146,7 +198,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   } catch (e) {
     // One listener failed: close what is already open, so nothing is left behind.
     clearInterval(sweeper);
-    await Promise.all([http?.close(), https?.close(), whitelist?.close()]);
+    await Promise.all([http?.close(), https?.close(), metricsHttp?.close(), whitelist?.close()]);
     throw e;
   }
 
@@ -180,6 +232,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
           http?.close(),
           https?.close(),
           udp?.close(),
+          metricsHttp?.close(),
           webtorrent.close(),
           whitelist?.close(),
         ]);
@@ -187,6 +240,8 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       }
     }
   }
+
+  state?.start();
 
   return {
     config,
@@ -199,6 +254,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     wsTracker,
     webtorrent,
     ws,
+    metrics,
+    metricsHttp,
+    state,
     async close() {
       clearInterval(sweeper);
       await Promise.all([
@@ -206,9 +264,12 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         https?.close(),
         ws?.close(),
         udp?.close(),
+        metricsHttp?.close(),
         whitelist?.close(),
       ]);
       await webtorrent?.close();
+      // Last, once nothing can change the tracker any more.
+      await state?.close();
     },
   };
 }

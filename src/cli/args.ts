@@ -8,6 +8,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { optionKey, OPTIONS, type OptionSpec } from "./options.ts";
+import { parseHostPort } from "../net/host_port.ts";
 
 /** Everything `hefur serve` was told, keyed by camelCase option name. */
 export interface ServeConfig {
@@ -55,6 +56,13 @@ export interface ServeConfig {
   feedTitle: string;
   disableBadges: boolean;
   tplDebug: boolean;
+  disableMetrics: boolean;
+  /** `ADDR:PORT` of a listener of its own for `/metrics`; undefined: the public HTTP port. */
+  metricsBind?: string;
+  /** "" keeps no state. */
+  stateFile: string;
+  stateInterval: number;
+  statePeers: boolean;
   /** Undefined means the default location; "" disables the control socket. */
   controlSocket?: string;
   logLevel: string;
@@ -154,6 +162,16 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     throw new UsageError(
       "--http-cert and --http-key go together: HTTPS needs both the certificate and its key",
     );
+  }
+  if (config.metricsBind !== undefined) {
+    if (config.disableMetrics) {
+      throw new UsageError("--metrics-bind and --disable-metrics contradict each other");
+    }
+    if (parseHostPort(config.metricsBind) === undefined) {
+      throw new UsageError(
+        `--metrics-bind: "${config.metricsBind}" is not ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469)`,
+      );
+    }
   }
   return config;
 }

@@ -30,6 +30,7 @@ export interface OptionSpec {
     | "WebSocket"
     | "Whitelist"
     | "Pages"
+    | "Statistics"
     | "Control"
     | "Log"
     | "Security";
@@ -390,6 +391,43 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: "Pages",
     help: "accepted for compatibility",
     unavailable: "Hefur's pages are not mimosa templates, so there is nothing to debug",
+  },
+  // Statistics
+  {
+    name: "disable-metrics",
+    type: "switch",
+    group: "Statistics",
+    help: "new: turn /metrics (Prometheus text format) off",
+  },
+  {
+    name: "metrics-bind",
+    type: "string",
+    group: "Statistics",
+    help:
+      "new: serve /metrics on this ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) instead of the public HTTP port",
+  },
+  {
+    name: "state-file",
+    type: "string",
+    default: "",
+    group: "Statistics",
+    help:
+      "new: file keeping completed counts and other per-torrent totals across restarts; empty: none",
+  },
+  {
+    name: "state-interval",
+    type: "int",
+    default: 300,
+    unit: "seconds",
+    ...U32,
+    group: "Statistics",
+    help: "new: time between saves of --state-file (it is also saved at shutdown); 0: only then",
+  },
+  {
+    name: "state-peers",
+    type: "switch",
+    group: "Statistics",
+    help: "new: keep live peers in --state-file too, so a quick restart does not empty the swarms",
   },
   // Control
   {

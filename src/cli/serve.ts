@@ -148,6 +148,10 @@ export async function serve(args: string[]): Promise<number> {
   if (hefur.https) ready.push(`https=${where}:${hefur.https.addr.port}`);
   if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
   if (hefur.ws) ready.push(`ws=${where}:${hefur.ws.addr.port}`);
+  if (hefur.metricsHttp) {
+    const { hostname, port } = hefur.metricsHttp.addr;
+    ready.push(`metrics=${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`);
+  }
   if (control) ready.push(`control=${control.path}`);
   stderr(`hefur: ready ${ready.join(" ")}`);
   const scan = hefur.whitelist?.lastScan;

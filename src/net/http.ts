@@ -103,6 +103,37 @@ export interface TrackerRouteOptions extends ClientAddressOptions {
   allowFullScrape: boolean;
   /** Seconds sent as `flags.min_request_interval` in scrapes. */
   scrapeInterval: number;
+  /** Where the routes count what they answer (for metrics); fresh counters when omitted. */
+  counters?: SchemeCounters;
+}
+
+/** What the announce and scrape routes answered on one scheme, for metrics. */
+export interface TrackerRouteCounters {
+  announces: number;
+  /** Announces answered with a failure reason (bad query or refused by the core). */
+  announceFailures: number;
+  scrapes: number;
+  scrapeFailures: number;
+  /** Requests whose query could not be read. */
+  badQueries: number;
+}
+
+/** Counters of the tracker routes, per scheme (the HTTP and HTTPS listeners share the routes). */
+export interface SchemeCounters {
+  http: TrackerRouteCounters;
+  https: TrackerRouteCounters;
+}
+
+/** Counters at zero. */
+export function newSchemeCounters(): SchemeCounters {
+  const zero = () => ({
+    announces: 0,
+    announceFailures: 0,
+    scrapes: 0,
+    scrapeFailures: 0,
+    badQueries: 0,
+  });
+  return { http: zero(), https: zero() };
 }
 
 // Announce and scrape replies: plain bencode, never compressed, connection closed after.
@@ -118,30 +149,47 @@ export function addTrackerRoutes(
   tracker: Tracker,
   options: TrackerRouteOptions,
 ): Router {
+  const counters = options.counters ?? newSchemeCounters();
   router.on("/announce", (req) => {
+    const c = req.secure ? counters.https : counters.http;
+    c.announces++;
     let parsed;
     try {
       parsed = parseAnnounceQuery(req.query, clientIp(req, options), options);
     } catch (e) {
-      if (e instanceof QueryError) return bencoded(encodeFailure(e.message));
+      if (e instanceof QueryError) {
+        c.badQueries++;
+        c.announceFailures++;
+        return bencoded(encodeFailure(e.message));
+      }
       throw e;
     }
     const result = tracker.announce(parsed.request, !parsed.compact && !parsed.noPeerId);
-    if (isFailure(result)) return bencoded(encodeFailure(result.failure));
+    if (isFailure(result)) {
+      c.announceFailures++;
+      return bencoded(encodeFailure(result.failure));
+    }
     return bencoded(encodeAnnounceReply(result, parsed.compact, parsed.noPeerId));
   });
 
   router.on("/scrape", (req) => {
+    const c = req.secure ? counters.https : counters.http;
+    c.scrapes++;
     let hashes: string[];
     try {
       hashes = parseScrapeQuery(req.query, options.maxScrapeTorrents).infoHashes;
     } catch (e) {
-      if (e instanceof QueryError) return bencoded(encodeFailure(e.message));
+      if (e instanceof QueryError) {
+        c.badQueries++;
+        c.scrapeFailures++;
+        return bencoded(encodeFailure(e.message));
+      }
       throw e;
     }
     const entries: [string, SwarmCounts][] = [];
     if (hashes.length === 0) {
       if (!options.allowFullScrape) {
+        c.scrapeFailures++;
         return bencoded(encodeFailure("full scrape is disabled: give at least one info_hash"));
       }
       for (const t of tracker.torrents()) entries.push([t.infoHash, t.swarm]);

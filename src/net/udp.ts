@@ -87,6 +87,8 @@ export interface UdpCounters {
   replies: number;
   connects: number;
   announces: number;
+  /** Announces the core refused (answered with an error packet). */
+  announceFailures: number;
   scrapes: number;
   /** Error packets sent: malformed requests with a valid id, and refusals of the core. */
   errorReplies: number;
@@ -128,6 +130,7 @@ export class UdpServer {
     replies: 0,
     connects: 0,
     announces: 0,
+    announceFailures: 0,
     scrapes: 0,
     errorReplies: 0,
     malformed: 0,
@@ -265,7 +268,10 @@ export class UdpServer {
         req.numwant = r.numwant;
         req.want = src.v6 ? Want.V6 : Want.V4;
         const result = this.#tracker.announce(req);
-        if (isFailure(result)) return this.#error(out, r.transactionId, result.failure, packet);
+        if (isFailure(result)) {
+          this.counters.announceFailures++;
+          return this.#error(out, r.transactionId, result.failure, packet);
+        }
         return writeAnnounceReply(out, r.transactionId, result, src.v6 ? 6 : 4);
       }
       case "scrape": {

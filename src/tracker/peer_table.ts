@@ -10,7 +10,7 @@
  * | `addrLen + 2`    | the wire form: address then big-endian port (6 or 18 bytes) |
  * | 20               | peer id                                                     |
  * | 8, 8, 8          | left, uploaded, downloaded (float64)                        |
- * | 4                | last announce, in seconds of the tracker's clock            |
+ * | 4                | last announce, in seconds of the tracker's clock (signed)   |
  * | 4, 4             | previous and next record in announce order (a linked list)  |
  *
  * Three structures sit on top of the records, each keeping its cost per announce constant:
@@ -89,7 +89,7 @@ export class PeerTable {
 
   /** When the peer in `slot` last announced. */
   lastSeen(slot: number): number {
-    return this.#view.getUint32(slot * this.#recLen + this.#seenAt);
+    return this.#view.getInt32(slot * this.#recLen + this.#seenAt);
   }
 
   /** How much the peer in `slot` still has to download (0 for a seeder). */
@@ -136,7 +136,8 @@ export class PeerTable {
     v.setFloat64(at + this.#leftAt, left);
     v.setFloat64(at + this.#leftAt + 8, uploaded);
     v.setFloat64(at + this.#leftAt + 16, downloaded);
-    v.setUint32(at + this.#seenAt, now);
+    // Signed: peers restored from a state file were last seen before this tracker started.
+    v.setInt32(at + this.#seenAt, now);
     if (slot !== this.#tail) {
       this.#unlink(slot);
       this.#linkTail(slot);
@@ -210,7 +211,7 @@ export class PeerTable {
       left: v.getFloat64(at + this.#leftAt),
       uploaded: v.getFloat64(at + this.#leftAt + 8),
       downloaded: v.getFloat64(at + this.#leftAt + 16),
-      lastSeen: v.getUint32(at + this.#seenAt),
+      lastSeen: v.getInt32(at + this.#seenAt),
     };
   }
 

@@ -152,6 +152,34 @@ export class Swarm implements SwarmCounts {
     return removed;
   }
 
+  /**
+   * Puts back peers saved before a restart, skipping those already expired at `now`; they then
+   * expire as if there had been no restart. Only an empty swarm takes them (the announce order
+   * must stay sorted by last announce); returns how many were restored.
+   */
+  restore(saved: readonly Peer[], now: number, limits: SwarmLimits): number {
+    if (this.size !== 0 || saved.length === 0) return 0;
+    const peers = saved.toSorted((a, b) => a.lastSeen - b.lastSeen);
+    let restored = 0;
+    // Past maxPeers, keep the most recent.
+    for (let i = Math.max(0, peers.length - limits.maxPeers); i < peers.length; i++) {
+      const p = peers[i];
+      if (p.lastSeen + limits.peerTimeout <= now || p.lastSeen > now) continue;
+      const table = p.v6 ? this.v6 : this.v4;
+      const len = writeIp(p.ip, key, 0);
+      if (len !== (p.v6 ? 16 : 4)) continue;
+      key[len] = p.port >> 8;
+      key[len + 1] = p.port & 0xff;
+      if (table.find(key) >= 0) continue;
+      table.set(table.add(key), p.peerId, p.left, p.uploaded, p.downloaded, p.lastSeen);
+      if (p.left === 0) this.complete++;
+      else this.incomplete++;
+      restored++;
+    }
+    this.#nextExpiry = 0; // recomputed by the next expire()
+    return restored;
+  }
+
   /** Removes every peer (the torrent stopped being tracked). */
   clear(): void {
     this.v4.clear();

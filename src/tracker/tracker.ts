@@ -13,7 +13,7 @@ import {
   type SwarmCounts,
   Want,
 } from "../protocol/types.ts";
-import { Swarm, type SwarmLimits } from "./swarm.ts";
+import { type Peer, Swarm, type SwarmLimits } from "./swarm.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -39,6 +39,24 @@ export interface Torrent {
   readonly infoHash: string;
   info?: TorrentInfo;
   readonly swarm: Swarm;
+  /** Announces received for this torrent (kept across restarts with a state file). */
+  announces: number;
+  /** When the torrent was first tracked, in ms since the epoch (kept across restarts). */
+  firstSeen: number;
+}
+
+/**
+ * What a state file keeps of a torrent, given back after a restart by {@link Tracker.restore}.
+ * Totals are added to the torrent's; peers are restored only into an empty swarm.
+ */
+export interface TorrentHistory {
+  /** The 20-byte key, as a binary string. */
+  infoHash: string;
+  completed: number;
+  announces: number;
+  firstSeen: number;
+  /** Live peers, heard from longest ago first; `lastSeen` on this tracker's clock. */
+  peers: Peer[];
 }
 
 /** Settings of the core; every field has the default of the reference §2.2. */
@@ -80,7 +98,10 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
 export interface TrackerCounters {
   announces: number;
   scrapes: number;
+  /** Announces refused, for any reason. */
   failures: number;
+  /** Of the failures: announces for a torrent that is not tracked (whitelist mode). */
+  notFound: number;
 }
 
 /** The failure reasons the core sends; listeners pass them on unchanged. */
@@ -106,8 +127,10 @@ export const FAILURE = {
  */
 export class Tracker {
   readonly options: TrackerOptions;
-  readonly counters: TrackerCounters = { announces: 0, scrapes: 0, failures: 0 };
+  readonly counters: TrackerCounters = { announces: 0, scrapes: 0, failures: 0, notFound: 0 };
   readonly #torrents = new Map<string, Torrent>();
+  /** Saved history of torrents not tracked (yet): applied when the whitelist adds them. */
+  readonly #pending = new Map<string, TorrentHistory>();
   readonly #limits: SwarmLimits;
   readonly #start: number;
   // Reply buffers reused by every announce: callers encode a reply before the next announce.
@@ -139,9 +162,9 @@ export class Tracker {
     if (torrent === undefined) {
       if (!this.options.open) return this.#fail(FAILURE.notFound);
       if (this.#torrents.size >= this.options.maxTorrents) return this.#fail(FAILURE.full);
-      torrent = { infoHash: req.infoHash, swarm: new Swarm() };
-      this.#torrents.set(req.infoHash, torrent);
+      torrent = this.#create(req.infoHash, undefined);
     }
+    torrent.announces++;
     const swarm = torrent.swarm;
     const ids = this.#ids;
     ids.length = 0;
@@ -195,7 +218,8 @@ export class Tracker {
 
   /**
    * Starts tracking a torrent (or updates its metadata if already tracked, keeping its peers and
-   * counters). Used by the whitelist and by `hefur ctl release-torrent`.
+   * counters). Used by the whitelist and by `hefur ctl release-torrent`. A torrent with saved
+   * history waiting (see {@link restore}) gets it back here.
    */
   addTorrent(infoHash: string, info?: TorrentInfo): Torrent {
     const existing = this.#torrents.get(infoHash);
@@ -203,18 +227,53 @@ export class Tracker {
       if (info !== undefined) existing.info = info;
       return existing;
     }
-    const torrent: Torrent = { infoHash, info, swarm: new Swarm() };
-    this.#torrents.set(infoHash, torrent);
-    return torrent;
+    return this.#create(infoHash, info);
   }
 
-  /** Stops tracking a torrent and frees its peers. Returns false if it was not tracked. */
+  /**
+   * Stops tracking a torrent and frees its peers. Returns false if it was not tracked. Its totals
+   * wait with the pending history, so a `.torrent` file put back later keeps its counts.
+   */
   removeTorrent(infoHash: string): boolean {
     const torrent = this.#torrents.get(infoHash);
     if (torrent === undefined) return false;
     torrent.swarm.clear();
     this.#torrents.delete(infoHash);
+    if (torrent.swarm.downloaded > 0 || torrent.announces > 0) {
+      this.#keepPending({
+        infoHash,
+        completed: torrent.swarm.downloaded,
+        announces: torrent.announces,
+        firstSeen: torrent.firstSeen,
+        peers: [],
+      });
+    }
     return true;
+  }
+
+  /**
+   * Gives back a torrent's saved history (from a state file). A tracked torrent, or in open mode
+   * one that fits under `maxTorrents`, gets it at once; any other waits until
+   * {@link addTorrent} (the whitelist may add it after start). Returns whether it was applied.
+   */
+  restore(history: TorrentHistory): boolean {
+    let torrent = this.#torrents.get(history.infoHash);
+    if (
+      torrent === undefined && this.options.open && this.#torrents.size < this.options.maxTorrents
+    ) {
+      torrent = this.#create(history.infoHash, undefined);
+    }
+    if (torrent === undefined) {
+      this.#keepPending(history);
+      return false;
+    }
+    this.#apply(torrent, history);
+    return true;
+  }
+
+  /** Saved history of torrents that are not tracked (yet), for the next save. */
+  pending(): IterableIterator<TorrentHistory> {
+    return this.#pending.values();
   }
 
   /**
@@ -236,6 +295,39 @@ export class Tracker {
     return removed;
   }
 
+  #create(infoHash: string, info: TorrentInfo | undefined): Torrent {
+    const torrent: Torrent = {
+      infoHash,
+      info,
+      swarm: new Swarm(),
+      announces: 0,
+      firstSeen: Date.now(),
+    };
+    this.#torrents.set(infoHash, torrent);
+    const history = this.#pending.get(infoHash);
+    if (history !== undefined) {
+      this.#pending.delete(infoHash);
+      this.#apply(torrent, history);
+    }
+    return torrent;
+  }
+
+  #apply(torrent: Torrent, history: TorrentHistory): void {
+    torrent.swarm.downloaded += history.completed;
+    torrent.announces += history.announces;
+    torrent.firstSeen = Math.min(torrent.firstSeen, history.firstSeen);
+    torrent.swarm.restore(history.peers, this.now(), this.#limits);
+  }
+
+  /** Pending history is bounded like open mode's torrents: the oldest entries go first. */
+  #keepPending(history: TorrentHistory): void {
+    this.#pending.delete(history.infoHash);
+    this.#pending.set(history.infoHash, history);
+    if (this.#pending.size > this.options.maxTorrents) {
+      this.#pending.delete(this.#pending.keys().next().value!);
+    }
+  }
+
   #numwant(asked: number): number {
     const { minNumwant, maxNumwant } = this.options;
     // -1 means "not said": the default. An explicit 0 is honoured (a client that wants no peers,
@@ -247,6 +339,7 @@ export class Tracker {
 
   #fail(reason: string): AnnounceResult {
     this.counters.failures++;
+    if (reason === FAILURE.notFound) this.counters.notFound++;
     return { failure: reason };
   }
 }

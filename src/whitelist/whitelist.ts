@@ -69,6 +69,8 @@ export interface WhitelistOptions {
   watch: boolean;
   /** Where log lines go (tests collect them). */
   log: (level: WhitelistLogLevel, message: string) => void;
+  /** Told of every full walk when it ends (metrics). */
+  onScan?: (report: ScanReport) => void;
 }
 
 const logger = getLogger("whitelist");
@@ -371,6 +373,7 @@ export class Whitelist {
       durationMs: performance.now() - started,
     };
     this.lastScan = report;
+    this.options.onScan?.(report);
     return report;
   }
 

@@ -1,0 +1,194 @@
+/**
+ * The JSON API: the data behind `/stat` and `/peers`, for scripts and dashboards.
+ *
+ * - `GET /api/stats.json[?page=N]`: the tracker's counters and totals, and the torrents
+ *   ({@link API_PAGE_SIZE} per page, in the order of `/stat`).
+ * - `GET /api/torrents/<hex>.json`: one torrent and its most recent peers (at most
+ *   {@link API_MAX_PEERS}; the reply says when there were more). `<hex>` is a v1 hash (40 digits)
+ *   or a full v2 hash (64 digits, looked up by its first 20 bytes).
+ *
+ * Read-only and without cookies, so every origin may read it (`Access-Control-Allow-Origin: *`).
+ * It follows the pages' switches: `--disable-stat-page` turns `/api/stats.json` off and
+ * `--disable-peers-page` leaves peer lists out.
+ *
+ * @module
+ */
+import type { HttpHandler, HttpRequest, HttpResponse } from "../net/http_server.ts";
+import type { Router } from "../net/http.ts";
+import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
+import { forEachPair, QueryError } from "../protocol/http_query.ts";
+import type { Torrent, Tracker } from "../tracker/tracker.ts";
+import { VERSION } from "../version.ts";
+
+/** Torrents per page of `/api/stats.json` (the same as `/stat`'s table). */
+export const API_PAGE_SIZE = 1000;
+/** Most peers listed by `/api/torrents/<hex>.json`. */
+export const API_MAX_PEERS = 1000;
+
+/** What the API shows. */
+export interface ApiOptions {
+  /** Serve `/api/stats.json` (off with `--disable-stat-page`). */
+  stats: boolean;
+  /** List peers (off with `--disable-peers-page`). */
+  peers: boolean;
+}
+
+/** One torrent as the API shows it. */
+export interface TorrentJson {
+  /** The full hash in hex: 40 digits for v1, 64 for v2. */
+  info_hash: string;
+  /** BitTorrent version, when known from the `.torrent` file. */
+  version: 1 | 2 | null;
+  name: string | null;
+  /** Total size in bytes, when known. */
+  length: number | null;
+  seeders: number;
+  leechers: number;
+  completed: number;
+  announces: number;
+  /** When the torrent was first tracked (ISO 8601). */
+  first_seen: string;
+  /** Where its peers are listed. */
+  url: string;
+}
+
+const HEADERS = {
+  "content-type": "application/json; charset=utf-8",
+  "cache-control": "no-store",
+  "access-control-allow-origin": "*",
+  "x-content-type-options": "nosniff",
+};
+
+function json(status: number, value: unknown): HttpResponse {
+  return { status, headers: HEADERS, body: JSON.stringify(value, null, 1) + "\n", keepAlive: true };
+}
+
+/** The API's form of a torrent. */
+export function torrentJson(t: Torrent): TorrentJson {
+  const hex = binaryToHex(t.info?.fullHash ?? t.infoHash);
+  return {
+    info_hash: hex,
+    version: t.info?.version ?? null,
+    name: t.info?.name ?? null,
+    length: t.info?.length ?? null,
+    seeders: t.swarm.complete,
+    leechers: t.swarm.incomplete,
+    completed: t.swarm.downloaded,
+    announces: t.announces,
+    first_seen: new Date(t.firstSeen).toISOString(),
+    url: `/api/torrents/${hex}.json`,
+  };
+}
+
+/** `/api/stats.json`: the tracker, the totals over every torrent, and one page of torrents. */
+export function statsJson(tracker: Tracker, req: HttpRequest): HttpResponse {
+  let page = 1;
+  try {
+    forEachPair(req.query, (k, v) => {
+      if (k === "page") page = /^[0-9]{1,9}$/.test(v) ? Math.max(1, Number(v)) : NaN;
+    }, 32);
+  } catch (e) {
+    if (!(e instanceof QueryError)) throw e;
+    return json(400, { error: e.message });
+  }
+  if (Number.isNaN(page)) return json(400, { error: "page must be a number" });
+  const pages = Math.max(1, Math.ceil(tracker.size / API_PAGE_SIZE));
+  if (page > pages) return json(404, { error: `there is no page ${page}`, pages });
+  const first = (page - 1) * API_PAGE_SIZE;
+
+  // Same order and totals as /stat: a hybrid torrent's v1 and v2 entries share one file, whose
+  // size is counted once.
+  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0;
+  const counted = new Set<string>();
+  const torrents: TorrentJson[] = [];
+  for (const t of tracker.torrents()) {
+    seeders += t.swarm.complete;
+    leechers += t.swarm.incomplete;
+    completed += t.swarm.downloaded;
+    const info = t.info;
+    if (info !== undefined) {
+      const id = info.path ?? info.fullHash;
+      if (!counted.has(id)) {
+        counted.add(id);
+        length += info.length;
+      }
+    }
+    if (i >= first && i < first + API_PAGE_SIZE) torrents.push(torrentJson(t));
+    i++;
+  }
+  const c = tracker.counters;
+  return json(200, {
+    tracker: {
+      version: VERSION,
+      mode: tracker.options.open ? "open" : "whitelist",
+      uptime_seconds: tracker.now(),
+      announces: c.announces,
+      scrapes: c.scrapes,
+      failures: c.failures,
+    },
+    totals: { torrents: tracker.size, seeders, leechers, completed, length },
+    page,
+    pages,
+    page_size: API_PAGE_SIZE,
+    torrents,
+  });
+}
+
+/** `/api/torrents/<hex>.json`. */
+export function torrentPeersJson(
+  tracker: Tracker,
+  options: ApiOptions,
+  req: HttpRequest,
+): HttpResponse {
+  const m = /^\/api\/torrents\/([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\.json$/.exec(req.path);
+  const full = m === null ? undefined : hexToBinary(m[1]);
+  if (full === undefined) {
+    return json(400, { error: "expected /api/torrents/<40 or 64 hex digits>.json" });
+  }
+  const t = tracker.get(full.slice(0, 20));
+  if (t === undefined) return json(404, { error: "torrent not found" });
+  const body: Record<string, unknown> = { ...torrentJson(t) };
+  if (!options.peers) {
+    body.peers = null;
+    return json(200, body);
+  }
+  const now = tracker.now();
+  const all = [...t.swarm.peers()].sort((a, b) => a.lastSeen - b.lastSeen);
+  const shown = all.slice(-API_MAX_PEERS);
+  body.peers_total = all.length;
+  body.peers_limit = API_MAX_PEERS;
+  body.peers_truncated = shown.length < all.length;
+  body.peers = shown.map((p) => ({
+    ip: p.ip,
+    port: p.port,
+    peer_id: binaryToHex(p.peerId),
+    seeder: p.left === 0,
+    left: p.left,
+    uploaded: p.uploaded,
+    downloaded: p.downloaded,
+    last_seen_seconds_ago: Math.max(0, now - p.lastSeen),
+  }));
+  return json(200, body);
+}
+
+/** Only GET and HEAD read the API; OPTIONS answers CORS preflights. */
+function readOnly(handler: HttpHandler): HttpHandler {
+  return (req) => {
+    if (req.method === "GET" || req.method === "HEAD") return handler(req);
+    if (req.method === "OPTIONS") {
+      return {
+        status: 204,
+        headers: { ...HEADERS, "access-control-allow-methods": "GET, HEAD" },
+        keepAlive: true,
+      };
+    }
+    return { ...json(405, { error: `method ${req.method} not allowed` }), keepAlive: false };
+  };
+}
+
+/** Adds the API's routes to `router`. */
+export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptions): Router {
+  if (options.stats) router.on("/api/stats.json", readOnly((req) => statsJson(tracker, req)));
+  router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
+  return router;
+}

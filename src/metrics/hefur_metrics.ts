@@ -1,0 +1,260 @@
+/**
+ * Hefur's metrics: what `/metrics` shows, in the Prometheus text format.
+ *
+ * Nothing here runs per announce. Counts are kept by their owners as plain fields (the core's
+ * {@link TrackerCounters}, each listener's counters) and copied in when `/metrics` is read;
+ * gauges (torrents, peers, memory) are computed then too. The one measurement taken per request
+ * is the HTTP handling time, two `performance.now()` calls around the handler; UDP packets are
+ * handled in microseconds without waiting on anything, so their latency is left to the
+ * benchmarks.
+ *
+ * @module
+ */
+import type { HttpHandler, HttpRequest, HttpResponse, HttpServer } from "../net/http_server.ts";
+import type { SchemeCounters } from "../net/http.ts";
+import type { UdpServer } from "../net/udp.ts";
+import type { WebTorrentServer } from "../net/webtorrent.ts";
+import type { StateStore } from "../state/state_store.ts";
+import type { Tracker, TrackerCounters } from "../tracker/tracker.ts";
+import type { WsTracker } from "../tracker/ws_tracker.ts";
+import type { ScanReport, Whitelist } from "../whitelist/whitelist.ts";
+import { VERSION } from "../version.ts";
+import { type Histogram, Registry } from "./registry.ts";
+
+/** The parts of a running Hefur that metrics read; absent parts are simply not reported. */
+export interface MetricSources {
+  tracker: Tracker;
+  /** What the HTTP(S) announce and scrape routes answered. */
+  routes: SchemeCounters;
+  http?: HttpServer;
+  https?: HttpServer;
+  udp?: UdpServer;
+  state?: StateStore;
+  whitelist?: Whitelist;
+  /** The WebSocket (WebTorrent) swarms. */
+  wsTracker?: WsTracker<unknown>;
+  /** The WebSocket listener side (connections, refusals). */
+  webtorrent?: WebTorrentServer;
+}
+
+/** Bucket bounds (seconds) of HTTP request handling times. */
+export const REQUEST_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1];
+/** Bucket bounds (seconds) of whitelist scans. */
+export const SCAN_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
+
+/** The content type of the text format. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Hefur's registry, filled from its sources at each scrape. */
+export class HefurMetrics {
+  readonly registry: Registry = new Registry();
+  /** Time spent handling HTTP requests, by protocol (`http`, `https`). */
+  readonly requestDuration: Histogram;
+  /** Durations of full walks of the torrent directory. */
+  readonly scanDuration: Histogram;
+  readonly #sources: () => MetricSources;
+  readonly #startedAt = Date.now();
+
+  /** `sources` is read at each scrape, so listeners may be created after the metrics. */
+  constructor(sources: () => MetricSources) {
+    this.#sources = sources;
+    const r = this.registry;
+    this.requestDuration = r.histogram(
+      "hefur_request_duration_seconds",
+      "Time spent handling an HTTP request, by protocol.",
+      REQUEST_BUCKETS,
+      ["protocol"],
+    );
+    this.scanDuration = r.histogram(
+      "hefur_whitelist_scan_duration_seconds",
+      "Duration of full walks of the torrent directory.",
+      SCAN_BUCKETS,
+    );
+    const info = r.gauge("hefur_build_info", "Hefur's version, as a label.", ["version"]);
+    const started = r.gauge("process_start_time_seconds", "When Hefur started, since the epoch.");
+    const uptime = r.gauge("hefur_uptime_seconds", "Seconds since Hefur started.");
+    const memory = r.gauge("hefur_memory_bytes", "Memory of the process by kind.", ["kind"]);
+    const rss = r.gauge("process_resident_memory_bytes", "Resident memory of the process.");
+    const torrents = r.gauge("hefur_torrents", "Torrents tracked.");
+    const peers = r.gauge("hefur_peers", "Peers in every swarm, by state.", ["state"]);
+    const families = r.gauge("hefur_peers_by_family", "Peers by address family.", ["family"]);
+    const completed = r.gauge(
+      "hefur_completed",
+      "Completed downloads recorded for the tracked torrents (kept across restarts with --state-file).",
+    );
+    const pending = r.gauge(
+      "hefur_pending_history",
+      "Torrents with saved history waiting to be tracked again (whitelist mode).",
+    );
+    const announces = r.counter(
+      "hefur_announces_total",
+      "Announces answered, by protocol and result.",
+      ["protocol", "result"],
+    );
+    const scrapes = r.counter(
+      "hefur_scrapes_total",
+      "Scrapes answered, by protocol and result.",
+      ["protocol", "result"],
+    );
+    const errors = r.counter("hefur_errors_total", "Requests refused or failed, by kind.", [
+      "kind",
+    ]);
+    const connections = r.gauge(
+      "hefur_connections",
+      "Open connections, by protocol (http, https, ws).",
+      ["protocol"],
+    );
+    const packets = r.counter("hefur_udp_packets_total", "UDP datagrams, by direction.", [
+      "direction",
+    ]);
+    const saves = r.counter("hefur_state_saves_total", "State file saves, by result.", ["result"]);
+    const lastSave = r.gauge(
+      "hefur_state_last_save_timestamp_seconds",
+      "When the state file was last saved, since the epoch (0: not yet).",
+    );
+    const saveSeconds = r.gauge(
+      "hefur_state_last_save_duration_seconds",
+      "How long the last state save took.",
+    );
+    const saveBytes = r.gauge("hefur_state_last_save_bytes", "Size of the last state file.");
+    const wsPeers = r.gauge("hefur_ws_peers", "WebSocket (WebTorrent) peers in every swarm.");
+    const wsSwarms = r.gauge("hefur_ws_swarms", "WebSocket (WebTorrent) swarms.");
+    const wsRelayed = r.counter(
+      "hefur_ws_relayed_total",
+      "WebRTC offers and answers relayed between WebSocket peers.",
+      ["kind"],
+    );
+    const scanFiles = r.gauge(
+      "hefur_whitelist_files",
+      "`.torrent` files under the torrent directory at the last walk.",
+    );
+    const scanTruncated = r.gauge(
+      "hefur_whitelist_scan_truncated",
+      "1 when the last walk stopped at --max-scan-inodes.",
+    );
+
+    r.onCollect(() => {
+      const s = this.#sources();
+      info.set(1, { version: VERSION });
+      started.set(this.#startedAt / 1000);
+      uptime.set(Math.floor((Date.now() - this.#startedAt) / 1000));
+      const mem = Deno.memoryUsage();
+      for (const kind of ["rss", "heapTotal", "heapUsed", "external"] as const) {
+        memory.set(mem[kind], { kind });
+      }
+      rss.set(mem.rss);
+
+      let seeders = 0, leechers = 0, v4 = 0, all = 0, done = 0;
+      for (const t of s.tracker.torrents()) {
+        const swarm = t.swarm;
+        seeders += swarm.complete;
+        leechers += swarm.incomplete;
+        v4 += swarm.v4.size;
+        all += swarm.size;
+        done += swarm.downloaded;
+      }
+      torrents.set(s.tracker.size);
+      peers.set(seeders, { state: "seeder" });
+      peers.set(leechers, { state: "leecher" });
+      families.set(v4, { family: "ipv4" });
+      families.set(all - v4, { family: "ipv6" });
+      completed.set(done);
+      let waiting = 0;
+      for (const _ of s.tracker.pending()) waiting++;
+      pending.set(waiting);
+
+      for (const protocol of ["http", "https"] as const) {
+        const c = s.routes[protocol];
+        announces.set(c.announces - c.announceFailures, { protocol, result: "ok" });
+        announces.set(c.announceFailures, { protocol, result: "failure" });
+        scrapes.set(c.scrapes - c.scrapeFailures, { protocol, result: "ok" });
+        scrapes.set(c.scrapeFailures, { protocol, result: "failure" });
+        errors.set(c.badQueries, { kind: `${protocol}_bad_query` });
+      }
+      for (const [protocol, server] of [["http", s.http], ["https", s.https]] as const) {
+        if (server === undefined) continue;
+        connections.set(server.connections, { protocol });
+        errors.set(server.timedOut, { kind: `${protocol}_timeout` });
+        errors.set(server.refused, { kind: `${protocol}_refused` });
+      }
+      if (s.udp !== undefined) {
+        const u = s.udp.counters;
+        announces.set(u.announces - u.announceFailures, { protocol: "udp", result: "ok" });
+        announces.set(u.announceFailures, { protocol: "udp", result: "failure" });
+        scrapes.set(u.scrapes, { protocol: "udp", result: "ok" });
+        packets.set(u.packets, { direction: "in" });
+        packets.set(u.replies, { direction: "out" });
+        errors.set(u.malformed, { kind: "udp_malformed" });
+        errors.set(u.badConnectionIds, { kind: "udp_bad_connection_id" });
+        errors.set(u.errorReplies, { kind: "udp_error_reply" });
+        errors.set(u.exceptions, { kind: "udp_exception" });
+        errors.set(u.socketErrors, { kind: "udp_socket_error" });
+      }
+      const core: TrackerCounters = s.tracker.counters;
+      errors.set(core.notFound, { kind: "torrent_not_found" });
+      errors.set(core.failures - core.notFound, { kind: "tracker_full" });
+      if (s.wsTracker !== undefined) {
+        const w = s.wsTracker.counters;
+        announces.set(w.announces - w.failures, { protocol: "ws", result: "ok" });
+        announces.set(w.failures, { protocol: "ws", result: "failure" });
+        scrapes.set(w.scrapes, { protocol: "ws", result: "ok" });
+        wsRelayed.set(w.offers, { kind: "offer" });
+        wsRelayed.set(w.answers, { kind: "answer" });
+        wsPeers.set(s.wsTracker.peerCount);
+        wsSwarms.set(s.wsTracker.size);
+      }
+      if (s.webtorrent !== undefined) {
+        const w = s.webtorrent.counters;
+        connections.set(s.webtorrent.connections, { protocol: "ws" });
+        errors.set(w.refused, { kind: "ws_refused" });
+        errors.set(w.badMessages, { kind: "ws_bad_message" });
+      }
+      const scan = s.whitelist?.lastScan;
+      if (scan !== undefined) {
+        scanFiles.set(scan.files);
+        scanTruncated.set(scan.truncated ? 1 : 0);
+      }
+      if (s.state !== undefined) {
+        const st = s.state.counters;
+        saves.set(st.saves, { result: "ok" });
+        saves.set(st.saveFailures, { result: "failure" });
+        errors.set(st.saveFailures, { kind: "state_save_failed" });
+        lastSave.set(st.lastSave / 1000);
+        saveSeconds.set(st.lastDuration);
+        saveBytes.set(st.lastBytes);
+      }
+    });
+  }
+
+  /** Records a walk of the torrent directory (the whitelist's `onScan`). */
+  readonly observeScan = (report: ScanReport): void => {
+    this.scanDuration.observe(report.durationMs / 1000);
+  };
+
+  /** The `/metrics` route. */
+  readonly handler: HttpHandler = () => ({
+    status: 200,
+    headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
+    body: this.registry.render(),
+    keepAlive: true,
+  });
+
+  /** Wraps an HTTP handler so that its handling time lands in {@link requestDuration}. */
+  timed(handler: HttpHandler): HttpHandler {
+    const http = this.requestDuration.child({ protocol: "http" });
+    const https = this.requestDuration.child({ protocol: "https" });
+    return (req: HttpRequest) => {
+      const t0 = performance.now();
+      const observe = req.secure ? https : http;
+      const res = handler(req);
+      if (res instanceof Promise) {
+        return res.then((r: HttpResponse) => {
+          observe((performance.now() - t0) / 1000);
+          return r;
+        });
+      }
+      observe((performance.now() - t0) / 1000);
+      return res;
+    };
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The state file's format: what a restart keeps of the tracker, as versioned JSON lines. Pure:
+ * values in, text out, and back; no file system and no clock.
+ *
+ * ```text
+ * {"format":"hefur-state","version":1,"saved_at":"2025-01-02T03:04:05.000Z","saved_at_ms":…,"hefur":"0.1.0"}
+ * {"info_hash":"<40 hex>","completed":12,"announces":3400,"first_seen_ms":…,"peers":[…]}
+ * …one line per torrent…
+ * {"end":true,"torrents":1,"peers":0,"sha256":"<hex of every byte before this line>"}
+ * ```
+ *
+ * A peer is `{"ip":"…","port":6881,"peer_id":"<40 hex>","left":0,"uploaded":0,"downloaded":0,
+ * "age":42}`, `age` being the seconds between its last announce and the save. Lines keep the file
+ * readable with ordinary tools and let a reader check its size line by line; the closing line
+ * with its checksum tells a complete file from a truncated or edited one.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
+import { canonicalIp } from "../protocol/ip.ts";
+
+/** The `format` value of the header line. */
+export const STATE_FORMAT = "hefur-state";
+/** The version this code writes, and the newest it reads. */
+export const STATE_VERSION = 1;
+/** Largest state file read, in bytes: a file larger than this is not Hefur's. */
+export const STATE_MAX_BYTES = 256 * 1024 * 1024;
+/** Peers written per torrent at most: the most recent ones, enough to answer announces. */
+export const STATE_MAX_PEERS_PER_TORRENT = 200;
+/** Peers written in all at most, so the file stays small whatever the swarms. */
+export const STATE_MAX_PEERS = 500_000;
+
+/** A peer as saved. */
+export interface SavedPeer {
+  /** Canonical address text. */
+  ip: string;
+  port: number;
+  /** 20-byte peer id, binary string. */
+  peerId: string;
+  left: number;
+  uploaded: number;
+  downloaded: number;
+  /** Seconds between the peer's last announce and the save. */
+  age: number;
+}
+
+/** A torrent as saved. */
+export interface SavedTorrent {
+  /** 20-byte key, binary string. */
+  infoHash: string;
+  completed: number;
+  announces: number;
+  /** When the torrent was first tracked, ms since the epoch. */
+  firstSeen: number;
+  /** Most recent last, at most {@link STATE_MAX_PEERS_PER_TORRENT}. */
+  peers: SavedPeer[];
+}
+
+/** Everything a state file holds. */
+export interface StateContents {
+  /** When it was written, ms since the epoch. */
+  savedAt: number;
+  /** Version of the Hefur that wrote it. */
+  hefur: string;
+  torrents: SavedTorrent[];
+}
+
+/** Why a file cannot be read as Hefur's state. */
+export type StateProblem =
+  /** Not a Hefur state file at all (another program's file, or a wrong path). */
+  | "foreign"
+  /** Written by a newer Hefur, in a version this one does not know. */
+  | "newer"
+  /** A Hefur state file, but truncated, edited or otherwise broken. */
+  | "damaged";
+
+/** A state file that cannot be used; `problem` says what kind, `detail` what exactly. */
+export class StateFileError extends Error {
+  readonly problem: StateProblem;
+  /** The offending part (a line number, a value), for the log. */
+  readonly detail: string;
+
+  constructor(problem: StateProblem, detail: string) {
+    super(`${problem} state file: ${detail}`);
+    this.name = "StateFileError";
+    this.problem = problem;
+    this.detail = detail;
+  }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Writes `contents` as state file bytes, applying the peer bounds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeState, encodeState } from "./state_format.ts";
+ * const state = { savedAt: 1, hefur: "0.1.0", torrents: [
+ *   { infoHash: "\x01".repeat(20), completed: 5, announces: 9, firstSeen: 0, peers: [] },
+ * ] };
+ * assert.deepEqual(decodeState(encodeState(state)), state);
+ * ```
+ */
+export function encodeState(contents: StateContents): Uint8Array {
+  const lines: string[] = [JSON.stringify({
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    saved_at: new Date(contents.savedAt).toISOString(),
+    saved_at_ms: contents.savedAt,
+    hefur: contents.hefur,
+  })];
+  let peerBudget = STATE_MAX_PEERS;
+  let peerCount = 0;
+  for (const t of contents.torrents) {
+    const n = Math.min(t.peers.length, STATE_MAX_PEERS_PER_TORRENT, peerBudget);
+    const peers = t.peers.slice(t.peers.length - n).map((p) => ({
+      ip: p.ip,
+      port: p.port,
+      peer_id: binaryToHex(p.peerId),
+      left: p.left,
+      uploaded: p.uploaded,
+      downloaded: p.downloaded,
+      age: p.age,
+    }));
+    peerBudget -= n;
+    peerCount += n;
+    lines.push(JSON.stringify({
+      info_hash: binaryToHex(t.infoHash),
+      completed: t.completed,
+      announces: t.announces,
+      first_seen_ms: t.firstSeen,
+      peers,
+    }));
+  }
+  const body = encoder.encode(lines.join("\n") + "\n");
+  const end = JSON.stringify({
+    end: true,
+    torrents: contents.torrents.length,
+    peers: peerCount,
+    sha256: sha256Hex(body),
+  });
+  const tail = encoder.encode(end + "\n");
+  const out = new Uint8Array(body.length + tail.length);
+  out.set(body);
+  out.set(tail, body.length);
+  return out;
+}
+
+/**
+ * Reads state file bytes. Throws a {@link StateFileError} saying whether the file is foreign,
+ * from a newer Hefur, or damaged; every field is checked, so what it returns is safe to apply.
+ */
+export function decodeState(bytes: Uint8Array): StateContents {
+  if (bytes.length > STATE_MAX_BYTES) {
+    throw new StateFileError("foreign", `${bytes.length} bytes, more than a state file holds`);
+  }
+  const firstEnd = bytes.indexOf(10);
+  const header = parseLine(bytes.subarray(0, firstEnd < 0 ? bytes.length : firstEnd));
+  if (!isObject(header) || header.format !== STATE_FORMAT) {
+    throw new StateFileError("foreign", "it does not start with a hefur-state header");
+  }
+  if (header.version !== STATE_VERSION) {
+    if (typeof header.version === "number" && header.version > STATE_VERSION) {
+      throw new StateFileError("newer", `version ${header.version}, this Hefur reads 1`);
+    }
+    throw new StateFileError("damaged", `bad version ${JSON.stringify(header.version)}`);
+  }
+  if (bytes.length === 0 || bytes[bytes.length - 1] !== 10) {
+    throw new StateFileError("damaged", "truncated: no final newline");
+  }
+  const lastStart = bytes.lastIndexOf(10, bytes.length - 2) + 1;
+  if (lastStart <= firstEnd) throw new StateFileError("damaged", "truncated: no end line");
+  const end = parseLine(bytes.subarray(lastStart, bytes.length - 1));
+  if (!isObject(end) || end.end !== true || typeof end.sha256 !== "string") {
+    throw new StateFileError("damaged", "truncated: the last line is not the end line");
+  }
+  if (sha256Hex(bytes.subarray(0, lastStart)) !== end.sha256) {
+    throw new StateFileError("damaged", "checksum mismatch");
+  }
+  const savedAt = header.saved_at_ms;
+  if (!isCount(savedAt)) throw new StateFileError("damaged", "bad saved_at_ms");
+
+  const torrents: SavedTorrent[] = [];
+  const text = new TextDecoder().decode(bytes.subarray(firstEnd + 1, lastStart));
+  const lines = text.split("\n");
+  lines.pop(); // the empty string after the last newline
+  let peerCount = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const t = readTorrent(lines[i], i + 2);
+    peerCount += t.peers.length;
+    torrents.push(t);
+  }
+  if (end.torrents !== torrents.length || end.peers !== peerCount) {
+    throw new StateFileError("damaged", "the end line's counts do not match the file");
+  }
+  return { savedAt, hefur: String(header.hefur ?? "?"), torrents };
+}
+
+function parseLine(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isAmount(v: unknown): v is number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0;
+}
+
+function readTorrent(line: string, lineNo: number): SavedTorrent {
+  const bad = (what: string) => new StateFileError("damaged", `line ${lineNo}: ${what}`);
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw bad("not JSON");
+  }
+  if (!isObject(v)) throw bad("not an object");
+  const hash = typeof v.info_hash === "string" && v.info_hash.length === 40
+    ? hexToBinary(v.info_hash)
+    : undefined;
+  if (hash === undefined) throw bad("bad info_hash");
+  if (!isCount(v.completed) || !isCount(v.announces) || !isCount(v.first_seen_ms)) {
+    throw bad("bad counters");
+  }
+  if (!Array.isArray(v.peers) || v.peers.length > STATE_MAX_PEERS_PER_TORRENT) {
+    throw bad("bad peers");
+  }
+  const peers = v.peers.map((p: unknown) => {
+    if (!isObject(p)) throw bad("bad peer");
+    const ip = typeof p.ip === "string" ? canonicalIp(p.ip) : undefined;
+    const peerId = typeof p.peer_id === "string" && p.peer_id.length === 40
+      ? hexToBinary(p.peer_id)
+      : undefined;
+    if (
+      ip === undefined || ip !== p.ip || peerId === undefined || !isCount(p.port) ||
+      p.port > 65535 || !isAmount(p.left) || !isAmount(p.uploaded) || !isAmount(p.downloaded) ||
+      !isCount(p.age)
+    ) {
+      throw bad(`bad peer ${JSON.stringify(p).slice(0, 200)}`);
+    }
+    return {
+      ip,
+      port: p.port,
+      peerId,
+      left: p.left,
+      uploaded: p.uploaded,
+      downloaded: p.downloaded,
+      age: p.age,
+    };
+  });
+  return {
+    infoHash: hash,
+    completed: v.completed,
+    announces: v.announces,
+    firstSeen: v.first_seen_ms,
+    peers,
+  };
+}
