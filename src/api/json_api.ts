@@ -60,7 +60,7 @@ const HEADERS = {
 };
 
 function json(status: number, value: unknown): HttpResponse {
-  return { status, headers: HEADERS, body: JSON.stringify(value, null, 1) + "\n", keepAlive: true };
+  return { status, headers: HEADERS, body: JSON.stringify(value) + "\n", keepAlive: true };
 }
 
 /** The API's form of a torrent. */
@@ -188,7 +188,8 @@ function readOnly(handler: HttpHandler): HttpHandler {
 
 /** Adds the API's routes to `router`. */
 export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptions): Router {
-  if (options.stats) router.on("/api/stats.json", readOnly((req) => statsJson(tracker, req)));
+  const off = json(404, { error: "turned off on this tracker" });
+  router.on("/api/stats.json", readOnly((req) => options.stats ? statsJson(tracker, req) : off));
   router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
   return router;
 }

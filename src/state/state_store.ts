@@ -106,6 +106,8 @@ export class StateStore {
   #saving: Promise<boolean> | undefined;
   /** False when a bad file could not be set aside: it must not be overwritten. */
   #writable = true;
+  /** What {@link load} found. */
+  lastLoad: LoadReport | undefined;
 
   constructor(tracker: Tracker, options: StateOptions) {
     this.#tracker = tracker;
@@ -122,6 +124,11 @@ export class StateStore {
    * missing file is a first start; a bad one is set aside and reported; nothing here throws.
    */
   load(): LoadReport {
+    this.lastLoad = this.#load();
+    return this.lastLoad;
+  }
+
+  #load(): LoadReport {
     const path = this.options.path;
     const report: LoadReport = { outcome: "loaded", torrents: 0, applied: 0, peers: 0 };
     let bytes: Uint8Array;
