@@ -207,3 +207,18 @@ Deno.test("--metrics-bind takes ADDR:PORT and contradicts --disable-metrics", ()
     /contradict/,
   );
 });
+
+Deno.test("whitelist walks are counted and timed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-metrics-" });
+  try {
+    await using hefur = await startTestHefur({ torrentDir: dir });
+    const s = await scrapeMetrics(`${httpBase(hefur)}/metrics`);
+    // The first walk, done before startHefur resolved.
+    assert.equal(value(s, "hefur_whitelist_scan_duration_seconds_count"), 1);
+    assert.equal(value(s, 'hefur_whitelist_scan_duration_seconds_bucket{le="+Inf"}'), 1);
+    assert.equal(value(s, "hefur_whitelist_files"), 0);
+    assert.equal(value(s, "hefur_whitelist_scan_truncated"), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,6 +11,7 @@ import {
 import { StateStore } from "../src/state/state_store.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
 import { AnnounceEvent, type AnnounceRequest, Want } from "../src/protocol/types.ts";
+import { encode } from "../src/protocol/bencode.ts";
 import { freePort, getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
 
 const HASH = "\x5a".repeat(20);
@@ -280,6 +281,55 @@ Deno.test("whitelist mode: saved totals wait for the torrent to be added, and ar
   assert.equal(tracker.addTorrent(HASH).swarm.downloaded, 3);
   assert.equal(tracker.get(HASH)!.announces, 11);
   await store.close();
+});
+
+/** A small v1 torrent and its info hash (binary string). */
+function torrent(name: string): [Uint8Array, string] {
+  const info = { name, "piece length": 16384, length: 1000, pieces: new Uint8Array(20) };
+  const hash = createHash("sha1").update(encode(info)).digest();
+  return [encode({ info }), String.fromCharCode(...hash)];
+}
+
+Deno.test("with --torrent-dir, history reaches torrents found at start and those added later", async () => {
+  await using dir = await tempDir();
+  const torrents = `${dir}/torrents`;
+  Deno.mkdirSync(torrents);
+  const [early, earlyHash] = torrent("early");
+  const [late, lateHash] = torrent("late");
+  Deno.writeFileSync(`${torrents}/early.torrent`, early);
+  const stateFile = `${dir}/state.jsonl`;
+  const history = (infoHash: string, completed: number) => ({
+    infoHash,
+    completed,
+    announces: 0,
+    firstSeen: 0,
+    peers: [],
+  });
+  Deno.writeFileSync(
+    stateFile,
+    encodeState({
+      savedAt: Date.now(),
+      hefur: "0.1.0",
+      torrents: [history(earlyHash, 7), history(lateHash, 2)],
+    }),
+  );
+  {
+    await using hefur = await startTestHefur({ torrentDir: torrents, stateFile });
+    assert.equal(hefur.tracker.get(earlyHash)!.swarm.downloaded, 7);
+    assert.equal(hefur.tracker.get(lateHash), undefined);
+    Deno.writeFileSync(`${torrents}/late.torrent`, late);
+    await hefur.whitelist!.scanNow();
+    assert.equal(hefur.tracker.get(lateHash)!.swarm.downloaded, 2);
+    Deno.removeSync(`${torrents}/early.torrent`);
+    await hefur.whitelist!.scanNow();
+    assert.equal(hefur.tracker.get(earlyHash), undefined);
+  }
+  // Both are saved: the removed one waits for its file to come back.
+  const saved = decodeState(Deno.readFileSync(stateFile)).torrents;
+  assert.deepEqual(
+    saved.map((t) => [t.infoHash, t.completed]).sort(),
+    [[earlyHash, 7], [lateHash, 2]].sort(),
+  );
 });
 
 async function readySubprocess(args: string[]): Promise<{
