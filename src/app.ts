@@ -169,7 +169,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   let https: HttpServer | undefined;
   let metricsHttp: HttpServer | undefined;
   try {
-    if (metrics !== undefined && config.metricsBind !== undefined) {
+    if (
+      metrics !== undefined && config.metricsBind !== undefined && config.metricsBind !== "control"
+    ) {
       const only = new Router().on("/metrics", metrics.handler);
       metricsHttp = new HttpServer(
         Deno.listen(parseHostPort(config.metricsBind)!),

@@ -7,6 +7,8 @@ import { AnnounceEvent } from "../src/protocol/types.ts";
 import { freePort, getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
 import type { Hefur } from "../src/app.ts";
 import { VERSION } from "../src/version.ts";
+import { controlHandler } from "../src/control/commands.ts";
+import { ControlError, type MetricsResult } from "../src/control/protocol.ts";
 
 const NAME = "[a-zA-Z_:][a-zA-Z0-9_:]*";
 const SAMPLE = new RegExp(
@@ -197,8 +199,34 @@ Deno.test("--metrics-bind: /metrics on its own listener, and only there", async 
   assert.equal(other.status, 404);
 });
 
-Deno.test("--metrics-bind takes ADDR:PORT and contradicts --disable-metrics", () => {
+Deno.test("the control socket's metrics command; --metrics-bind control serves nothing over HTTP", async () => {
+  const metricsOf = async (hefur: Hefur) => {
+    const handle = controlHandler({ hefur, startedAt: Date.now(), stop: () => {} });
+    return parseMetrics(((await handle("metrics", {})) as MetricsResult).text);
+  };
+  {
+    await using hefur = await startTestHefur({ metricsBind: "control" });
+    const pub = await fetch(`${httpBase(hefur)}/metrics`);
+    await pub.body?.cancel();
+    assert.equal(pub.status, 404);
+    assert.equal(hefur.metricsHttp, undefined);
+    await getBencoded(announceUrl(httpBase(hefur), 7001));
+    const s = await metricsOf(hefur);
+    assert.equal(value(s, 'hefur_announces_total{protocol="http",result="ok"}'), 1);
+  }
+  {
+    await using hefur = await startTestHefur({ disableMetrics: true });
+    await assert.rejects(metricsOf(hefur), (e) => {
+      assert.ok(e instanceof ControlError);
+      assert.equal(e.code, "unavailable");
+      return true;
+    });
+  }
+});
+
+Deno.test("--metrics-bind takes ADDR:PORT or control, and contradicts --disable-metrics", () => {
   assert.equal(parseServeArgs(["--metrics-bind", "[::1]:9469"]).metricsBind, "[::1]:9469");
+  assert.equal(parseServeArgs(["--metrics-bind", "control"]).metricsBind, "control");
   for (const bad of ["9469", "localhost:9469", "::1:9469", "127.0.0.1:70000", "[127.0.0.1]:1"]) {
     assert.throws(() => parseServeArgs(["--metrics-bind", bad]), UsageError, bad);
   }

@@ -57,7 +57,10 @@ export interface ServeConfig {
   disableBadges: boolean;
   tplDebug: boolean;
   disableMetrics: boolean;
-  /** `ADDR:PORT` of a listener of its own for `/metrics`; undefined: the public HTTP port. */
+  /**
+   * `ADDR:PORT` of a listener of its own for `/metrics`, or `control` for the control socket only;
+   * undefined: the public HTTP port.
+   */
   metricsBind?: string;
   /** "" keeps no state. */
   stateFile: string;
@@ -167,9 +170,9 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     if (config.disableMetrics) {
       throw new UsageError("--metrics-bind and --disable-metrics contradict each other");
     }
-    if (parseHostPort(config.metricsBind) === undefined) {
+    if (config.metricsBind !== "control" && parseHostPort(config.metricsBind) === undefined) {
       throw new UsageError(
-        `--metrics-bind: "${config.metricsBind}" is not ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469)`,
+        `--metrics-bind: "${config.metricsBind}" is neither ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) nor "control"`,
       );
     }
   }

@@ -7,6 +7,7 @@
  *   release-torrent FILE…        publish .torrent files into the torrent directory
  *   retire-torrent HASH|FILE…    stop tracking torrents and remove their files
  *   release-logs                 reopen (rotate) the log file
+ *   metrics                      the metrics, in the Prometheus text format
  *   quit                         stop the server gracefully
  * ```
  *
@@ -20,6 +21,7 @@ import { basename } from "node:path";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
+  type MetricsResult,
   type ReleaseResult,
   type RetireResult,
   type StatusResult,
@@ -101,6 +103,13 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
         const file = (r as { file?: string }).file;
         return file ? `log file reopened: ${file}` : "logs released (logging to standard error)";
       },
+    }], opts())
+  );
+  sub("metrics", "print the metrics in the Prometheus text format").action(() =>
+    run([{
+      cmd: "metrics",
+      args: {},
+      show: (r) => (r as MetricsResult).text.trimEnd(),
     }], opts())
   );
   sub("quit", "stop the server gracefully").action(() =>

@@ -404,7 +404,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     group: "Statistics",
     help:
-      "new: serve /metrics on this ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) instead of the public HTTP port",
+      "new: serve /metrics on this ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) instead of the public HTTP port; `control`: only through `hefur ctl metrics`",
   },
   {
     name: "state-file",

@@ -8,7 +8,7 @@ import type { Hefur } from "../app.ts";
 import type { Logging } from "../log/mod.ts";
 import { VERSION } from "../version.ts";
 import type { ControlHandler } from "./server.ts";
-import { type Command, ControlError, type StatusResult } from "./protocol.ts";
+import { type Command, ControlError, type MetricsResult, type StatusResult } from "./protocol.ts";
 import { parseHash, parseTorrent, releaseTorrent, retireTorrent } from "./torrents.ts";
 
 /** What the commands act on. */
@@ -40,6 +40,13 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
     "release-logs": () => {
       ctx.logging?.release();
       return { file: ctx.logging?.file?.path };
+    },
+    "metrics": () => {
+      const metrics = ctx.hefur.metrics;
+      if (metrics === undefined) {
+        throw new ControlError("unavailable", "metrics are turned off (--disable-metrics)");
+      }
+      return { text: metrics.registry.render() } satisfies MetricsResult;
     },
     "quit": () => {
       // Let the answer go out first; the server drains answers in flight before closing.
@@ -83,7 +90,11 @@ function status(ctx: ControlContext): StatusResult {
     peers,
     seeders,
     leechers,
-    requests: { ...tracker.counters },
+    requests: {
+      announces: tracker.counters.announces,
+      scrapes: tracker.counters.scrapes,
+      failures: tracker.counters.failures,
+    },
     listeners,
     logFile: ctx.logging?.file?.path,
   };

@@ -25,6 +25,7 @@
  * - `retire-torrent` {hash: 40 or 64 hex digits} or {data: base64 of the .torrent}
  *   → {@link RetireResult}
  * - `release-logs` {} → {file?: the log file now written}
+ * - `metrics` {} → {@link MetricsResult}; `unavailable` with `--disable-metrics`
  * - `quit` {} → {stopping: true}; the server stops after answering.
  *
  * @module
@@ -42,6 +43,7 @@ export const COMMANDS = [
   "release-torrent",
   "retire-torrent",
   "release-logs",
+  "metrics",
   "quit",
 ] as const;
 
@@ -115,6 +117,12 @@ export interface StatusResult {
   /** Listener figures (addresses, open connections), keyed by listener. */
   listeners: Record<string, Record<string, unknown>>;
   logFile?: string;
+}
+
+/** What `metrics` answers. */
+export interface MetricsResult {
+  /** The metrics in the Prometheus text format, as `/metrics` serves them. */
+  text: string;
 }
 
 /** One info hash of a torrent, as hex. */
