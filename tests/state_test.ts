@@ -13,6 +13,7 @@ import { Tracker } from "../src/tracker/tracker.ts";
 import { AnnounceEvent, type AnnounceRequest, Want } from "../src/protocol/types.ts";
 import { encode } from "../src/protocol/bencode.ts";
 import { freePort, getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
+import { sandboxed, spawnServe } from "./support/serve_process.ts";
 
 const HASH = "\x5a".repeat(20);
 const enc = new TextEncoder();
@@ -332,57 +333,36 @@ Deno.test("with --torrent-dir, history reaches torrents found at start and those
   );
 });
 
-async function readySubprocess(args: string[]): Promise<{
-  child: Deno.ChildProcess;
-  stderr: () => Promise<string>;
-}> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, "serve", ...args],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + 20_000;
-  while (!text.includes("hefur: ready") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += value;
-  }
-  return {
-    child,
-    async stderr() {
-      while (true) {
-        const { value, done } = await reader.read();
-        if (done) return text;
-        text += value;
-      }
-    },
-  };
-}
-
 Deno.test("a damaged state file is reported, set aside, and the server starts", async () => {
   await using dir = await tempDir();
   const stateFile = `${dir}/state.jsonl`;
   const damaged = encodeState(sample()).slice(0, 120);
   Deno.writeFileSync(stateFile, damaged);
   const port = freePort();
-  const { child, stderr } = await readySubprocess([
+  // In the permission sandbox, as deployed.
+  const server = await spawnServe(sandboxed("src/main.ts", [
+    "serve",
     "--http-port",
     String(port),
     "--udp-port",
     "0",
     "--bind-addr",
     "127.0.0.1",
+    "--control-socket",
+    "",
     "--state-file",
     stateFile,
-  ]);
-  const res = await fetch(`http://127.0.0.1:${port}/api/stats.json`);
-  assert.equal(res.status, 200, "the server answers");
-  await res.body?.cancel();
-  child.kill("SIGTERM");
-  const [status, log] = await Promise.all([child.status, stderr()]);
-  assert.equal(status.code, 0);
+  ]));
+  let stopped;
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/api/stats.json`);
+    assert.equal(res.status, 200, "the server answers");
+    await res.body?.cancel();
+  } finally {
+    stopped = await server.stop();
+  }
+  const log = stopped.stderr;
+  assert.equal(stopped.code, 0, log);
   assert.match(
     log,
     /state\.jsonl is a damaged file \(truncated: no final newline\); set aside as /,
