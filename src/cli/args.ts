@@ -68,6 +68,7 @@ export interface ServeConfig {
   statePeers: boolean;
   /** Undefined means the default location; "" disables the control socket. */
   controlSocket?: string;
+  auditLog: string;
   logLevel: string;
   logFilter?: string;
   logOrigins: boolean;

@@ -437,6 +437,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "Unix socket of `hefur ctl` (default: $HEFUR_CONTROL_SOCKET, $RUNTIME_DIRECTORY/control, /run/hefur/control for root, $XDG_RUNTIME_DIR/hefur/control or /tmp/hefur-UID/control); empty disables it",
   },
+  {
+    name: "audit-log",
+    type: "string",
+    default: "",
+    group: "Control",
+    help:
+      "new: also append every control action (time, command, result, hashes) to this file as JSON lines; the audit log origin has them in any case",
+  },
   // Log
   {
     name: "log-level",

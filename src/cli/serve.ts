@@ -24,6 +24,7 @@ import {
 } from "../log/mod.ts";
 import { ControlServer, ControlSocketError } from "../control/server.ts";
 import { controlHandler } from "../control/commands.ts";
+import { auditedHandler, AuditLog, AuditLogError } from "../control/audit.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
 import {
   dropPrivileges,
@@ -87,12 +88,14 @@ export async function serve(args: string[]): Promise<number> {
   const handlers = signals.map((s) => [s, () => stop(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
   let running: Hefur | undefined;
+  let reopenAudit = () => {};
   const hangup = () => {
     const whitelist = running?.whitelist;
     log.info("SIGHUP: reopening the log file{rescan}", {
       rescan: whitelist ? " and rescanning the torrent directory" : "",
     });
     logging.release();
+    reopenAudit();
     whitelist?.scanNow().catch(() => {/* logged by the whitelist */});
   };
   Deno.addSignalListener("SIGHUP", hangup);
@@ -119,27 +122,38 @@ export async function serve(args: string[]): Promise<number> {
     return await fail(`cannot start: ${(e as Error).message}`);
   }
 
+  let audit: AuditLog;
+  try {
+    audit = new AuditLog(config.auditLog);
+  } catch (e) {
+    if (!(e instanceof AuditLogError)) throw e;
+    return await fail(e.message, hefur);
+  }
+  const closeAudit = { close: () => Promise.resolve(audit.close()) };
+  reopenAudit = () => audit.reopen();
+
   let control: ControlServer | undefined;
   const controlPath = config.controlSocket ?? defaultSocketPathHere();
   if (controlPath !== "") {
     try {
       control = await ControlServer.listen(
         controlPath,
-        controlHandler({ hefur, logging, startedAt, stop }),
+        auditedHandler(controlHandler({ hefur, logging, startedAt, stop }), audit),
       );
     } catch (e) {
       if (!(e instanceof ControlSocketError)) throw e;
-      return await fail(e.message, hefur);
+      return await fail(e.message, hefur, closeAudit);
     }
   }
 
   try {
     const handOver = [...control?.ownedPaths() ?? []];
     if (logging.file !== undefined) handOver.push(logging.file.path);
+    if (audit.path !== "") handOver.push(audit.path);
     dropPrivileges(identity, handOver);
   } catch (e) {
     if (!(e instanceof PrivilegeError)) throw e;
-    return await fail(`cannot drop privileges: ${e.message}`, control, hefur);
+    return await fail(`cannot drop privileges: ${e.message}`, control, hefur, closeAudit);
   }
 
   const where = bindAddress(config);
@@ -171,6 +185,7 @@ export async function serve(args: string[]): Promise<number> {
   }, STOP_DEADLINE_MS);
   await control?.close();
   await hefur.close();
+  audit.close();
   await logging.close();
   clearTimeout(deadline);
   unlisten();

@@ -80,9 +80,16 @@ export function parseLogConfig(values: LogOptionValues): LogConfig {
   };
 }
 
-/** The level each origin logs at under `config`. */
+/**
+ * The level each origin logs at under `config`. The `audit` origin (control actions) logs at info
+ * or more verbose even when `--log-level` is stricter: an audit trail that is off by default would
+ * be no trail. Only its own `--log-filter` entry can quiet it.
+ */
 export function originLevels(config: Pick<LogConfig, "level" | "filter">): Map<Origin, Level> {
-  return new Map(ORIGINS.map((o) => [o, config.filter.get(o) ?? config.level]));
+  const audit: Level = levelRank(config.level) < levelRank("info") ? config.level : "info";
+  return new Map(
+    ORIGINS.map((o) => [o, config.filter.get(o) ?? (o === "audit" ? audit : config.level)]),
+  );
 }
 
 /** The `--log-origins` text: one ` - name (level)` line per origin, like the original. */
