@@ -1,37 +1,316 @@
 /**
- * `deno task bench`: every benchmark in this folder, one after the other. Files that use
- * `Deno.bench` run under `deno bench`; the others are scripts (load generators, memory and
- * start-up figures) run with `deno run`. Pass file names to run only those.
+ * `deno task bench`: Hefur against opentracker, side by side, in one run.
+ *
+ * 1. UDP announce and scrape load (BEP 15), 2. HTTP announce load with a new connection per request
+ * and with keep-alive asked for, 3. the core alone (announces into swarms of 10, 1,000 and 100,000
+ * peers), 4. memory per peer at 1,000,000 peers.
+ *
+ * Every load test runs the same traffic against both trackers in the same run, alternating which
+ * goes first, pinned to one core while the generator (bench/loadgen.c, built on the fly) runs on
+ * another. It prints both rates, their ratio, each tracker's CPU use and CPU time per request (the
+ * figure that stays meaningful when other processes share the machine), the generator's CPU use,
+ * and p50/p99 latency at peak and at half of each tracker's own peak.
+ *
+ * Options: `--quick` (or BENCH_QUICK=1) for a short run; `--only=udp,http,store,memory`;
+ * `--rounds=N`, `--duration=S` (seconds per measurement); `--cores=T,G` (tracker, generator);
+ * `--hefur-v8-flags=a,b` (default: the flags of `deno task start`).
+ *
+ * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
  *
  * @module
  */
+import {
+  buildLoadgen,
+  type Cores,
+  type LoadOptions,
+  type LoadResult,
+  MissingToolError,
+  runLoad,
+  startHefur,
+  startOpentracker,
+  type TrackerProcess,
+  which,
+} from "./load.ts";
 
-/** Extra `deno run` flags some scripts need. */
-const RUN_FLAGS: Record<string, string[]> = {
-  "memory_bench.ts": ["--v8-flags=--expose-gc"],
-  "whitelist_bench.ts": ["--v8-flags=--expose-gc"],
-};
+const QUICK = Deno.args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
 
-const dir = new URL(".", import.meta.url);
-const all = [...Deno.readDirSync(dir)]
-  .map((e) => e.name)
-  .filter((name) => name.endsWith("_bench.ts"))
-  .sort();
-const chosen = Deno.args.length > 0 ? all.filter((n) => Deno.args.includes(n)) : all;
+function flag(name: string): string | undefined {
+  const a = Deno.args.find((x) => x.startsWith(`--${name}=`));
+  return a?.slice(name.length + 3);
+}
 
-let failed = 0;
-for (const name of chosen) {
-  const path = new URL(name, dir).pathname;
-  const source = Deno.readTextFileSync(path);
-  const args = source.includes("Deno.bench(")
-    ? ["bench", "-A", path]
-    : ["run", "-A", ...(RUN_FLAGS[name] ?? []), path];
-  console.log(`\n== ${name}`);
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" });
-  const { success } = await child.spawn().status;
-  if (!success) {
-    console.log(`!! ${name} failed`);
-    failed++;
+const ONLY = new Set((flag("only") ?? "udp,http,store,memory").split(","));
+const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
+const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
+const [trackerCore, generatorCore] = (flag("cores") ?? "0,1").split(",");
+const CORES: Cores = { tracker: trackerCore, generator: generatorCore };
+/** The V8 flags Hefur runs with in production (kept in step with deno.json's `start` task). */
+const HEFUR_V8_FLAGS = (flag("hefur-v8-flags") ?? "--max-semi-space-size=2").split(",")
+  .filter((f) => f !== "");
+/** The simulated clients: 100 peers per torrent, so that every reply carries 50 peers. */
+const TRAFFIC = { torrents: 1000, peers: 100_000 };
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+const num = (n: number) => Math.round(n).toLocaleString("en");
+const ms = (us: number) => (us / 1000).toFixed(2);
+const pct = (f: number) => `${Math.round(f * 100)}%`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function row(cells: (string | number)[], widths: number[]): string {
+  return "  " + cells.map((c, i) => String(c).padStart(widths[i])).join("  ");
+}
+
+// ---- load tests -----------------------------------------------------------------------------------
+
+interface Scenario {
+  title: string;
+  mode: LoadOptions["mode"];
+  conc: number;
+  /** The target: Hefur's rate at least this fraction of opentracker's. */
+  target?: number;
+}
+
+/** Figures of one tracker in one scenario. */
+interface Figures {
+  peak: LoadResult[];
+  half?: LoadResult;
+}
+
+async function compare(
+  loadgen: string,
+  trackers: TrackerProcess[],
+  s: Scenario,
+): Promise<Map<string, Figures>> {
+  const figures = new Map<string, Figures>(trackers.map((t) => [t.name, { peak: [] }]));
+  const base = { mode: s.mode, conc: s.conc, warmup: 0.5, duration: DURATION, ...TRAFFIC };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? trackers : [...trackers].reverse();
+    for (const t of order) {
+      const port = s.mode.startsWith("udp") ? t.udpPort : t.httpPort;
+      figures.get(t.name)!.peak.push(await runLoad(loadgen, CORES, t, { ...base, port }));
+    }
+  }
+  // Latency at half of each tracker's own peak: an open-loop generator, so queueing shows.
+  for (const t of trackers) {
+    const f = figures.get(t.name)!;
+    const rate = median(f.peak.map((r) => r.rate)) / 2;
+    const port = s.mode.startsWith("udp") ? t.udpPort : t.httpPort;
+    f.half = await runLoad(loadgen, CORES, t, { ...base, port, rate, conc: s.conc * 4 });
+  }
+  report(s, trackers, figures);
+  return figures;
+}
+
+function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Figures>): void {
+  console.log(
+    `\n${s.title} — ${num(TRAFFIC.peers)} peers over ${num(TRAFFIC.torrents)} torrents,` +
+      ` ${s.conc} requests in flight, ${ROUNDS} × ${DURATION} s each`,
+  );
+  const w = [12, 9, 8, 9, 8, 8, 6, 8, 12];
+  console.log(row(
+    ["", "req/s", "tracker", "µs CPU", "p50 ms", "p99 ms", "gen.", "peers", "p99 ms @50%"],
+    w,
+  ));
+  console.log(row(["", "", "CPU", "per req", "", "", "CPU", "/reply", "of peak"], w));
+  const summary = new Map<string, { rate: number; cpuPerReq: number }>();
+  for (const t of trackers) {
+    const f = figures.get(t.name)!;
+    const rate = median(f.peak.map((r) => r.rate));
+    const cpuPerReq = median(f.peak.map((r) => r.trackerCpu * 1e6 / Math.max(r.rate, 1)));
+    summary.set(t.name, { rate, cpuPerReq });
+    const last = f.peak[f.peak.length - 1];
+    console.log(row([
+      t.name,
+      num(rate),
+      pct(median(f.peak.map((r) => r.trackerCpu))),
+      cpuPerReq.toFixed(1),
+      ms(median(f.peak.map((r) => r.p50_us))),
+      ms(median(f.peak.map((r) => r.p99_us))),
+      pct(median(f.peak.map((r) => r.cpu))),
+      last.peers_per_reply.toFixed(0),
+      f.half ? `${ms(f.half.p99_us)} @${num(f.half.rate)}/s` : "",
+    ], w));
+    const bad = f.peak.reduce((n, r) => n + r.errors + r.failures + r.lost, 0);
+    if (bad > 0) console.log(`    ${t.name}: ${bad} errors, failure replies or lost requests`);
+    const reconnects = f.peak.reduce((n, r) => n + r.reconnects, 0);
+    if (s.mode === "http-keep" && reconnects > 0) {
+      console.log(
+        `    ${t.name} closed the connection after ${
+          pct(reconnects / f.peak.reduce((n, r) => n + r.requests, 0))
+        } of the requests (keep-alive asked, not granted)`,
+      );
+    }
+  }
+  const h = summary.get("hefur");
+  const o = summary.get("opentracker");
+  if (h && o) {
+    const rounds = figures.get("hefur")!.peak.map((r, i) =>
+      (r.rate / figures.get("opentracker")!.peak[i].rate).toFixed(2)
+    );
+    const target = s.target ? ` (target ≥ ${s.target.toFixed(2)})` : "";
+    console.log(
+      `  ratio hefur/opentracker: rate ${(h.rate / o.rate).toFixed(2)}${target}` +
+        ` [rounds: ${rounds.join(", ")}]; CPU per request ×${
+          (h.cpuPerReq / o.cpuPerReq).toFixed(2)
+        }` +
+        `; rate at equal CPU ${(o.cpuPerReq / h.cpuPerReq).toFixed(2)}`,
+    );
+  }
+  const hf = figures.get("hefur")?.half;
+  if (hf) {
+    console.log(
+      `  hefur p99 at 50% of its peak: ${ms(hf.p99_us)} ms (target < 5 ms), p50 ${
+        ms(hf.p50_us)
+      } ms`,
+    );
+  }
+  const starved = [...figures].filter(([, f]) => median(f.peak.map((r) => r.trackerCpu)) < 0.85);
+  if (starved.length > 0) {
+    console.log(
+      `  note: ${starved.map(([n]) => n).join(" and ")} got less than 85% of a core: other ` +
+        `processes shared it, so compare CPU per request rather than rates`,
+    );
   }
 }
-Deno.exit(failed === 0 ? 0 : 1);
+
+/** Announces every simulated peer once, so that swarms are full before anything is measured. */
+async function fill(loadgen: string, t: TrackerProcess): Promise<void> {
+  const t0 = performance.now();
+  const mode = t.udpPort !== 0 ? "udp-announce" : "http-close";
+  const port = t.udpPort !== 0 ? t.udpPort : t.httpPort;
+  const r = await runLoad(loadgen, CORES, t, {
+    mode,
+    port,
+    conc: 64,
+    warmup: 0,
+    duration: 120,
+    fill: true,
+    numwant: 0,
+    ...TRAFFIC,
+  });
+  console.log(
+    `  ${t.name}: ${num(r.requests)} peers announced over ${mode} in ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}
+
+async function loadTests(): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-bench-" });
+  const trackers: TrackerProcess[] = [];
+  try {
+    const loadgen = await buildLoadgen(dir);
+    trackers.push(await startHefur(CORES.tracker, HEFUR_V8_FLAGS));
+    try {
+      trackers.push(await startOpentracker(CORES.tracker, loadgen, TRAFFIC.torrents, dir));
+    } catch (e) {
+      if (!(e instanceof MissingToolError)) throw e;
+      console.log(`  ${e.message}; Hefur is measured alone`);
+    }
+    console.log(
+      `\nTrackers on core ${CORES.tracker}, generator on core ${CORES.generator}; Hefur runs with ` +
+        `${HEFUR_V8_FLAGS.join(" ") || "no V8 flags"}. Filling the swarms:`,
+    );
+    for (const t of trackers) await fill(loadgen, t);
+
+    if (ONLY.has("udp")) {
+      const udp = trackers.filter((t) => t.udpPort !== 0);
+      if (udp.length < trackers.length) console.log("\n(1) UDP: Hefur has no UDP listener yet");
+      if (udp.some((t) => t.name === "hefur")) {
+        await compare(loadgen, udp, {
+          title: "(1) UDP announces",
+          mode: "udp-announce",
+          conc: 64,
+          target: 0.5,
+        });
+        await compare(loadgen, udp, {
+          title: "(1) UDP scrapes of 5 hashes",
+          mode: "udp-scrape",
+          conc: 64,
+        });
+      }
+    }
+    if (ONLY.has("http")) {
+      await compare(loadgen, trackers, {
+        title: "(2) HTTP announces, a new connection each",
+        mode: "http-close",
+        conc: 32,
+        target: 0.8,
+      });
+      await compare(loadgen, trackers, {
+        title: "(2) HTTP announces, keep-alive asked",
+        mode: "http-keep",
+        conc: 32,
+      });
+    }
+  } finally {
+    for (const t of trackers) await t.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// ---- core and memory ----------------------------------------------------------------------------
+
+/** Runs a bench script in its own Deno process, with Hefur's V8 flags, on the tracker's core. */
+async function script(name: string, extraV8: string[], args: string[] = []): Promise<string> {
+  const path = new URL(`./${name}`, import.meta.url).pathname;
+  const flags = [...extraV8, ...HEFUR_V8_FLAGS].join(",");
+  const r = await new Deno.Command("taskset", {
+    args: [
+      "-c",
+      CORES.tracker,
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      ...(flags ? [`--v8-flags=${flags}`] : []),
+      path,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!r.success) throw new Error(`${name} failed`);
+  return new TextDecoder().decode(r.stdout).trimEnd();
+}
+
+async function memory(): Promise<void> {
+  console.log(
+    `\n(4) Memory: 1,000,000 peers over 10,000 torrents (Hefur's core, ${
+      HEFUR_V8_FLAGS.join(" ") || "no V8 flags"
+    })`,
+  );
+  const text = await script("memory_bench.ts", ["--expose-gc"]);
+  for (const line of text.split("\n")) console.log("  " + line.replace(/^memory: /, ""));
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  console.log(
+    `Hefur benchmark${QUICK ? " (quick)" : ""}: ${Deno.build.target}, ` +
+      `${navigator.hardwareConcurrency} cores, load average ${
+        Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ")
+      }`,
+  );
+  if (which("taskset") === undefined) throw new MissingToolError("taskset", "util-linux");
+  if (ONLY.has("udp") || ONLY.has("http")) await loadTests();
+  if (ONLY.has("store")) {
+    console.log("\n(3) The core alone: announces (numwant 50) into one swarm, best of 3");
+    console.log(await script("store_bench.ts", [], QUICK ? ["--quick"] : []));
+  }
+  if (ONLY.has("memory")) await memory();
+  console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+try {
+  await main();
+} catch (e) {
+  if (e instanceof MissingToolError) {
+    console.error(`bench: ${e.message}`);
+    Deno.exit(1);
+  }
+  throw e;
+}
