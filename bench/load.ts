@@ -157,6 +157,9 @@ export async function startHefur(core: string, v8Flags: string[]): Promise<Track
     String(udpPort),
     "--log-level",
     "warning",
+    // No control socket: the default one is shared by every Hefur of this user.
+    "--control-socket",
+    "",
   );
   const child = new Deno.Command("taskset", { args, stdout: "null", stderr: "piped" }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
@@ -229,6 +232,29 @@ export async function startOpentracker(
     udpPort: port,
     stop: stopper(child),
   };
+}
+
+/**
+ * Starts the bare `Deno.listenDatagram` echo loop of `udp_echo.ts`, pinned to `core`: the fastest
+ * a Deno UDP server can answer, the floor under Hefur's UDP figures.
+ */
+export async function startUdpEcho(core: string): Promise<TrackerProcess> {
+  const script = new URL("./udp_echo.ts", import.meta.url).pathname;
+  const child = new Deno.Command("taskset", {
+    args: ["-c", core, Deno.execPath(), "run", "--allow-all", "--unstable-net", script],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/ready \d+/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`udp_echo.ts exited before it was ready: ${text}`);
+    text += value;
+  }
+  reader.cancel();
+  const port = Number(/ready (\d+)/.exec(text)![1]);
+  return { name: "deno echo", pid: child.pid, httpPort: 0, udpPort: port, stop: stopper(child) };
 }
 
 /** Settings of one generator run; see bench/loadgen.c. */

@@ -28,6 +28,7 @@ import {
   runLoad,
   startHefur,
   startOpentracker,
+  startUdpEcho,
   type TrackerProcess,
   which,
 } from "./load.ts";
@@ -147,18 +148,19 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
     }
   }
   const h = summary.get("hefur");
-  const o = summary.get("opentracker");
-  if (h && o) {
+  for (const other of ["opentracker", "deno echo"]) {
+    const o = summary.get(other);
+    if (h === undefined || o === undefined) continue;
     const rounds = figures.get("hefur")!.peak.map((r, i) =>
-      (r.rate / figures.get("opentracker")!.peak[i].rate).toFixed(2)
+      (r.rate / figures.get(other)!.peak[i].rate).toFixed(2)
     );
-    const target = s.target ? ` (target ≥ ${s.target.toFixed(2)})` : "";
+    const target = s.target && other === "opentracker" ? ` (target ≥ ${s.target.toFixed(2)})` : "";
     console.log(
-      `  ratio hefur/opentracker: rate ${(h.rate / o.rate).toFixed(2)}${target}` +
-        ` [rounds: ${rounds.join(", ")}]; CPU per request ×${
-          (h.cpuPerReq / o.cpuPerReq).toFixed(2)
-        }` +
-        `; rate at equal CPU ${(o.cpuPerReq / h.cpuPerReq).toFixed(2)}`,
+      `  hefur/${other}: rate ${(h.rate / o.rate).toFixed(2)}${target} [rounds: ${
+        rounds.join(", ")
+      }]; CPU per request ×${(h.cpuPerReq / o.cpuPerReq).toFixed(2)}, so at equal CPU ${
+        (o.cpuPerReq / h.cpuPerReq).toFixed(2)
+      }`,
     );
   }
   const hf = figures.get("hefur")?.half;
@@ -221,13 +223,19 @@ async function loadTests(): Promise<void> {
       const udp = trackers.filter((t) => t.udpPort !== 0);
       if (udp.length < trackers.length) console.log("\n(1) UDP: Hefur has no UDP listener yet");
       if (udp.some((t) => t.name === "hefur")) {
+        // The bare Deno echo loop: the floor of any Deno UDP server.
+        const echo = await startUdpEcho(CORES.tracker);
+        udp.push(echo);
+        trackers.push(echo);
         await compare(loadgen, udp, {
           title: "(1) UDP announces",
           mode: "udp-announce",
           conc: 64,
           target: 0.5,
         });
-        await compare(loadgen, udp, {
+        trackers.splice(trackers.indexOf(echo), 1);
+        await echo.stop();
+        await compare(loadgen, udp.slice(0, -1), {
           title: "(1) UDP scrapes of 5 hashes",
           mode: "udp-scrape",
           conc: 64,
