@@ -11,7 +11,9 @@
  * figure that stays meaningful when other processes share the machine), the generator's CPU use,
  * and p50/p99 latency at peak and at half of each tracker's own peak.
  *
- * Options: `--quick` (or BENCH_QUICK=1) for a short run; `--only=udp,http,store,memory`;
+ * 5. (full runs only) the benchmarks of single pieces: connection ids, the UDP codec, the whitelist.
+ *
+ * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5; `--only=udp,http,store,memory,micro`;
  * `--rounds=N`, `--duration=S` (seconds per measurement); `--cores=T,G` (tracker, generator);
  * `--hefur-v8-flags=a,b` (default: the flags of `deno task start`).
  *
@@ -40,7 +42,9 @@ function flag(name: string): string | undefined {
   return a?.slice(name.length + 3);
 }
 
-const ONLY = new Set((flag("only") ?? "udp,http,store,memory").split(","));
+const ONLY = new Set(
+  (flag("only") ?? (QUICK ? "udp,http,store,memory" : "udp,http,store,memory,micro")).split(","),
+);
 const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
 const [trackerCore, generatorCore] = (flag("cores") ?? "0,1").split(",");
@@ -295,6 +299,24 @@ async function memory(): Promise<void> {
   for (const line of text.split("\n")) console.log("  " + line.replace(/^memory: /, ""));
 }
 
+/** Benchmarks of single pieces (codecs, connection ids, the whitelist walk), run as they are. */
+const MICRO: Record<string, string[]> = {
+  "connection_id_bench.ts": [],
+  "udp_packet_bench.ts": [],
+  "whitelist_bench.ts": ["--v8-flags=--expose-gc"],
+};
+
+async function micro(): Promise<void> {
+  for (const [name, flags] of Object.entries(MICRO)) {
+    const path = new URL(`./${name}`, import.meta.url).pathname;
+    const bench = Deno.readTextFileSync(path).includes("Deno.bench(");
+    console.log(`\n(5) ${name}`);
+    const args = bench ? ["bench", "--allow-all", path] : ["run", "--allow-all", ...flags, path];
+    const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+    if (!success) throw new Error(`${name} failed`);
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   console.log(
@@ -310,6 +332,7 @@ async function main(): Promise<void> {
     console.log(await script("store_bench.ts", [], QUICK ? ["--quick"] : []));
   }
   if (ONLY.has("memory")) await memory();
+  if (ONLY.has("micro")) await micro();
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

@@ -1,7 +1,8 @@
 /**
- * The yardstick of `udp_bench.ts`: a bare `Deno.listenDatagram` echo loop, the fastest a Deno UDP
- * server can answer on one core (one receive and one send per datagram, nothing else). Prints
- * `ready <port>` on stdout, then serves until killed.
+ * The floor under the UDP figures of `deno task bench` (bench/main.ts): a bare
+ * `Deno.listenDatagram` echo loop, the fastest a Deno UDP server can answer on one core (one
+ * receive and one send per datagram, nothing else). Prints `ready <port>` on stdout, then serves
+ * until killed.
  *
  * Usage: `deno run -A bench/udp_echo.ts [--port P]`
  *
