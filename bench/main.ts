@@ -11,10 +11,10 @@
  * figure that stays meaningful when other processes share the machine), the generator's CPU use,
  * and p50/p99 latency at peak and at half of each tracker's own peak.
  *
- * 5. (full runs only) the benchmarks of single pieces: connection ids, the UDP codec, the whitelist.
+ * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
  *
- * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5; `--only=udp,http,store,memory,micro`;
- * `--rounds=N`, `--duration=S` (seconds per measurement); `--cores=T,G` (tracker, generator);
+ * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
+ * `--only=udp,http,store,memory,micro`; `--rounds=N`, `--duration=S` (seconds per measurement); `--cores=T,G` (tracker, generator);
  * `--hefur-v8-flags=a,b` (default: the flags of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.

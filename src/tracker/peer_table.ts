@@ -244,7 +244,8 @@ export class PeerTable {
     const from = at + this.#idAt;
     // From the end: peer ids start with a client prefix shared by many peers ("-qB4650-") and
     // end in random bytes, so two ids usually differ at the last byte. This runs for every peer
-    // a reply considers; comparing from the start cost a third of an announce (measured with the UDP load benchmark).
+    // a reply considers; comparing from the start cost a third of an announce (measured under UDP
+    // load).
     for (let i = ID_LEN - 1; i >= 0; i--) if (b[from + i] !== id.charCodeAt(i)) return false;
     return true;
   }
