@@ -14,8 +14,8 @@
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
- * `--only=udp,http,store,memory,micro`; `--rounds=N`, `--duration=S` (seconds per measurement); `--cores=T,G` (tracker, generator);
- * `--hefur-v8-flags=a,b` (default: the flags of `deno task start`).
+ * `--only=udp,http,store,memory,micro`; `--rounds=N`, `--duration=S` (seconds per measurement);
+ * `--cores=T,G` (tracker, generator); `--hefur-v8-flags=a,b` (default: those of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
  *
@@ -70,7 +70,7 @@ function row(cells: (string | number)[], widths: number[]): string {
   return "  " + cells.map((c, i) => String(c).padStart(widths[i])).join("  ");
 }
 
-// ---- load tests -----------------------------------------------------------------------------------
+// ---- load tests ---------------------------------------------------------------------------------
 
 interface Scenario {
   title: string;
@@ -218,7 +218,8 @@ async function loadTests(): Promise<void> {
       console.log(`  ${e.message}; Hefur is measured alone`);
     }
     console.log(
-      `\nTrackers on core ${CORES.tracker}, generator on core ${CORES.generator}; Hefur runs with ` +
+      `\nTrackers on core ${CORES.tracker}, generator on core ${CORES.generator}; ` +
+        `Hefur runs with ` +
         `${HEFUR_V8_FLAGS.join(" ") || "no V8 flags"}. Filling the swarms:`,
     );
     for (const t of trackers) await fill(loadgen, t);
