@@ -4,7 +4,7 @@ import { AnnounceEvent, Want } from "../src/protocol/types.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { API_MAX_PEERS, type TorrentJson } from "../src/api/json_api.ts";
 import type { Tracker } from "../src/tracker/tracker.ts";
-import { getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
+import { getBencoded, httpBase, pct, rawHttp, startTestHefur } from "./helpers.ts";
 
 const HASH = "\x11".repeat(10) + "\xee".repeat(10);
 
@@ -160,6 +160,15 @@ Deno.test("peer lists are capped, most recent kept, and the reply says so", asyn
   assert.equal(peers.length, API_MAX_PEERS);
   // The peers dropped from the list are the ones heard from longest ago (the first 50).
   assert.ok(!peers.some((p) => p.port < 1050));
+  // Large replies are gzipped for clients that accept it.
+  const raw = await rawHttp(
+    hefur.http!.addr.port,
+    `GET /api/torrents/${
+      binaryToHex(HASH)
+    }.json HTTP/1.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n`,
+  );
+  assert.match(raw, /\r\ncontent-encoding: gzip\r\n/i);
+  assert.match(raw, /\r\naccess-control-allow-origin: \*\r\n/i);
 });
 
 Deno.test("the API follows the pages' switches, and is read-only", async () => {

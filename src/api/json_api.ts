@@ -15,6 +15,7 @@
  */
 import type { HttpHandler, HttpRequest, HttpResponse } from "../net/http_server.ts";
 import type { Router } from "../net/http.ts";
+import { compressResponse } from "../net/content_encoding.ts";
 import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Torrent, Tracker } from "../tracker/tracker.ts";
@@ -171,10 +172,12 @@ export function torrentPeersJson(
   return json(200, body);
 }
 
-/** Only GET and HEAD read the API; OPTIONS answers CORS preflights. */
+/** Only GET and HEAD read the API (gzipped like the pages); OPTIONS answers CORS preflights. */
 function readOnly(handler: HttpHandler): HttpHandler {
-  return (req) => {
-    if (req.method === "GET" || req.method === "HEAD") return handler(req);
+  return async (req) => {
+    if (req.method === "GET" || req.method === "HEAD") {
+      return compressResponse(req, await handler(req));
+    }
     if (req.method === "OPTIONS") {
       return {
         status: 204,

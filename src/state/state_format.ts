@@ -96,7 +96,69 @@ function sha256Hex(bytes: Uint8Array): string {
 const encoder = new TextEncoder();
 
 /**
- * Writes `contents` as state file bytes, applying the peer bounds.
+ * Writes a state file piece by piece (header, torrents, end line), so a large state can be written
+ * in batches without holding it all or stopping the event loop for long. Applies the peer bounds.
+ */
+export class StateWriter {
+  readonly #hash = createHash("sha256");
+  #torrents = 0;
+  #peers = 0;
+
+  /** The header line; call first. */
+  header(savedAt: number, hefur: string): Uint8Array {
+    return this.#line(JSON.stringify({
+      format: STATE_FORMAT,
+      version: STATE_VERSION,
+      saved_at: new Date(savedAt).toISOString(),
+      saved_at_ms: savedAt,
+      hefur,
+    }));
+  }
+
+  /** The line of one torrent, with its most recent peers within the bounds. */
+  torrent(t: SavedTorrent): Uint8Array {
+    const n = Math.min(t.peers.length, STATE_MAX_PEERS_PER_TORRENT, STATE_MAX_PEERS - this.#peers);
+    const peers = t.peers.slice(t.peers.length - n).map((p) => ({
+      ip: p.ip,
+      port: p.port,
+      peer_id: binaryToHex(p.peerId),
+      left: p.left,
+      uploaded: p.uploaded,
+      downloaded: p.downloaded,
+      age: p.age,
+    }));
+    this.#torrents++;
+    this.#peers += n;
+    return this.#line(JSON.stringify({
+      info_hash: binaryToHex(t.infoHash),
+      completed: t.completed,
+      announces: t.announces,
+      first_seen_ms: t.firstSeen,
+      peers,
+    }));
+  }
+
+  /** The end line, with the counts and the checksum of everything before it; call last. */
+  end(): Uint8Array {
+    return encoder.encode(
+      JSON.stringify({
+        end: true,
+        torrents: this.#torrents,
+        peers: this.#peers,
+        sha256: this.#hash.digest("hex"),
+      }) + "\n",
+    );
+  }
+
+  #line(json: string): Uint8Array {
+    const bytes = encoder.encode(json + "\n");
+    this.#hash.update(bytes);
+    return bytes;
+  }
+}
+
+/**
+ * Writes `contents` as state file bytes at once (see {@link StateWriter} for large states).
  *
  * @example
  * ```ts
@@ -109,47 +171,16 @@ const encoder = new TextEncoder();
  * ```
  */
 export function encodeState(contents: StateContents): Uint8Array {
-  const lines: string[] = [JSON.stringify({
-    format: STATE_FORMAT,
-    version: STATE_VERSION,
-    saved_at: new Date(contents.savedAt).toISOString(),
-    saved_at_ms: contents.savedAt,
-    hefur: contents.hefur,
-  })];
-  let peerBudget = STATE_MAX_PEERS;
-  let peerCount = 0;
-  for (const t of contents.torrents) {
-    const n = Math.min(t.peers.length, STATE_MAX_PEERS_PER_TORRENT, peerBudget);
-    const peers = t.peers.slice(t.peers.length - n).map((p) => ({
-      ip: p.ip,
-      port: p.port,
-      peer_id: binaryToHex(p.peerId),
-      left: p.left,
-      uploaded: p.uploaded,
-      downloaded: p.downloaded,
-      age: p.age,
-    }));
-    peerBudget -= n;
-    peerCount += n;
-    lines.push(JSON.stringify({
-      info_hash: binaryToHex(t.infoHash),
-      completed: t.completed,
-      announces: t.announces,
-      first_seen_ms: t.firstSeen,
-      peers,
-    }));
+  const w = new StateWriter();
+  const parts = [w.header(contents.savedAt, contents.hefur)];
+  for (const t of contents.torrents) parts.push(w.torrent(t));
+  parts.push(w.end());
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
-  const body = encoder.encode(lines.join("\n") + "\n");
-  const end = JSON.stringify({
-    end: true,
-    torrents: contents.torrents.length,
-    peers: peerCount,
-    sha256: sha256Hex(body),
-  });
-  const tail = encoder.encode(end + "\n");
-  const out = new Uint8Array(body.length + tail.length);
-  out.set(body);
-  out.set(tail, body.length);
   return out;
 }
 

@@ -19,13 +19,26 @@ import type { Torrent, TorrentHistory, Tracker } from "../tracker/tracker.ts";
 import { VERSION } from "../version.ts";
 import {
   decodeState,
-  encodeState,
   type SavedPeer,
   type SavedTorrent,
   STATE_MAX_BYTES,
   STATE_MAX_PEERS_PER_TORRENT,
   StateFileError,
+  StateWriter,
 } from "./state_format.ts";
+
+/** Torrents written between two yields to the event loop while saving. */
+const SAVE_BATCH = 500;
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 const log = getLogger("hefur");
 
@@ -240,33 +253,32 @@ export class StateStore {
   }
 
   /** What to save: tracked torrents with a history worth keeping, and pending history. */
-  #snapshot(): SavedTorrent[] {
+  *#histories(): Generator<SavedTorrent> {
     const tracker = this.#tracker;
-    const now = tracker.now();
-    const out: SavedTorrent[] = [];
     for (const t of tracker.torrents()) {
+      const now = tracker.now();
       const peers = this.options.peers && t.swarm.size > 0 ? this.#peersOf(t, now) : [];
       // An open-mode torrent with no completions and no peers would be swept anyway.
       if (t.swarm.downloaded === 0 && t.info === undefined && peers.length === 0) continue;
-      out.push({
+      yield {
         infoHash: t.infoHash,
         completed: t.swarm.downloaded,
         announces: t.announces,
         firstSeen: t.firstSeen,
         peers,
-      });
+      };
     }
     for (const h of tracker.pending()) {
-      out.push({
+      const now = tracker.now();
+      yield {
         infoHash: h.infoHash,
         completed: h.completed,
         announces: h.announces,
         firstSeen: h.firstSeen,
         // Waiting peers are saved again only while they are still alive.
         peers: this.options.peers ? this.#alive(h.peers, now) : [],
-      });
+      };
     }
-    return out;
   }
 
   /** The most recent peers of a torrent, oldest first. */
@@ -286,16 +298,28 @@ export class StateStore {
     if (!this.#writable) return false;
     const t0 = performance.now();
     const tmp = `${path}.tmp-${Deno.pid}`;
+    let size = 0;
     try {
-      const bytes = encodeState({
-        savedAt: Date.now(),
-        hefur: VERSION,
-        torrents: this.#snapshot(),
-      });
       const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o640 });
       try {
-        let at = 0;
-        while (at < bytes.length) at += await file.write(bytes.subarray(at));
+        const write = async (parts: Uint8Array[]) => {
+          const bytes = concat(parts);
+          size += bytes.length;
+          let at = 0;
+          while (at < bytes.length) at += await file.write(bytes.subarray(at));
+        };
+        // In batches: each write lets the listeners run, so a large state never stalls them long.
+        const writer = new StateWriter();
+        let batch = [writer.header(Date.now(), VERSION)];
+        for (const t of this.#histories()) {
+          batch.push(writer.torrent(t));
+          if (batch.length >= SAVE_BATCH) {
+            await write(batch);
+            batch = [];
+          }
+        }
+        batch.push(writer.end());
+        await write(batch);
         await file.sync();
       } finally {
         file.close();
@@ -304,9 +328,9 @@ export class StateStore {
       await syncDirectory(path);
       this.counters.saves++;
       this.counters.lastSave = Date.now();
-      this.counters.lastBytes = bytes.length;
+      this.counters.lastBytes = size;
       this.counters.lastDuration = (performance.now() - t0) / 1000;
-      log.debug("state: saved {bytes} bytes to {path}", { bytes: bytes.length, path });
+      log.debug("state: saved {bytes} bytes to {path}", { bytes: size, path });
       return true;
     } catch (e) {
       this.counters.saveFailures++;
