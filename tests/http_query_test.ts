@@ -103,6 +103,18 @@ Deno.test("the ip parameter counts only with allowProxy, and must be an address"
   );
 });
 
+Deno.test("an ip with an IPv6 zone id is refused, not kept as a second form of the address", () => {
+  // Found by the fuzzer (tests/fuzz): "fe80::1%eth0" and "::1%1" came back as the peer's address.
+  const proxy = { allowProxy: true };
+  for (const ip of ["fe80%3A%3A1%25eth0", "%3A%3A1%251", "%3A%3Affff%3A1.2.3.4%25x"]) {
+    assert.throws(
+      () => parseAnnounceQuery(`${base}&ip=${ip}`, "10.0.0.1", proxy),
+      (e: unknown) => e instanceof QueryError && /^invalid ip: "/.test(e.message),
+      ip,
+    );
+  }
+});
+
 Deno.test("BEP 7: address families wanted", () => {
   assert.equal(parseAnnounceQuery(base, "10.0.0.1", opts).request.want, Want.V4);
   assert.equal(

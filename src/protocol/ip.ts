@@ -11,7 +11,9 @@ import ipaddr from "ipaddr.js";
 
 /**
  * Canonical text form of an IP address, or `undefined` when `text` is not a bare IPv4 (four-part
- * dotted quad) or IPv6 literal. Host names, ports, brackets and lists are refused.
+ * dotted quad) or IPv6 literal. Host names, ports, brackets and lists are refused, and so are
+ * IPv6 zone ids (`fe80::1%eth0`): a zone names an interface of the host that wrote it, means
+ * nothing to anyone else, and would give one address many text forms.
  *
  * @example
  * ```ts
@@ -19,9 +21,11 @@ import ipaddr from "ipaddr.js";
  * canonicalIp("::ffff:10.0.0.1"); // "10.0.0.1"
  * canonicalIp("2001:DB8:0::1"); // "2001:db8::1"
  * canonicalIp("example.org"); // undefined
+ * canonicalIp("fe80::1%eth0"); // undefined
  * ```
  */
 export function canonicalIp(text: string): string | undefined {
+  if (text.includes("%")) return undefined;
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
   if (!ipaddr.IPv6.isValid(text)) return undefined;
   const v6 = ipaddr.IPv6.parse(text);
