@@ -56,6 +56,11 @@ export interface HttpServerLimits {
   maxHeadBytes: number;
   /** Most connections open at once; past it new connections are closed at once. */
   maxConnections: number;
+  /**
+   * Milliseconds a graceful {@linkcode HttpServer.close} gives requests in flight to be answered
+   * before it cuts what is left. Never more than `timeoutMs`. Default 1000.
+   */
+  drainMs?: number;
 }
 
 /** Defaults: the reference's 2 s timeout and a head a little larger than its 5 KiB. */
@@ -63,6 +68,7 @@ export const DEFAULT_HTTP_LIMITS: HttpServerLimits = {
   timeoutMs: 2000,
   maxHeadBytes: 8192,
   maxConnections: 4096,
+  drainMs: 1000,
 };
 
 const REASONS: Record<number, string> = {
@@ -90,9 +96,16 @@ interface Connection {
   conn: Deno.Conn;
   /** Milliseconds (performance.now) after which the connection is cut; Infinity while idle in the handler. */
   deadline: number;
+  /** Waiting for the first byte of a request: nothing of the client's is in flight. */
+  idle: boolean;
+  /** Shut for writing by a graceful close while idle: it can answer nothing more. */
+  shut: boolean;
 }
 
-/** A running server; `close()` stops accepting and closes open connections. */
+/**
+ * A running server; `close()` stops accepting, answers the requests in flight, and closes the
+ * connections.
+ */
 export class HttpServer {
   readonly #listener: Deno.Listener;
   readonly #handler: HttpHandler;
@@ -102,6 +115,10 @@ export class HttpServer {
   readonly #ticker: ReturnType<typeof setInterval>;
   readonly #accepting: Promise<void>;
   #closing = false;
+  /** Deadline of every connection once a graceful close began (Infinity until then). */
+  #drainUntil = Infinity;
+  /** Resolved when the last connection is gone after close() began. */
+  readonly #drained = Promise.withResolvers<void>();
   /** Connections refused because `maxConnections` were open. */
   refused = 0;
   /** Connections cut for missing the deadline. */
@@ -132,17 +149,46 @@ export class HttpServer {
     return this.#open.size;
   }
 
-  /** Stops accepting, closes every connection, and resolves when the accept loop has ended. */
+  /**
+   * Stops gracefully: no new connections; a request already received is answered (with
+   * `connection: close`) and one being received may still complete, both within `drainMs`; an
+   * idle keep-alive connection is shut at once. Resolves when every connection is closed.
+   *
+   * Idle connections are shut for writing first (FIN) and closed once the client closes its side
+   * or the drain ends, so that a request racing the shutdown meets a clean end of stream rather
+   * than a reset, and the client can send it again elsewhere.
+   */
   async close(): Promise<void> {
-    if (this.#closing) return;
-    this.#closing = true;
+    if (!this.#closing) {
+      this.#closing = true;
+      try {
+        this.#listener.close();
+      } catch { /* already closed */ }
+      await this.#accepting;
+      const drainMs = Math.min(this.#limits.drainMs ?? 1000, this.#limits.timeoutMs);
+      this.#drainUntil = performance.now() + drainMs;
+      for (const c of this.#open) {
+        c.deadline = Math.min(c.deadline, this.#drainUntil);
+        if (c.idle) {
+          c.shut = true;
+          shutWrite(c.conn);
+        }
+      }
+      this.#forget(undefined);
+    }
+    await this.#drained.promise;
     clearInterval(this.#ticker);
-    try {
-      this.#listener.close();
-    } catch { /* already closed */ }
-    for (const c of this.#open) closeQuietly(c.conn);
-    this.#open.clear();
-    await this.#accepting;
+  }
+
+  /** Drops `c` from the open set; resolves the drain when closing and nothing is left. */
+  #forget(c: Connection | undefined): void {
+    if (c !== undefined) this.#open.delete(c);
+    if (this.#closing && this.#open.size === 0) this.#drained.resolve();
+  }
+
+  /** The deadline for the client's next step: the timeout, capped by a drain. */
+  #deadline(): number {
+    return Math.min(performance.now() + this.#limits.timeoutMs, this.#drainUntil);
   }
 
   async #acceptLoop(): Promise<void> {
@@ -159,11 +205,11 @@ export class HttpServer {
         closeQuietly(conn);
         continue;
       }
-      const c: Connection = { conn, deadline: performance.now() + this.#limits.timeoutMs };
+      const c: Connection = { conn, deadline: this.#deadline(), idle: true, shut: false };
       this.#open.add(c);
       this.#serve(c).then((handedOver) => {
-        this.#open.delete(c);
         if (!handedOver) closeQuietly(conn);
+        this.#forget(c);
       });
     }
   }
@@ -173,8 +219,8 @@ export class HttpServer {
     for (const c of this.#open) {
       if (c.deadline < now) {
         this.timedOut++;
-        this.#open.delete(c);
         closeQuietly(c.conn);
+        this.#forget(c);
       }
     }
   }
@@ -200,8 +246,12 @@ export class HttpServer {
             grown.set(buf);
             buf = grown;
           }
+          c.idle = filled === 0;
+          if (c.idle && this.#closing) return false; // between requests: nothing to answer
           const n = await conn.read(buf.subarray(filled));
-          if (n === null) return false;
+          // A request that raced the shutdown cannot be answered; the client saw the stream end.
+          if (n === null || c.shut) return false;
+          c.idle = false;
           filled += n;
           headEnd = findHeadEnd(buf, Math.max(0, filled - n - 3), filled);
         }
@@ -221,7 +271,8 @@ export class HttpServer {
         buf.copyWithin(0, rest, filled);
         filled -= rest;
 
-        c.deadline = Infinity; // the handler's own time is not the client's fault
+        // The handler's own time is not the client's fault (but a drain bounds it).
+        c.deadline = this.#drainUntil;
         let res: HttpResponse;
         try {
           res = await this.#handler(req);
@@ -233,7 +284,7 @@ export class HttpServer {
             headers: { "content-type": "text/plain" },
           };
         }
-        c.deadline = performance.now() + this.#limits.timeoutMs;
+        c.deadline = this.#deadline();
         if (res.takeover !== undefined) {
           if (res.status !== 101 || this.#closing) {
             await writeAll(conn, plain(503, "not switching protocols: the server is stopping"));
@@ -241,20 +292,25 @@ export class HttpServer {
           }
           await writeAll(conn, serializeResponse(res, false, true));
           if (!this.#open.has(c)) return false; // cut by the deadline meanwhile
-          this.#open.delete(c);
+          this.#forget(c);
           res.takeover(conn, buf.slice(0, filled));
           return true;
         }
         const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
         await writeAll(conn, serializeResponse(res, keepAlive, req.method === "HEAD"));
         if (!keepAlive) return false;
-        c.deadline = performance.now() + this.#limits.timeoutMs;
+        c.deadline = this.#deadline();
       }
     } catch {
       // The client went away or was cut off: nothing to answer.
       return false;
     }
   }
+}
+
+/** Sends FIN: the client reads the end of the stream, and may still send until it closes. */
+function shutWrite(conn: Deno.Conn): void {
+  conn.closeWrite().catch(() => {/* already closed */});
 }
 
 function closeQuietly(conn: Deno.Conn): void {
