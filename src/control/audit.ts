@@ -1,8 +1,8 @@
 /**
  * The audit log: every control action (`release-torrent`, `retire-torrent`, `release-logs`,
  * `quit`) is recorded with its time, command, result and the info hashes it touched, so that
- * "who published what, when, and did it work" can be answered later. `status` only reads and is
- * not recorded (a monitoring script polling it would drown the log).
+ * "who published what, when, and did it work" can be answered later. `status` and `metrics` only
+ * read and are not recorded (a monitoring script polling them would drown the log).
  *
  * Records go to the log origin `audit` (at level info; the origin logs at info unless
  * `--log-filter` says otherwise, see `log/levels.ts`) and, with `--audit-log FILE`, to a file of
@@ -116,7 +116,7 @@ export class AuditLog {
 }
 
 /** Commands that only read: not audited. */
-const READ_ONLY: ReadonlySet<Command> = new Set(["status"]);
+const READ_ONLY: ReadonlySet<Command> = new Set(["status", "metrics"]);
 
 /**
  * Wraps a control handler so that every action it runs is written to `audit`, whether it
