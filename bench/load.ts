@@ -160,6 +160,15 @@ export async function startHefur(core: string, v8Flags: string[]): Promise<Track
     // No control socket: the default one is shared by every Hefur of this user.
     "--control-socket",
     "",
+    // The whole load comes from 127.0.0.1 and its peers re-announce at once: without these the
+    // rate limit and the early-announce path would answer most of it (opentracker has neither;
+    // admission_bench.ts measures their cost).
+    "--announce-rate",
+    "0",
+    "--scrape-rate",
+    "0",
+    "--early-announces",
+    "off",
   );
   const child = new Deno.Command("taskset", { args, stdout: "null", stderr: "piped" }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();

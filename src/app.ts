@@ -6,7 +6,10 @@
  * @module
  */
 import type { ServeConfig } from "./cli/args.ts";
-import { Tracker } from "./tracker/tracker.ts";
+import { type EarlyAnnouncePolicy, Tracker } from "./tracker/tracker.ts";
+import { IpSet } from "./protocol/ip_set.ts";
+import { Admission } from "./admission/admission.ts";
+import { DenyList } from "./admission/deny_list.ts";
 import { DEFAULT_HTTP_LIMITS, HttpServer } from "./net/http_server.ts";
 import { addTrackerRoutes, newSchemeCounters, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
@@ -22,6 +25,9 @@ import { addApiRoutes } from "./api/json_api.ts";
 import { HefurMetrics } from "./metrics/hefur_metrics.ts";
 import { parseHostPort } from "./net/host_port.ts";
 import { StateStore } from "./state/state_store.ts";
+
+/** How often the deny file is checked for changes (ms). */
+export const DENY_POLL_MS = 5000;
 
 /** A running Hefur. */
 export interface Hefur {
@@ -48,6 +54,8 @@ export interface Hefur {
   readonly metricsHttp?: HttpServer;
   /** The state file, when `--state-file` is given. */
   readonly state?: StateStore;
+  /** The deny list and rate limits every listener checks. */
+  readonly admission: Admission;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -77,7 +85,24 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     maxNumwant: config.maxNumwant,
     open: config.torrentDir === "",
     maxTorrents: config.maxTorrents,
+    earlyAnnounces: config.earlyAnnounces as EarlyAnnouncePolicy,
+    official: new IpSet(config.officialSeed),
   });
+  // The deny file is read now: a bad one stops start-up before any listener opens.
+  const admission = new Admission({
+    deny: new DenyList({ networks: config.denyFrom, file: config.denyFile, pollMs: DENY_POLL_MS }),
+    announce: {
+      perMinute: config.announceRate,
+      burst: config.announceBurst,
+      maxAddresses: config.rateLimitAddresses,
+    },
+    scrape: {
+      perMinute: config.scrapeRate,
+      burst: config.scrapeBurst,
+      maxAddresses: config.rateLimitAddresses,
+    },
+  });
+  await admission.deny.start();
 
   // History comes back before the whitelist or any listener touches the tracker; in whitelist mode
   // it waits in the tracker until the whitelist adds each torrent.
@@ -100,6 +125,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     whitelist,
     wsTracker,
     webtorrent,
+    admission,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -113,7 +139,12 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxTorrentName: config.maxTorrentName,
       onScan: metrics?.observeScan,
     });
-    await whitelist.start();
+    try {
+      await whitelist.start();
+    } catch (e) {
+      await admission.close();
+      throw e;
+    }
   }
   // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
   const wsTracker = new WsTracker<WebSocketConnection>(tracker, {
@@ -124,6 +155,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   const sweeper = setInterval(() => {
     tracker.sweep();
     wsTracker.sweep();
+    admission.sweep();
   }, 60_000);
 
   const clientAddress = {
@@ -132,6 +164,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   };
   const router = addTrackerRoutes(new Router(), tracker, {
     counters: routes,
+    admission,
     allowProxy: config.allowProxy,
     maxScrapeTorrents: config.maxScrapeTorrents,
     allowFullScrape: config.allowFullScrape,
@@ -154,6 +187,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
+    admission,
   });
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);
@@ -195,12 +229,19 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         allowProxy: config.allowProxy,
         maxScrapeTorrents: config.maxScrapeTorrents,
         maxNumwant: config.maxNumwant,
+        admission,
       });
     }
   } catch (e) {
     // One listener failed: close what is already open, so nothing is left behind.
     clearInterval(sweeper);
-    await Promise.all([http?.close(), https?.close(), metricsHttp?.close(), whitelist?.close()]);
+    await Promise.all([
+      http?.close(),
+      https?.close(),
+      metricsHttp?.close(),
+      whitelist?.close(),
+      admission.close(),
+    ]);
     throw e;
   }
 
@@ -221,6 +262,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxScrapeTorrents: config.maxScrapeTorrents,
       allowFullScrape: config.allowFullScrape,
       scrapeInterval: config.scrapeInterval * 60,
+      admission,
     });
     router.upgrade(webtorrent.upgradeHandler(["/", "/announce"]));
     if (config.wsPort !== 0) {
@@ -237,6 +279,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
           metricsHttp?.close(),
           webtorrent.close(),
           whitelist?.close(),
+          admission.close(),
         ]);
         throw e;
       }
@@ -259,6 +302,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     metrics,
     metricsHttp,
     state,
+    admission,
     async close() {
       clearInterval(sweeper);
       await Promise.all([
@@ -268,6 +312,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         udp?.close(),
         metricsHttp?.close(),
         whitelist?.close(),
+        admission.close(),
       ]);
       await webtorrent?.close();
       // Last, once nothing can change the tracker any more.

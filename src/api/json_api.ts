@@ -20,6 +20,17 @@ import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Torrent, Tracker } from "../tracker/tracker.ts";
 import { VERSION } from "../version.ts";
+import type { Admission } from "../admission/admission.ts";
+
+/** What admission refused since start, in the API's words. */
+function admissionJson(admission: Admission) {
+  const c = admission.counters;
+  return {
+    denied: c.denied,
+    announces_rate_limited: c.announcesLimited,
+    scrapes_rate_limited: c.scrapesLimited,
+  };
+}
 
 /** Torrents per page of `/api/stats.json` (the same as `/stat`'s table). */
 export const API_PAGE_SIZE = 1000;
@@ -32,6 +43,8 @@ export interface ApiOptions {
   stats: boolean;
   /** List peers (off with `--disable-peers-page`). */
   peers: boolean;
+  /** Deny list and rate limits, whose refusals the stats show. */
+  admission?: Admission;
 }
 
 /** One torrent as the API shows it. */
@@ -47,6 +60,11 @@ export interface TorrentJson {
   leechers: number;
   completed: number;
   announces: number;
+  /**
+   * Seeders online in the `--official-seed` networks (0: the publisher's seed is down); null when
+   * no such networks are configured.
+   */
+  official_seeds: number | null;
   /** When the torrent was first tracked (ISO 8601). */
   first_seen: string;
   /** Where its peers are listed. */
@@ -64,8 +82,8 @@ function json(status: number, value: unknown): HttpResponse {
   return { status, headers: HEADERS, body: JSON.stringify(value) + "\n", keepAlive: true };
 }
 
-/** The API's form of a torrent. */
-export function torrentJson(t: Torrent): TorrentJson {
+/** The API's form of a torrent; `tracker` answers whether an official seed is online. */
+export function torrentJson(t: Torrent, tracker?: Tracker): TorrentJson {
   const hex = binaryToHex(t.info?.fullHash ?? t.infoHash);
   return {
     info_hash: hex,
@@ -76,13 +94,18 @@ export function torrentJson(t: Torrent): TorrentJson {
     leechers: t.swarm.incomplete,
     completed: t.swarm.downloaded,
     announces: t.announces,
+    official_seeds: tracker?.officialSeeds(t) ?? null,
     first_seen: new Date(t.firstSeen).toISOString(),
     url: `/api/torrents/${hex}.json`,
   };
 }
 
 /** `/api/stats.json`: the tracker, the totals over every torrent, and one page of torrents. */
-export function statsJson(tracker: Tracker, req: HttpRequest): HttpResponse {
+export function statsJson(
+  tracker: Tracker,
+  req: HttpRequest,
+  admission?: Admission,
+): HttpResponse {
   let page = 1;
   try {
     forEachPair(req.query, (k, v) => {
@@ -99,10 +122,12 @@ export function statsJson(tracker: Tracker, req: HttpRequest): HttpResponse {
 
   // Same order and totals as /stat: a hybrid torrent's v1 and v2 entries share one file, whose
   // size is counted once.
-  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0;
+  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0, officialOnline = 0;
+  const official = tracker.hasOfficialNetworks;
   const counted = new Set<string>();
   const torrents: TorrentJson[] = [];
   for (const t of tracker.torrents()) {
+    if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
     seeders += t.swarm.complete;
     leechers += t.swarm.incomplete;
     completed += t.swarm.downloaded;
@@ -114,7 +139,7 @@ export function statsJson(tracker: Tracker, req: HttpRequest): HttpResponse {
         length += info.length;
       }
     }
-    if (i >= first && i < first + API_PAGE_SIZE) torrents.push(torrentJson(t));
+    if (i >= first && i < first + API_PAGE_SIZE) torrents.push(torrentJson(t, tracker));
     i++;
   }
   const c = tracker.counters;
@@ -126,8 +151,17 @@ export function statsJson(tracker: Tracker, req: HttpRequest): HttpResponse {
       announces: c.announces,
       scrapes: c.scrapes,
       failures: c.failures,
+      early_announces: c.early,
+      ...(admission && { refused: admissionJson(admission) }),
     },
-    totals: { torrents: tracker.size, seeders, leechers, completed, length },
+    totals: {
+      torrents: tracker.size,
+      seeders,
+      leechers,
+      completed,
+      length,
+      ...(official && { official_seed_online: officialOnline }),
+    },
     page,
     pages,
     page_size: API_PAGE_SIZE,
@@ -148,7 +182,7 @@ export function torrentPeersJson(
   }
   const t = tracker.get(full.slice(0, 20));
   if (t === undefined) return json(404, { error: "torrent not found" });
-  const body: Record<string, unknown> = { ...torrentJson(t) };
+  const body: Record<string, unknown> = { ...torrentJson(t, tracker) };
   if (!options.peers) {
     body.peers = null;
     return json(200, body);
@@ -159,7 +193,9 @@ export function torrentPeersJson(
   body.peers_total = all.length;
   body.peers_limit = API_MAX_PEERS;
   body.peers_truncated = shown.length < all.length;
+  const official = tracker.hasOfficialNetworks ? tracker.options.official : undefined;
   body.peers = shown.map((p) => ({
+    ...(official && { official: official.has(p.ip) }),
     ip: p.ip,
     port: p.port,
     peer_id: binaryToHex(p.peerId),
@@ -192,7 +228,10 @@ function readOnly(handler: HttpHandler): HttpHandler {
 /** Adds the API's routes to `router`. */
 export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptions): Router {
   const off = json(404, { error: "turned off on this tracker" });
-  router.on("/api/stats.json", readOnly((req) => options.stats ? statsJson(tracker, req) : off));
+  router.on(
+    "/api/stats.json",
+    readOnly((req) => options.stats ? statsJson(tracker, req, options.admission) : off),
+  );
   router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
   return router;
 }

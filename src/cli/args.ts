@@ -8,6 +8,8 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { optionKey, OPTIONS, type OptionSpec } from "./options.ts";
+import { EARLY_ANNOUNCE_POLICIES } from "../tracker/tracker.ts";
+import { IpSet, IpSetError } from "../protocol/ip_set.ts";
 import { parseHostPort } from "../net/host_port.ts";
 
 /** Everything `hefur serve` was told, keyed by camelCase option name. */
@@ -76,6 +78,15 @@ export interface ServeConfig {
   logFile: string;
   logRotationInterval: number;
   logCompression: string;
+  earlyAnnounces: string;
+  officialSeed: string[];
+  denyFrom: string[];
+  denyFile: string;
+  announceRate: number;
+  announceBurst: number;
+  scrapeRate: number;
+  scrapeBurst: number;
+  rateLimitAddresses: number;
   uid: string;
   gid: string;
   chroot: string;
@@ -161,6 +172,26 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     throw new UsageError(
       `--min-numwant (${config.minNumwant}) must not be larger than --max-numwant (${config.maxNumwant})`,
     );
+  }
+  if (!(EARLY_ANNOUNCE_POLICIES as readonly string[]).includes(config.earlyAnnounces)) {
+    throw new UsageError(
+      `--early-announces: "${config.earlyAnnounces}" is not one of ${
+        EARLY_ANNOUNCE_POLICIES.join(", ")
+      }`,
+    );
+  }
+  for (
+    const [option, list] of [["official-seed", config.officialSeed], [
+      "deny-from",
+      config.denyFrom,
+    ]] as const
+  ) {
+    try {
+      new IpSet(list);
+    } catch (e) {
+      if (!(e instanceof IpSetError)) throw e;
+      throw new UsageError(`--${option}: ${e.message}`);
+    }
   }
   if ((config.httpCert === "") !== (config.httpKey === "")) {
     throw new UsageError(

@@ -132,6 +132,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: "Tracker",
     help: "let announces choose their address with `ip` (anyone can then register any address)",
   },
+  {
+    name: "early-announces",
+    type: "string",
+    default: "counts",
+    group: "Tracker",
+    help:
+      "new: what a plain announce sooner than the min interval after the same peer's last gets: off (served as usual), counts (counters, no peers: the cheap path) or refuse (failure reason)",
+  },
+  {
+    name: "official-seed",
+    type: "list",
+    group: "Tracker",
+    help:
+      "new: address or CIDR network of the publisher's own seeds (repeatable, or comma-separated); pages, badges, the JSON API and metrics show whether each torrent has one online",
+  },
   // Network
   {
     name: "http-port",
@@ -496,6 +511,66 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "compression of rotated logs: identity, gzip or zstd (Deno cannot write xz)",
   },
   // Security
+  {
+    name: "deny-from",
+    type: "list",
+    group: "Security",
+    help:
+      "new: address or CIDR network whose announces and scrapes are refused (repeatable, or comma-separated)",
+  },
+  {
+    name: "deny-file",
+    type: "string",
+    default: "",
+    group: "Security",
+    help:
+      "new: file of networks to refuse, one address or CIDR per line, # comments; reloaded when it changes",
+  },
+  {
+    name: "announce-rate",
+    type: "int",
+    default: 60,
+    unit: "per minute",
+    ...U32,
+    group: "Security",
+    help: "new: announces per address (per /64 for IPv6) once its burst is spent; 0: no limit",
+  },
+  {
+    name: "announce-burst",
+    type: "int",
+    default: 600,
+    ...U32,
+    min: 1,
+    group: "Security",
+    help: "new: announces an address may make at once (a client starting many torrents)",
+  },
+  {
+    name: "scrape-rate",
+    type: "int",
+    default: 60,
+    unit: "per minute",
+    ...U32,
+    group: "Security",
+    help: "new: scrapes per address (per /64 for IPv6) once its burst is spent; 0: no limit",
+  },
+  {
+    name: "scrape-burst",
+    type: "int",
+    default: 300,
+    ...U32,
+    min: 1,
+    group: "Security",
+    help: "new: scrapes an address may make at once",
+  },
+  {
+    name: "rate-limit-addresses",
+    type: "int",
+    default: 100000,
+    ...U32,
+    min: 1,
+    group: "Security",
+    help: "new: most addresses whose rates are tracked at once (memory bound)",
+  },
   {
     name: "uid",
     type: "string",

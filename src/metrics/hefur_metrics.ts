@@ -20,6 +20,8 @@ import type { WsTracker } from "../tracker/ws_tracker.ts";
 import type { ScanReport, Whitelist } from "../whitelist/whitelist.ts";
 import { VERSION } from "../version.ts";
 import { type Histogram, Registry } from "./registry.ts";
+import type { Admission } from "../admission/admission.ts";
+import { binaryToHex } from "../protocol/binary.ts";
 
 /** The parts of a running Hefur that metrics read; absent parts are simply not reported. */
 export interface MetricSources {
@@ -35,6 +37,8 @@ export interface MetricSources {
   wsTracker?: WsTracker<unknown>;
   /** The WebSocket listener side (connections, refusals). */
   webtorrent?: WebTorrentServer;
+  /** Deny list and rate limits. */
+  admission?: Admission;
 }
 
 /** Bucket bounds (seconds) of HTTP request handling times. */
@@ -128,6 +132,39 @@ export class HefurMetrics {
       "hefur_whitelist_files",
       "`.torrent` files under the torrent directory at the last walk.",
     );
+    const refused = r.counter(
+      "hefur_admission_refused_total",
+      "Announces and scrapes refused before the tracker, by reason (denied, announce_rate, scrape_rate).",
+      ["reason"],
+    );
+    const early = r.counter(
+      "hefur_early_announces_total",
+      "Announces sooner than min interval after the same peer's last (answered without peers, or refused).",
+    );
+    const rateBuckets = r.gauge(
+      "hefur_rate_limit_buckets",
+      "Rate buckets held: one per address (IPv6: per /64) and kind of request, bounded by --rate-limit-addresses per kind.",
+    );
+    const rateEvicted = r.counter(
+      "hefur_rate_limit_evictions_total",
+      "Rate buckets dropped while in use because more addresses came than --rate-limit-addresses.",
+    );
+    const denyRanges = r.gauge("hefur_deny_networks", "Address ranges denied (after merging).");
+    const denyReloads = r.counter(
+      "hefur_deny_file_reloads_total",
+      "Loads of --deny-file, by result (ok, failure: the previous list stayed).",
+      ["result"],
+    );
+    const officialTorrents = r.gauge(
+      "hefur_official_seed_torrents",
+      "Torrents by whether a seeder in the --official-seed networks is online (online, down).",
+      ["state"],
+    );
+    const officialSeeds = r.gauge(
+      "hefur_torrent_official_seeds",
+      "Seeders online in the --official-seed networks, per torrent (whitelist mode only: in open mode the torrents are not the publisher's).",
+      ["info_hash"],
+    );
     const scanTruncated = r.gauge(
       "hefur_whitelist_scan_truncated",
       "1 when the last walk stopped at --max-scan-inodes.",
@@ -144,8 +181,19 @@ export class HefurMetrics {
       }
       rss.set(mem.rss);
 
-      let seeders = 0, leechers = 0, v4 = 0, all = 0, done = 0;
+      let seeders = 0, leechers = 0, v4 = 0, all = 0, done = 0, online = 0, down = 0;
+      const official = s.tracker.hasOfficialNetworks;
+      const perTorrent = official && !s.tracker.options.open;
+      officialSeeds.reset(); // retired torrents must not linger
       for (const t of s.tracker.torrents()) {
+        if (official) {
+          const n = s.tracker.officialSeeds(t)!;
+          if (n > 0) online++;
+          else down++;
+          if (perTorrent) {
+            officialSeeds.set(n, { info_hash: binaryToHex(t.info?.fullHash ?? t.infoHash) });
+          }
+        }
         const swarm = t.swarm;
         seeders += swarm.complete;
         leechers += swarm.incomplete;
@@ -154,6 +202,22 @@ export class HefurMetrics {
         done += swarm.downloaded;
       }
       torrents.set(s.tracker.size);
+      if (official) {
+        officialTorrents.set(online, { state: "online" });
+        officialTorrents.set(down, { state: "down" });
+      }
+      early.set(s.tracker.counters.early);
+      if (s.admission !== undefined) {
+        const a = s.admission.counters;
+        refused.set(a.denied, { reason: "denied" });
+        refused.set(a.announcesLimited, { reason: "announce_rate" });
+        refused.set(a.scrapesLimited, { reason: "scrape_rate" });
+        rateBuckets.set(a.buckets);
+        rateEvicted.set(a.bucketsEvicted);
+        denyRanges.set(s.admission.deny.size);
+        denyReloads.set(s.admission.deny.reloads, { result: "ok" });
+        denyReloads.set(s.admission.deny.reloadFailures, { result: "failure" });
+      }
       peers.set(seeders, { state: "seeder" });
       peers.set(leechers, { state: "leecher" });
       families.set(v4, { family: "ipv4" });
@@ -192,7 +256,7 @@ export class HefurMetrics {
       }
       const core: TrackerCounters = s.tracker.counters;
       errors.set(core.notFound, { kind: "torrent_not_found" });
-      errors.set(core.failures - core.notFound, { kind: "tracker_full" });
+      errors.set(core.full, { kind: "tracker_full" });
       if (s.wsTracker !== undefined) {
         const w = s.wsTracker.counters;
         announces.set(w.announces - w.failures, { protocol: "ws", result: "ok" });

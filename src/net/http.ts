@@ -10,6 +10,7 @@ import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protoc
 import { isFailure, type SwarmCounts } from "../protocol/types.ts";
 import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
 import { FAILURE, type Tracker } from "../tracker/tracker.ts";
+import type { Admission, Refusal } from "../admission/admission.ts";
 
 /**
  * Answers a request that carries an `Upgrade` header, or returns undefined to let it be routed as
@@ -105,6 +106,8 @@ export interface TrackerRouteOptions extends ClientAddressOptions {
   scrapeInterval: number;
   /** Where the routes count what they answer (for metrics); fresh counters when omitted. */
   counters?: SchemeCounters;
+  /** Deny list and rate limits, checked before anything else; none when omitted. */
+  admission?: Admission;
 }
 
 /** What the announce and scrape routes answered on one scheme, for metrics. */
@@ -143,6 +146,11 @@ function bencoded(body: Uint8Array): HttpResponse {
   return { status: 200, headers: BENCODE_HEADERS, body };
 }
 
+/** A refusal of admission, as a bencoded failure (with BEP 31 `retry in`, in minutes). */
+function refused(r: Refusal): HttpResponse {
+  return bencoded(encodeFailure(r.reason, r.retryIn === undefined ? undefined : r.retryIn / 60));
+}
+
 /** Adds `/announce` and `/scrape` for `tracker` to `router`. */
 export function addTrackerRoutes(
   router: Router,
@@ -150,12 +158,19 @@ export function addTrackerRoutes(
   options: TrackerRouteOptions,
 ): Router {
   const counters = options.counters ?? newSchemeCounters();
+  const admission = options.admission;
   router.on("/announce", (req) => {
     const c = req.secure ? counters.https : counters.http;
     c.announces++;
+    const ip = clientIp(req, options);
+    const refusal = admission?.check(ip, "announce");
+    if (refusal !== undefined) {
+      c.announceFailures++;
+      return refused(refusal);
+    }
     let parsed;
     try {
-      parsed = parseAnnounceQuery(req.query, clientIp(req, options), options);
+      parsed = parseAnnounceQuery(req.query, ip, options);
     } catch (e) {
       if (e instanceof QueryError) {
         c.badQueries++;
@@ -175,6 +190,11 @@ export function addTrackerRoutes(
   router.on("/scrape", (req) => {
     const c = req.secure ? counters.https : counters.http;
     c.scrapes++;
+    const refusal = admission?.check(clientIp(req, options), "scrape");
+    if (refusal !== undefined) {
+      c.scrapeFailures++;
+      return refused(refusal);
+    }
     let hashes: string[];
     try {
       hashes = parseScrapeQuery(req.query, options.maxScrapeTorrents).infoHashes;

@@ -13,6 +13,10 @@
  *   and connects again, as BEP 15 clients do;
  * - a malformed request whose ids could be read ("sendable") gets an error packet, again only with
  *   a valid connection id, never longer than the request; anything else is dropped silently.
+ * - admission (deny list, rate limits) is asked on a connect (a denied network gets an error
+ *   packet, no connection id) and on announces and scrapes once their connection id verified, so
+ *   a spoofed source can never spend another address's tokens; refusals are error packets, never
+ *   longer than the request.
  *
  * IPv4 and IPv6: a request that arrived over IPv4 (including a v4-mapped source on a dual-stack
  * socket) gets IPv4 peers, 6 bytes each; one that arrived over IPv6 gets IPv6 peers in the BEP 15
@@ -39,6 +43,7 @@ import { AnnounceEvent, type AnnounceRequest, isFailure, Want } from "../protoco
 import { isIpv6, socketIp } from "../protocol/ip.ts";
 import { FAILURE, type Tracker } from "../tracker/tracker.ts";
 import { ConnectionIds } from "./connection_id.ts";
+import type { Admission } from "../admission/admission.ts";
 
 /**
  * Datagrams longer than this are cut to it (as the original does, reference §7.1). A request
@@ -70,6 +75,8 @@ export interface UdpServerOptions {
   maxNumwant: number;
   /** Connection id issuer; a fresh one with a random key when omitted. */
   connectionIds?: ConnectionIds;
+  /** Deny list and rate limits; none when omitted. */
+  admission?: Admission;
 }
 
 /** The defaults of `hefur serve`. */
@@ -89,6 +96,8 @@ export interface UdpCounters {
   announces: number;
   /** Announces the core refused (answered with an error packet). */
   announceFailures: number;
+  /** Requests refused by admission (denied network or rate limit), with an error packet. */
+  refused: number;
   scrapes: number;
   /** Error packets sent: malformed requests with a valid id, and refusals of the core. */
   errorReplies: number;
@@ -131,6 +140,7 @@ export class UdpServer {
     connects: 0,
     announces: 0,
     announceFailures: 0,
+    refused: 0,
     scrapes: 0,
     errorReplies: 0,
     malformed: 0,
@@ -141,6 +151,7 @@ export class UdpServer {
   readonly #tracker: Tracker;
   readonly #ids: ConnectionIds;
   readonly #allowProxy: boolean;
+  readonly #admission: Admission | undefined;
   readonly #limits: UdpLimits;
   readonly #sendLength: number;
   // Shared by both sockets: each is filled and consumed within one synchronous `handle` call.
@@ -175,6 +186,7 @@ export class UdpServer {
     this.#tracker = tracker;
     this.#ids = o.connectionIds ?? new ConnectionIds();
     this.#allowProxy = o.allowProxy;
+    this.#admission = o.admission;
     this.#limits = { maxScrapeTorrents: o.maxScrapeTorrents };
     // Room for the largest reply: an IPv6 announce with every peer the core may give, or a
     // scrape of the largest batch (always smaller than its request).
@@ -250,12 +262,23 @@ export class UdpServer {
     switch (r.kind) {
       case "connect": {
         this.counters.connects++;
+        // A denied network gets no connection id: its error fits in the 16 bytes it sent.
+        if (this.#admission?.isDenied(src.ip)) {
+          this.counters.refused++;
+          return this.#error(out, r.transactionId, "denied", packet);
+        }
         const [hi, lo] = this.#ids.issue(src.ip, CONNECTION_ID_PORT);
         return writeConnectReply(out, r.transactionId, hi, lo);
       }
       case "announce": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
         this.counters.announces++;
+        // Checked on the verified source only, so a spoofer cannot spend another's tokens.
+        const refusal = this.#admission?.check(src.ip, "announce");
+        if (refusal !== undefined) {
+          this.counters.refused++;
+          return this.#error(out, r.transactionId, refusal.reason, packet);
+        }
         const req = this.#request;
         req.infoHash = r.infoHash;
         req.peerId = r.peerId;
@@ -277,6 +300,11 @@ export class UdpServer {
       case "scrape": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
         this.counters.scrapes++;
+        const refusal = this.#admission?.check(src.ip, "scrape");
+        if (refusal !== undefined) {
+          this.counters.refused++;
+          return this.#error(out, r.transactionId, refusal.reason, packet);
+        }
         const counts = this.#tracker.scrape(r.infoHashes);
         // Unknown hashes get zeros so entries line up with the request (reference §16.1.2); but
         // with a whitelist, a scrape naming only untracked torrents gets a clear error instead.

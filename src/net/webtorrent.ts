@@ -24,6 +24,7 @@ import {
 } from "../protocol/webtorrent.ts";
 import type { SwarmCounts } from "../protocol/types.ts";
 import type { WsTracker } from "../tracker/ws_tracker.ts";
+import { type Admission, DENIED_REASON } from "../admission/admission.ts";
 
 /** Settings of the WebSocket tracker. */
 export interface WebTorrentServerOptions extends ClientAddressOptions {
@@ -41,6 +42,8 @@ export interface WebTorrentServerOptions extends ClientAddressOptions {
   allowFullScrape: boolean;
   /** Seconds sent as `flags.min_request_interval` in scrapes. */
   scrapeInterval: number;
+  /** Deny list and rate limits, shared with the other listeners; none when omitted. */
+  admission?: Admission;
 }
 
 /** Counters of the WebSocket listener, beside the core's. */
@@ -51,6 +54,8 @@ export interface WebTorrentServerCounters {
   refused: number;
   /** Messages refused by the codec (bad JSON, bad hashes, too many offers…). */
   badMessages: number;
+  /** Upgrades and messages refused by admission (denied network, rate limit). */
+  admissionRefused: number;
 }
 
 /** The WebSocket tracker over a shared {@link WsTracker}. */
@@ -61,7 +66,12 @@ export class WebTorrentServer {
   readonly #perIp = new Map<string, number>();
   readonly #ticker: ReturnType<typeof setInterval>;
   #closing = false;
-  readonly counters: WebTorrentServerCounters = { accepted: 0, refused: 0, badMessages: 0 };
+  readonly counters: WebTorrentServerCounters = {
+    accepted: 0,
+    refused: 0,
+    badMessages: 0,
+    admissionRefused: 0,
+  };
 
   constructor(core: WsTracker<WebSocketConnection>, options: WebTorrentServerOptions) {
     this.#core = core;
@@ -117,6 +127,14 @@ export class WebTorrentServer {
       return { status: e.status, headers, body: e.message + "\n" };
     }
     const ip = clientIp(req, this.#options);
+    if (this.#options.admission?.isDenied(ip)) {
+      this.counters.admissionRefused++;
+      return {
+        status: 403,
+        headers: { "content-type": "text/plain; charset=utf-8" },
+        body: DENIED_REASON + "\n",
+      };
+    }
     const refusal = this.#refusal(ip);
     if (refusal !== undefined) {
       this.counters.refused++;
@@ -176,6 +194,21 @@ export class WebTorrentServer {
       if (!(e instanceof WebTorrentMessageError)) throw e;
       this.#refuse(ws, e);
       return;
+    }
+    // Answers are the second half of a WebRTC handshake another peer started: never limited.
+    if (req.action === "scrape" || req.answer === undefined) {
+      const refusal = this.#options.admission?.check(ws.remoteIp, req.action);
+      if (refusal !== undefined) {
+        this.counters.admissionRefused++;
+        ws.send(
+          encodeFailure(
+            refusal.reason,
+            req.action,
+            req.action === "announce" ? req.infoHash : undefined,
+          ),
+        );
+        return;
+      }
     }
     if (req.action === "scrape") {
       ws.send(this.#scrape(req));

@@ -8,6 +8,7 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
+import type { IpSet } from "../protocol/ip_set.ts";
 import { formatAge, formatBytes, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { parsePageHash } from "./info_hash.ts";
@@ -58,15 +59,19 @@ export function torrentByHash(site: Site, value: string | undefined): Torrent | 
   return torrent;
 }
 
-function peerRow(p: Peer, now: number): Html {
+function peerRow(p: Peer, now: number, official: IpSet | undefined): Html {
   const age = now - p.lastSeen;
+  const mark = official !== undefined && official.has(p.ip) &&
+    html`
+      <span class="badge official" title="In an --official-seed network">official</span>
+    `;
   return html`
     <tr>
       <td class="addr" data-label="Address"><code>${p.ip}</code></td>
       <td class="num" data-label="Port">${p.port}</td>
       <td data-label="State">${p.left === 0
         ? html`<span class="badge seed">seeder</span>`
-        : html`<span class="badge leech">leecher</span>`}</td>
+        : html`<span class="badge leech">leecher</span>`}${mark}</td>
       <td class="peer-id" data-label="Peer ID"><code>${formatPeerId(p.peerId)}</code></td>
       <td class="num" data-label="Left" data-v="${p.left}">${formatBytes(p.left)}</td>
       <td class="num" data-label="Uploaded" data-v="${p.uploaded}">${formatBytes(p.uploaded)}</td>
@@ -97,6 +102,8 @@ export function peersPage(site: Site, req: HttpRequest): HttpResponse {
   const shown = newest.slice(-PEERS_PAGE_LIMIT).reverse();
   const hex = torrentHex(t);
   const info = t.info;
+  const officialSeeds = site.tracker.officialSeeds(t);
+  const official = officialSeeds === undefined ? undefined : site.tracker.options.official;
   const content = html`
     <section class="torrent-head">
       <h2 class="name">${info?.name ?? "Torrent without metadata"}</h2>
@@ -116,6 +123,13 @@ export function peersPage(site: Site, req: HttpRequest): HttpResponse {
       : "—"}</span></div>
     ${info !== undefined &&
       html`<div class="card"><span class="k">Version</span><span class="v">v${info.version}</span></div>`}
+    ${officialSeeds !== undefined && html`
+      <div
+        class="card"><span class="k">Official seed</span><span class="v" id="official-seed">${officialSeeds >
+            0
+          ? html`<span class="badge official">online</span>`
+          : html`<span class="badge down">down</span>`}</span></div>
+    `}
     </section>
     ${total > shown.length &&
       html`
@@ -136,7 +150,7 @@ export function peersPage(site: Site, req: HttpRequest): HttpResponse {
             <th class="num" data-sort="num">Last seen</th>
           </tr>
         </thead>
-        <tbody>${shown.length > 0 ? shown.map((p) => peerRow(p, now)) : html`
+        <tbody>${shown.length > 0 ? shown.map((p) => peerRow(p, now, official)) : html`
           <tr class="empty">
             <td colspan="8">No peer right now.</td>
           </tr>

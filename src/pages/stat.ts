@@ -61,6 +61,20 @@ export function torrentLinks(site: Site, t: Torrent, trackers: string[]): Html {
   }`;
 }
 
+/**
+ * The "official seed" cell of a torrent: online or down, or nothing when no `--official-seed`
+ * networks are configured.
+ */
+export function officialCell(site: Site, t: Torrent): Html | false {
+  const n = site.tracker.officialSeeds(t);
+  if (n === undefined) return false;
+  return html`
+    <td data-label="Official seed" data-v="${n}">${n > 0
+      ? html`<span class="badge official" title="${n} official seeders online">online</span>`
+      : html`<span class="badge down">down</span>`}</td>
+  `;
+}
+
 function row(site: Site, t: Torrent, trackers: string[]): Html {
   const s = t.swarm;
   const info = t.info;
@@ -79,6 +93,7 @@ function row(site: Site, t: Torrent, trackers: string[]): Html {
       <td class="num" data-label="Seeders">${s.complete}</td>
       <td class="num" data-label="Leechers">${s.incomplete}</td>
       <td class="num" data-label="Completed">${s.downloaded}</td>
+      ${officialCell(site, t)}
     </tr>
   `;
 }
@@ -116,10 +131,12 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
 
   // Totals cover every torrent. A hybrid torrent has a v1 and a v2 entry sharing one file: its size
   // is counted once (the original counts it twice: reference §10.2).
-  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0;
+  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0, officialOnline = 0;
+  const official = tracker.hasOfficialNetworks;
   const counted = new Set<string>();
   const rows: Html[] = [];
   for (const t of tracker.torrents()) {
+    if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
     seeders += t.swarm.complete;
     leechers += t.swarm.incomplete;
     completed += t.swarm.downloaded;
@@ -152,6 +169,10 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
       <div class="card"><span class="k">Total size</span><span class="v">${formatBytes(
         length,
       )}</span></div>
+      ${official && html`
+        <div class="card"><span class="k">Official seed online</span><span class="v" id="official-online"
+          >${formatCount(officialOnline)} of ${formatCount(tracker.size)}</span></div>
+      `}
     </section>
     <section class="announce" aria-label="Announce URLs">
     <span class="k">Announce</span>${trackers.map((u) =>
@@ -172,11 +193,12 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
             <th class="num" data-sort="num">Seeders</th>
             <th class="num" data-sort="num">Leechers</th>
             <th class="num" data-sort="num">Completed</th>
+            ${official && html`<th data-sort="num">Official seed</th>`}
           </tr>
         </thead>
         <tbody>${rows.length > 0 ? rows : html`
           <tr class="empty">
-            <td colspan="8">No torrent is tracked yet.</td>
+            <td colspan="${official ? 9 : 8}">No torrent is tracked yet.</td>
           </tr>
         `}</tbody>
         <tfoot>
@@ -186,6 +208,7 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
             <td class="num" data-label="Seeders">${seeders}</td>
             <td class="num" data-label="Leechers">${leechers}</td>
             <td class="num" data-label="Completed">${completed}</td>
+            ${official && html`<td data-label="Official seed">${officialOnline} online</td>`}
           </tr>
         </tfoot>
       </table>

@@ -48,11 +48,25 @@ class Writer {
   }
 }
 
-/** The body of a failed announce or scrape: `d14:failure reason<len>:<msg>e`. */
-export function encodeFailure(reason: string): Uint8Array {
+/**
+ * The body of a failed announce or scrape: `d14:failure reason<len>:<msg>e`, plus BEP 31's
+ * `retry in` (whole minutes, at least 1) when the client may try again later.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeFailure } from "./http_reply.ts";
+ * assert.equal(new TextDecoder().decode(encodeFailure("busy", 0.5)),
+ *   "d14:failure reason4:busy8:retry ini1ee");
+ * ```
+ */
+export function encodeFailure(reason: string, retryInMinutes?: number): Uint8Array {
   const utf8 = new TextEncoder().encode(reason);
-  return new Writer(utf8.length + 32).text("d14:failure reason" + utf8.length + ":").bytes(utf8)
-    .text("e").done();
+  const w = new Writer(utf8.length + 48).text("d14:failure reason" + utf8.length + ":").bytes(utf8);
+  if (retryInMinutes !== undefined) {
+    w.text("8:retry in").int(Math.max(1, Math.ceil(retryInMinutes)));
+  }
+  return w.text("e").done();
 }
 
 /**

@@ -97,6 +97,12 @@ export class PeerTable {
     return this.#view.getFloat64(slot * this.#recLen + this.#leftAt);
   }
 
+  /** The wire form (address then port) of the peer in `slot`: a view, valid until the next change. */
+  wire(slot: number): Uint8Array {
+    const at = slot * this.#recLen;
+    return this.#bytes.subarray(at, at + this.wireLen);
+  }
+
   /** Slot of the peer whose wire form is `key[0, wireLen)`, or -1. */
   find(key: Uint8Array): number {
     const mask = this.#index.length - 1;

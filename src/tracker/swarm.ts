@@ -9,6 +9,7 @@
  */
 import { AnnounceEvent, type AnnounceRequest, type SwarmCounts, Want } from "../protocol/types.ts";
 import { formatIp, isIpv6, writeIp } from "../protocol/ip.ts";
+import type { IpSet } from "../protocol/ip_set.ts";
 import { PeerTable } from "./peer_table.ts";
 
 /** A peer as pages and APIs see it. */
@@ -31,6 +32,30 @@ export interface SwarmLimits {
   maxPeers: number;
   /** Seconds of silence after which a peer is forgotten. */
   peerTimeout: number;
+  /**
+   * Seconds a peer must wait between two plain announces (no event) to get peers again; an
+   * earlier one is {@link Update.Early}. 0 turns the check off.
+   */
+  minInterval: number;
+  /**
+   * The publisher's networks (`--official-seed`): seeders there are counted in
+   * {@link Swarm.officialSeeds}. Undefined costs nothing per announce.
+   */
+  official?: IpSet;
+}
+
+/** What {@link Swarm.update} did with an announce. */
+export enum Update {
+  /** The peer is gone (`stopped`): it gets no peers. */
+  Gone = 0,
+  /** The peer was recorded: it gets peers. */
+  Served = 1,
+  /**
+   * A plain announce sooner than `min interval` after the last one served, with nothing new to
+   * record (same seeder/leecher state): the record is left as it was (so the interval still
+   * counts from the last served announce) and the peer should get counters only.
+   */
+  Early = 2,
 }
 
 // The requester's wire form, written once per announce (announces are handled one at a time).
@@ -41,6 +66,11 @@ export class Swarm implements SwarmCounts {
   complete = 0;
   incomplete = 0;
   downloaded = 0;
+  /**
+   * Seeders in the official networks (`SwarmLimits.official`); kept up to date only when those
+   * are configured. Read it through `Tracker.officialSeeds`, which expires silent peers first.
+   */
+  officialSeeds = 0;
   readonly v4: PeerTable = new PeerTable(6);
   /** Created on the first IPv6 peer: most swarms never have one. */
   #v6: PeerTable | undefined;
@@ -62,10 +92,10 @@ export class Swarm implements SwarmCounts {
 
   /**
    * Applies an announce: creates, updates or (on `stopped`) removes the peer and keeps the
-   * counters exact. Returns false when the peer is gone (stopped) and should get no peers.
+   * counters exact. Says whether the peer should get peers (see {@link Update}).
    */
-  update(req: AnnounceRequest, now: number, limits: SwarmLimits): boolean {
-    this.expire(now, limits.peerTimeout);
+  update(req: AnnounceRequest, now: number, limits: SwarmLimits): Update {
+    this.expire(now, limits.peerTimeout, limits.official);
     const v6 = isIpv6(req.ip);
     const table = v6 ? this.v6 : this.v4;
     const len = writeIp(req.ip, key, 0);
@@ -73,33 +103,43 @@ export class Swarm implements SwarmCounts {
     key[len + 1] = req.port & 0xff;
     let slot = table.find(key);
     this.#selfTable = undefined;
+    const official = limits.official !== undefined && limits.official.hasBytes(key, 0, len);
 
     if (slot >= 0) {
       const wasSeeder = table.left(slot) === 0;
+      if (
+        req.event === AnnounceEvent.None && now - table.lastSeen(slot) < limits.minInterval &&
+        wasSeeder === (req.left === 0)
+      ) {
+        return Update.Early;
+      }
       if (!wasSeeder && req.left === 0 && req.event === AnnounceEvent.Completed) this.downloaded++;
       if (wasSeeder) this.complete--;
       else this.incomplete--;
+      if (official && wasSeeder) this.officialSeeds--;
       if (req.event === AnnounceEvent.Stopped) {
         table.remove(slot);
-        return false;
+        return Update.Gone;
       }
     } else {
-      if (req.event === AnnounceEvent.Stopped) return false;
+      if (req.event === AnnounceEvent.Stopped) return Update.Gone;
       slot = table.add(key);
     }
     table.set(slot, req.peerId, req.left, req.uploaded, req.downloaded, now);
     if (this.#nextExpiry === Infinity) this.#nextExpiry = now + limits.peerTimeout;
-    if (req.left === 0) this.complete++;
-    else this.incomplete++;
+    if (req.left === 0) {
+      this.complete++;
+      if (official) this.officialSeeds++;
+    } else this.incomplete++;
 
     if (this.size > limits.maxPeers) {
-      this.#evictOldest();
+      this.#evictOldest(limits.official);
       // Eviction may have moved the requester's record; find it again.
       slot = table.find(key);
     }
     this.#selfTable = table;
     this.#selfSlot = slot;
-    return true;
+    return Update.Served;
   }
 
   /**
@@ -133,14 +173,17 @@ export class Swarm implements SwarmCounts {
     return [n4, n6];
   }
 
-  /** Forgets peers silent for more than `timeout` seconds. Cheap when there is nothing to do. */
-  expire(now: number, timeout: number): number {
+  /**
+   * Forgets peers silent for more than `timeout` seconds. Cheap when there is nothing to do.
+   * `official` must be the networks the swarm counts official seeds in, if any.
+   */
+  expire(now: number, timeout: number, official?: IpSet): number {
     if (now < this.#nextExpiry) return 0;
     let removed = 0;
     for (const table of [this.v4, this.#v6]) {
       if (table === undefined) continue;
       while (table.oldest >= 0 && table.lastSeen(table.oldest) + timeout <= now) {
-        this.#remove(table, table.oldest);
+        this.#remove(table, table.oldest, official);
         removed++;
       }
     }
@@ -172,8 +215,10 @@ export class Swarm implements SwarmCounts {
       key[len + 1] = p.port & 0xff;
       if (table.find(key) >= 0) continue;
       table.set(table.add(key), p.peerId, p.left, p.uploaded, p.downloaded, p.lastSeen);
-      if (p.left === 0) this.complete++;
-      else this.incomplete++;
+      if (p.left === 0) {
+        this.complete++;
+        if (limits.official?.hasBytes(key, 0, len)) this.officialSeeds++;
+      } else this.incomplete++;
       restored++;
     }
     this.#nextExpiry = 0; // recomputed by the next expire()
@@ -184,7 +229,7 @@ export class Swarm implements SwarmCounts {
   clear(): void {
     this.v4.clear();
     this.#v6?.clear();
-    this.complete = this.incomplete = 0;
+    this.complete = this.incomplete = this.officialSeeds = 0;
     this.#selfTable = undefined;
   }
 
@@ -214,17 +259,21 @@ export class Swarm implements SwarmCounts {
     return table.lastSeen(table.oldest) + timeout;
   }
 
-  #evictOldest(): void {
+  #evictOldest(official: IpSet | undefined): void {
     const v6 = this.#v6;
     const old4 = this.v4.oldest >= 0 ? this.v4.lastSeen(this.v4.oldest) : Infinity;
     const old6 = v6 !== undefined && v6.oldest >= 0 ? v6.lastSeen(v6.oldest) : Infinity;
-    if (old4 <= old6) this.#remove(this.v4, this.v4.oldest);
-    else this.#remove(v6!, v6!.oldest);
+    if (old4 <= old6) this.#remove(this.v4, this.v4.oldest, official);
+    else this.#remove(v6!, v6!.oldest, official);
   }
 
-  #remove(table: PeerTable, slot: number): void {
-    if (table.left(slot) === 0) this.complete--;
-    else this.incomplete--;
+  #remove(table: PeerTable, slot: number, official: IpSet | undefined): void {
+    if (table.left(slot) === 0) {
+      this.complete--;
+      if (official?.hasBytes(table.wire(slot), 0, table.wireLen === 6 ? 4 : 16)) {
+        this.officialSeeds--;
+      }
+    } else this.incomplete--;
     table.remove(slot);
   }
 }

@@ -13,7 +13,8 @@ import {
   type SwarmCounts,
   Want,
 } from "../protocol/types.ts";
-import { type Peer, Swarm, type SwarmLimits } from "./swarm.ts";
+import type { IpSet } from "../protocol/ip_set.ts";
+import { type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -77,9 +78,25 @@ export interface TrackerOptions {
   open: boolean;
   /** Most torrents tracked in open mode. */
   maxTorrents: number;
+  /**
+   * What a plain announce (no event) gets when it comes sooner than `minAnnounceInterval` after
+   * the same peer's last served one, with nothing new to record: `off` serves it like any other,
+   * `counts` answers the counters without peers and without touching the swarm (the cheap path),
+   * `refuse` answers a failure naming the interval. Events (started, completed, stopped) and a
+   * change between seeder and leecher are always served.
+   */
+  earlyAnnounces: EarlyAnnouncePolicy;
+  /** The publisher's networks (`--official-seed`); seeders there are counted per torrent. */
+  official?: IpSet;
   /** Clock in milliseconds (monotonic); tests inject their own. */
   clock: () => number;
 }
+
+/** See {@link TrackerOptions.earlyAnnounces}. */
+export type EarlyAnnouncePolicy = "off" | "counts" | "refuse";
+
+/** The accepted values of {@link TrackerOptions.earlyAnnounces}. */
+export const EARLY_ANNOUNCE_POLICIES: readonly EarlyAnnouncePolicy[] = ["off", "counts", "refuse"];
 
 /** The defaults of hefurd (reference §2.2), with open mode on. */
 export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
@@ -91,6 +108,7 @@ export const DEFAULT_TRACKER_OPTIONS: TrackerOptions = {
   maxNumwant: 100,
   open: true,
   maxTorrents: 100_000,
+  earlyAnnounces: "off",
   clock: () => performance.now(),
 };
 
@@ -102,6 +120,13 @@ export interface TrackerCounters {
   failures: number;
   /** Of the failures: announces for a torrent that is not tracked (whitelist mode). */
   notFound: number;
+  /** Of the failures: new torrents refused because `maxTorrents` are tracked (open mode). */
+  full: number;
+  /**
+   * Plain announces sooner than `min interval` after the peer's last served one, answered by the
+   * cheap path or refused (see {@link TrackerOptions.earlyAnnounces}).
+   */
+  early: number;
 }
 
 /** The failure reasons the core sends; listeners pass them on unchanged. */
@@ -109,6 +134,11 @@ export const FAILURE = {
   notFound: "torrent not found",
   full: "tracker is full: too many torrents",
 } as const;
+
+/** The failure reason of an announce refused for coming before `min interval` (in seconds). */
+export function earlyFailure(minInterval: number): string {
+  return `announced too soon: wait at least ${minInterval} s between announces (min interval)`;
+}
 
 /**
  * The in-memory tracker. Everything is synchronous: an announce is a few map look-ups and a copy
@@ -127,7 +157,14 @@ export const FAILURE = {
  */
 export class Tracker {
   readonly options: TrackerOptions;
-  readonly counters: TrackerCounters = { announces: 0, scrapes: 0, failures: 0, notFound: 0 };
+  readonly counters: TrackerCounters = {
+    announces: 0,
+    scrapes: 0,
+    failures: 0,
+    notFound: 0,
+    full: 0,
+    early: 0,
+  };
   readonly #torrents = new Map<string, Torrent>();
   /** Saved history of torrents not tracked (yet): applied when the whitelist adds them. */
   readonly #pending = new Map<string, TorrentHistory>();
@@ -140,7 +177,13 @@ export class Tracker {
 
   constructor(options: Partial<TrackerOptions> = {}) {
     this.options = { ...DEFAULT_TRACKER_OPTIONS, ...options };
-    this.#limits = { maxPeers: this.options.maxPeers, peerTimeout: this.options.peerTimeout };
+    this.#limits = {
+      maxPeers: this.options.maxPeers,
+      peerTimeout: this.options.peerTimeout,
+      minInterval: this.options.earlyAnnounces === "off" ? 0 : this.options.minAnnounceInterval,
+      // An empty set is no set: nothing to count, nothing to pay per announce.
+      official: this.options.official?.empty === false ? this.options.official : undefined,
+    };
     this.#start = this.options.clock();
     this.#out4 = new Uint8Array(this.options.maxNumwant * 6);
     this.#out6 = new Uint8Array(this.options.maxNumwant * 18);
@@ -170,7 +213,13 @@ export class Tracker {
     ids.length = 0;
     let n4 = 0;
     let n6 = 0;
-    if (swarm.update(req, this.now(), this.#limits)) {
+    const update = swarm.update(req, this.now(), this.#limits);
+    if (update === Update.Early) {
+      this.counters.early++;
+      if (this.options.earlyAnnounces === "refuse") {
+        return this.#fail(earlyFailure(this.options.minAnnounceInterval));
+      }
+    } else if (update === Update.Served) {
       [n4, n6] = swarm.select(
         this.#numwant(req.numwant),
         req.want,
@@ -277,6 +326,24 @@ export class Tracker {
   }
 
   /**
+   * Whether `torrent` has an official seed online: a seeder in the `--official-seed` networks that
+   * has not timed out. Undefined when no official networks are configured. Silent peers of the
+   * swarm are expired first (cheap when there are none), so a seed box that went down shows as
+   * such within the peer timeout.
+   */
+  officialSeeds(torrent: Torrent): number | undefined {
+    const official = this.#limits.official;
+    if (official === undefined) return undefined;
+    torrent.swarm.expire(this.now(), this.options.peerTimeout, official);
+    return torrent.swarm.officialSeeds;
+  }
+
+  /** True when `--official-seed` networks are configured. */
+  get hasOfficialNetworks(): boolean {
+    return this.#limits.official !== undefined;
+  }
+
+  /**
    * Forgets silent peers in every swarm, and in open mode the torrents left with no peer and no
    * history. Meant to run on a timer (every minute); the announce path expires lazily as well.
    */
@@ -284,7 +351,7 @@ export class Tracker {
     const now = this.now();
     let removed = 0;
     for (const [hash, torrent] of this.#torrents) {
-      removed += torrent.swarm.expire(now, this.options.peerTimeout);
+      removed += torrent.swarm.expire(now, this.options.peerTimeout, this.#limits.official);
       if (
         this.options.open && torrent.info === undefined && torrent.swarm.size === 0 &&
         torrent.swarm.downloaded === 0
@@ -340,6 +407,7 @@ export class Tracker {
   #fail(reason: string): AnnounceResult {
     this.counters.failures++;
     if (reason === FAILURE.notFound) this.counters.notFound++;
+    else if (reason === FAILURE.full) this.counters.full++;
     return { failure: reason };
   }
 }
