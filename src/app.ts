@@ -25,6 +25,9 @@ import { addApiRoutes } from "./api/json_api.ts";
 import { HefurMetrics } from "./metrics/hefur_metrics.ts";
 import { parseHostPort } from "./net/host_port.ts";
 import { StateStore } from "./state/state_store.ts";
+import type { TrackerStore } from "./tracker/store.ts";
+import { parseStoreSpec } from "./tracker/store_url.ts";
+import { RedisStore } from "./tracker/redis_store.ts";
 
 /** How often the deny file is checked for changes (ms). */
 export const DENY_POLL_MS = 5000;
@@ -32,7 +35,12 @@ export const DENY_POLL_MS = 5000;
 /** A running Hefur. */
 export interface Hefur {
   readonly config: ServeConfig;
+  /** The local tracker: the torrents this instance knows of (and their swarms with `memory`). */
   readonly tracker: Tracker;
+  /** Where the swarms are: `tracker` itself, or the Redis store (`--store redis://…`). */
+  readonly store: TrackerStore;
+  /** The Redis store, when the swarms are shared. */
+  readonly redis?: RedisStore;
   readonly router: Router;
   /** The HTTP listener, when `--http-port` is not 0. */
   readonly http?: HttpServer;
@@ -68,7 +76,8 @@ export function bindAddress(config: ServeConfig): string {
 /**
  * Starts the tracker and its listeners as configured. With `--torrent-dir`, resolves once the
  * first walk of the directory is done, so every torrent present at start-up is tracked before the
- * first announce is answered.
+ * first announce is answered. With `--store redis://…`, connects first: a store that cannot be
+ * reached stops start-up with a `StoreConnectError`.
  */
 export async function startHefur(config: ServeConfig): Promise<Hefur> {
   // Files first: a broken www dir or key pair stops start-up before anything runs.
@@ -103,6 +112,17 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     },
   });
   await admission.deny.start();
+  const spec = parseStoreSpec(config.store);
+  let redis: RedisStore | undefined;
+  if (spec.kind === "redis") {
+    try {
+      redis = await RedisStore.connect(spec.url, spec.name, tracker);
+    } catch (e) {
+      await admission.close();
+      throw e;
+    }
+  }
+  const store: TrackerStore = redis ?? tracker;
 
   // History comes back before the whitelist or any listener touches the tracker; in whitelist mode
   // it waits in the tracker until the whitelist adds each torrent.
@@ -143,6 +163,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       await whitelist.start();
     } catch (e) {
       await admission.close();
+      await redis?.close();
       throw e;
     }
   }
@@ -156,13 +177,14 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     tracker.sweep();
     wsTracker.sweep();
     admission.sweep();
+    redis?.sweep();
   }, 60_000);
 
   const clientAddress = {
     reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
     reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
   };
-  const router = addTrackerRoutes(new Router(), tracker, {
+  const router = addTrackerRoutes(new Router(), store, {
     counters: routes,
     admission,
     allowProxy: config.allowProxy,
@@ -183,7 +205,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     feedEntries: config.feedEntries,
     feedTitle: config.feedTitle,
     badges: !config.disableBadges,
-  });
+  }, store);
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
@@ -225,7 +247,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       https = new HttpServer(listener, handle, limits, true);
     }
     if (config.udpPort !== 0) {
-      udp = UdpServer.listen(bindAddress(config), config.udpPort, tracker, {
+      udp = UdpServer.listen(bindAddress(config), config.udpPort, store, {
         allowProxy: config.allowProxy,
         maxScrapeTorrents: config.maxScrapeTorrents,
         maxNumwant: config.maxNumwant,
@@ -242,6 +264,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       whitelist?.close(),
       admission.close(),
     ]);
+    await redis?.close();
     throw e;
   }
 
@@ -281,6 +304,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
           whitelist?.close(),
           admission.close(),
         ]);
+        await redis?.close();
         throw e;
       }
     }
@@ -291,6 +315,8 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   return {
     config,
     tracker,
+    store,
+    redis,
     router,
     http,
     https,
@@ -315,8 +341,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         admission.close(),
       ]);
       await webtorrent?.close();
-      // Last, once nothing can change the tracker any more.
+      // Last, once nothing can change the tracker any more; listeners waiting for the shared store
+      // got their answers (or failures) by now.
       await state?.close();
+      await redis?.close();
     },
   };
 }

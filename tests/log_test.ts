@@ -38,7 +38,7 @@ Deno.test("--log-origins lists every origin with its effective level", () => {
   assert.equal(
     originsText(config),
     " - hefur (error)\n - http (debug)\n - udp (critical)\n - whitelist (error)\n" +
-      " - control (error)\n - audit (info)\n",
+      " - control (error)\n - audit (info)\n - store (error)\n",
   );
 });
 

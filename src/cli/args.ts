@@ -11,6 +11,7 @@ import { optionKey, OPTIONS, type OptionSpec } from "./options.ts";
 import { EARLY_ANNOUNCE_POLICIES } from "../tracker/tracker.ts";
 import { IpSet, IpSetError } from "../protocol/ip_set.ts";
 import { parseHostPort } from "../net/host_port.ts";
+import { parseStoreSpec, StoreUrlError } from "../tracker/store_url.ts";
 
 /** Everything `hefur serve` was told, keyed by camelCase option name. */
 export interface ServeConfig {
@@ -21,6 +22,8 @@ export interface ServeConfig {
   minNumwant: number;
   maxNumwant: number;
   maxTorrents: number;
+  /** `memory` or a Redis URL (with credentials: print it only through `redactStoreUrl`). */
+  store: string;
   maxScrapeTorrents: number;
   allowFullScrape: boolean;
   allowProxy: boolean;
@@ -192,6 +195,21 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
       if (!(e instanceof IpSetError)) throw e;
       throw new UsageError(`--${option}: ${e.message}`);
     }
+  }
+  let shared = false;
+  try {
+    shared = parseStoreSpec(config.store).kind !== "memory";
+  } catch (e) {
+    if (e instanceof StoreUrlError) throw new UsageError(`option --store: ${e.message}`);
+    throw e;
+  }
+  if (shared && config.stateFile !== "") {
+    throw new UsageError(
+      "--state-file keeps the in-memory store's counts; a shared --store keeps them itself",
+    );
+  }
+  if (shared && config.officialSeed.length > 0) {
+    throw new UsageError("--official-seed is not available with a shared --store (yet)");
   }
   if ((config.httpCert === "") !== (config.httpKey === "")) {
     throw new UsageError(

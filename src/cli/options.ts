@@ -147,6 +147,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help:
       "new: address or CIDR network of the publisher's own seeds (repeatable, or comma-separated); pages, badges, the JSON API and metrics show whether each torrent has one online",
   },
+  {
+    name: "store",
+    type: "string",
+    default: "memory",
+    group: "Tracker",
+    help: "new: where swarms live: memory, or redis://[user:password@]host:port[/db] " +
+      "(rediss:// for TLS) to share them between several instances",
+  },
   // Network
   {
     name: "http-port",

@@ -16,7 +16,7 @@ export const LEVELS = ["debug", "info", "warning", "error", "critical", "fatal"]
 export type Level = typeof LEVELS[number];
 
 /** Where a message comes from; each origin can be filtered on its own. */
-export const ORIGINS = ["hefur", "http", "udp", "whitelist", "control", "audit"] as const;
+export const ORIGINS = ["hefur", "http", "udp", "whitelist", "control", "audit", "store"] as const;
 
 /** One of {@link ORIGINS}. */
 export type Origin = typeof ORIGINS[number];

@@ -7,9 +7,10 @@
 import type { HttpHandler, HttpRequest, HttpResponse } from "./http_server.ts";
 import { parseAnnounceQuery, parseScrapeQuery, QueryError } from "../protocol/http_query.ts";
 import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protocol/http_reply.ts";
-import { isFailure, type SwarmCounts } from "../protocol/types.ts";
+import { type AnnounceResult, isFailure, type SwarmCounts } from "../protocol/types.ts";
 import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
-import { FAILURE, type Tracker } from "../tracker/tracker.ts";
+import { FAILURE } from "../tracker/tracker.ts";
+import { StoreUnavailableError, type TorrentListing, type TrackerStore } from "../tracker/store.ts";
 import type { Admission, Refusal } from "../admission/admission.ts";
 
 /**
@@ -151,10 +152,26 @@ function refused(r: Refusal): HttpResponse {
   return bencoded(encodeFailure(r.reason, r.retryIn === undefined ? undefined : r.retryIn / 60));
 }
 
-/** Adds `/announce` and `/scrape` for `tracker` to `router`. */
+function announceResponse(
+  result: AnnounceResult,
+  compact: boolean,
+  noPeerId: boolean,
+  c: TrackerRouteCounters,
+): HttpResponse {
+  if (isFailure(result)) {
+    c.announceFailures++;
+    return bencoded(encodeFailure(result.failure));
+  }
+  return bencoded(encodeAnnounceReply(result, compact, noPeerId));
+}
+
+/**
+ * Adds `/announce` and `/scrape` for `store` to `router`. A store that answers synchronously (the
+ * in-memory one) is answered synchronously; a promise is awaited only when the store gives one.
+ */
 export function addTrackerRoutes(
   router: Router,
-  tracker: Tracker,
+  store: TrackerStore,
   options: TrackerRouteOptions,
 ): Router {
   const counters = options.counters ?? newSchemeCounters();
@@ -179,12 +196,12 @@ export function addTrackerRoutes(
       }
       throw e;
     }
-    const result = tracker.announce(parsed.request, !parsed.compact && !parsed.noPeerId);
-    if (isFailure(result)) {
-      c.announceFailures++;
-      return bencoded(encodeFailure(result.failure));
+    const { compact, noPeerId } = parsed;
+    const result = store.announce(parsed.request, !compact && !noPeerId);
+    if (result instanceof Promise) {
+      return result.then((r) => announceResponse(r, compact, noPeerId, c));
     }
-    return bencoded(encodeAnnounceReply(result, parsed.compact, parsed.noPeerId));
+    return announceResponse(result, compact, noPeerId, c);
   });
 
   router.on("/scrape", (req) => {
@@ -206,27 +223,50 @@ export function addTrackerRoutes(
       }
       throw e;
     }
-    const entries: [string, SwarmCounts][] = [];
     if (hashes.length === 0) {
       if (!options.allowFullScrape) {
         c.scrapeFailures++;
         return bencoded(encodeFailure("full scrape is disabled: give at least one info_hash"));
       }
-      for (const t of tracker.torrents()) entries.push([t.infoHash, t.swarm]);
-      tracker.counters.scrapes++;
-    } else {
-      const counts = tracker.scrape(hashes);
-      for (let i = 0; i < hashes.length; i++) {
-        const c = counts[i];
-        if (c !== undefined) entries.push([hashes[i], c]);
+      store.counters.scrapes++;
+      const listing = store.listing();
+      if (listing instanceof Promise) {
+        return listing.then(fullScrape, (e) => unavailable(e, c));
       }
-      // With a whitelist, asking only for torrents it does not hold is an error worth naming;
-      // BEP 48's silent omission is kept for the hashes of a mixed request.
-      if (entries.length === 0 && !tracker.options.open) {
-        return bencoded(encodeFailure(FAILURE.notFound));
-      }
+      return fullScrape(listing);
+    }
+    const counts = store.scrape(hashes);
+    if (counts instanceof Promise) {
+      return counts.then((n) => scrapeResponse(hashes, n), (e) => unavailable(e, c));
+    }
+    return scrapeResponse(hashes, counts);
+  });
+
+  function fullScrape(listing: TorrentListing): HttpResponse {
+    const entries: [string, SwarmCounts][] = [];
+    for (const t of listing.torrents) entries.push([t.infoHash, t.swarm]);
+    return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
+  }
+
+  function scrapeResponse(hashes: string[], counts: (SwarmCounts | undefined)[]): HttpResponse {
+    const entries: [string, SwarmCounts][] = [];
+    for (let i = 0; i < hashes.length; i++) {
+      const n = counts[i];
+      if (n !== undefined) entries.push([hashes[i], n]);
+    }
+    // With a whitelist, asking only for torrents it does not hold is an error worth naming;
+    // BEP 48's silent omission is kept for the hashes of a mixed request.
+    if (entries.length === 0 && !store.options.open) {
+      return bencoded(encodeFailure(FAILURE.notFound));
     }
     return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
-  });
+  }
+
+  /** A shared store that cannot answer gives the client a reason to come back, not an error. */
+  function unavailable(e: unknown, c: TrackerRouteCounters): HttpResponse {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    c.scrapeFailures++;
+    return bencoded(encodeFailure(FAILURE.unavailable));
+  }
   return router;
 }

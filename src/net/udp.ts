@@ -27,6 +27,12 @@
  * never shared by two packets. Every packet is handled inside a `try`: nothing a client sends can
  * stop the loop.
  *
+ * A shared store (Redis) answers later: then the loop goes on to the next datagram, and the reply
+ * is written into a buffer of its own and sent when the store's answer arrives. At most
+ * {@linkcode MAX_PENDING_REPLIES} such requests wait at once; past that, requests are dropped
+ * (UDP clients retry) instead of piling up behind a slow store. The in-memory store answers at
+ * once and never takes that path.
+ *
  * @module
  */
 import {
@@ -39,9 +45,17 @@ import {
   writeErrorReply,
   writeScrapeReply,
 } from "../protocol/udp_packet.ts";
-import { AnnounceEvent, type AnnounceRequest, isFailure, Want } from "../protocol/types.ts";
+import {
+  AnnounceEvent,
+  type AnnounceRequest,
+  type AnnounceResult,
+  isFailure,
+  type SwarmCounts,
+  Want,
+} from "../protocol/types.ts";
 import { isIpv6, socketIp } from "../protocol/ip.ts";
-import { FAILURE, type Tracker } from "../tracker/tracker.ts";
+import { FAILURE } from "../tracker/tracker.ts";
+import { StoreUnavailableError, type TrackerStore } from "../tracker/store.ts";
 import { ConnectionIds } from "./connection_id.ts";
 import type { Admission } from "../admission/admission.ts";
 
@@ -61,6 +75,12 @@ export const UDP_RECEIVE_BUFFER_LENGTH = 4096;
  * receive the connect reply at the address, whatever the port.
  */
 export const CONNECTION_ID_PORT = 0;
+
+/** What {@linkcode UdpServer.handle} returns when the store answers later. */
+export const REPLY_LATER = -1;
+
+/** Most requests waiting for a shared store's answer at once (see the module's notes). */
+export const MAX_PENDING_REPLIES = 4096;
 
 /** Largest UDP payload over IPv4; the send buffer never needs to be larger. */
 const MAX_UDP_PAYLOAD = 65_507;
@@ -109,6 +129,8 @@ export interface UdpCounters {
   exceptions: number;
   /** Failed receives and sends. */
   socketErrors: number;
+  /** Dropped because {@linkcode MAX_PENDING_REPLIES} requests were already waiting for the store. */
+  busy: number;
 }
 
 /** Where a datagram came from, as the handler needs it. */
@@ -147,8 +169,9 @@ export class UdpServer {
     badConnectionIds: 0,
     exceptions: 0,
     socketErrors: 0,
+    busy: 0,
   };
-  readonly #tracker: Tracker;
+  readonly #store: TrackerStore;
   readonly #ids: ConnectionIds;
   readonly #allowProxy: boolean;
   readonly #admission: Admission | undefined;
@@ -171,6 +194,12 @@ export class UdpServer {
   readonly #source: Source = { ip: "", v6: false };
   readonly #conns: Deno.DatagramConn[];
   readonly #loops: Promise<void>[];
+  /** Requests waiting for the store's answer. */
+  #pending = 0;
+  /** The reply of the last datagram answered with REPLY_LATER, until taken. */
+  #deferred: Promise<Uint8Array | undefined> | undefined;
+  /** Replies of those requests, awaited by {@linkcode close}. */
+  readonly #sending = new Set<Promise<void>>();
   #closed = false;
 
   /**
@@ -179,11 +208,11 @@ export class UdpServer {
    */
   constructor(
     conns: Deno.DatagramConn[],
-    tracker: Tracker,
+    store: TrackerStore,
     options: Partial<UdpServerOptions> = {},
   ) {
     const o = { ...DEFAULT_UDP_SERVER_OPTIONS, ...options };
-    this.#tracker = tracker;
+    this.#store = store;
     this.#ids = o.connectionIds ?? new ConnectionIds();
     this.#allowProxy = o.allowProxy;
     this.#admission = o.admission;
@@ -210,7 +239,7 @@ export class UdpServer {
   static listen(
     hostname: string,
     port: number,
-    tracker: Tracker,
+    store: TrackerStore,
     options: Partial<UdpServerOptions> = {},
   ): UdpServer {
     const main = Deno.listenDatagram({ transport: "udp", hostname, port });
@@ -226,7 +255,7 @@ export class UdpServer {
         }
       }
     }
-    return new UdpServer(conns, tracker, options);
+    return new UdpServer(conns, store, options);
   }
 
   /** The address of the first (main) socket. */
@@ -239,19 +268,24 @@ export class UdpServer {
     return this.#conns.map((c) => c.addr as Deno.NetAddr);
   }
 
-  /** Stops the packet loops and closes the sockets. */
+  /**
+   * Stops the packet loops and closes the sockets; resolves once the requests still waiting for
+   * the store are settled (their replies are not sent).
+   */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const c of this.#conns) c.close();
     }
-    await Promise.all(this.#loops);
+    await Promise.all([...this.#loops, ...this.#sending]);
   }
 
   /**
    * Handles one datagram from `hostname` (as `Deno.NetAddr` gives it) and writes the reply into
-   * `out`. Returns the reply's length, 0 for "send nothing". Synchronous and without
-   * sockets, so tests and benchmarks can drive it directly.
+   * `out`. Returns the reply's length, 0 for "send nothing". Synchronous and without sockets, so
+   * tests and benchmarks can drive it directly. When the store answers later (a shared store),
+   * returns {@linkcode REPLY_LATER}: {@linkcode takeLater} then gives the promise of the reply,
+   * in a buffer of its own (`undefined`: send nothing). The in-memory store never does.
    */
   handle(packet: Uint8Array, hostname: string, out: Uint8Array): number {
     this.counters.packets++;
@@ -265,19 +299,20 @@ export class UdpServer {
         // A denied network gets no connection id: its error fits in the 16 bytes it sent.
         if (this.#admission?.isDenied(src.ip)) {
           this.counters.refused++;
-          return this.#error(out, r.transactionId, "denied", packet);
+          return this.#error(out, r.transactionId, "denied", packet.length);
         }
         const [hi, lo] = this.#ids.issue(src.ip, CONNECTION_ID_PORT);
         return writeConnectReply(out, r.transactionId, hi, lo);
       }
       case "announce": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
+        if (this.#pending >= MAX_PENDING_REPLIES) return this.#busy();
         this.counters.announces++;
         // Checked on the verified source only, so a spoofer cannot spend another's tokens.
         const refusal = this.#admission?.check(src.ip, "announce");
         if (refusal !== undefined) {
           this.counters.refused++;
-          return this.#error(out, r.transactionId, refusal.reason, packet);
+          return this.#error(out, r.transactionId, refusal.reason, packet.length);
         }
         const req = this.#request;
         req.infoHash = r.infoHash;
@@ -290,37 +325,122 @@ export class UdpServer {
         req.event = r.event;
         req.numwant = r.numwant;
         req.want = src.v6 ? Want.V6 : Want.V4;
-        const result = this.#tracker.announce(req);
-        if (isFailure(result)) {
-          this.counters.announceFailures++;
-          return this.#error(out, r.transactionId, result.failure, packet);
+        const result = this.#store.announce(req);
+        if (result instanceof Promise) {
+          const tid = r.transactionId;
+          const family = src.v6 ? 6 : 4;
+          const length = packet.length;
+          return this.#later(result, tid, length, (res, buf) => {
+            return this.#announced(buf, tid, res, family, length);
+          });
         }
-        return writeAnnounceReply(out, r.transactionId, result, src.v6 ? 6 : 4);
+        return this.#announced(out, r.transactionId, result, src.v6 ? 6 : 4, packet.length);
       }
       case "scrape": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
+        if (this.#pending >= MAX_PENDING_REPLIES) return this.#busy();
         this.counters.scrapes++;
         const refusal = this.#admission?.check(src.ip, "scrape");
         if (refusal !== undefined) {
           this.counters.refused++;
-          return this.#error(out, r.transactionId, refusal.reason, packet);
+          return this.#error(out, r.transactionId, refusal.reason, packet.length);
         }
-        const counts = this.#tracker.scrape(r.infoHashes);
-        // Unknown hashes get zeros so entries line up with the request (reference §16.1.2); but
-        // with a whitelist, a scrape naming only untracked torrents gets a clear error instead.
-        if (!this.#tracker.options.open && counts.every((c) => c === undefined)) {
-          return this.#error(out, r.transactionId, FAILURE.notFound, packet);
+        const counts = this.#store.scrape(r.infoHashes);
+        if (counts instanceof Promise) {
+          const tid = r.transactionId;
+          const length = packet.length;
+          return this.#later(counts, tid, length, (c, buf) => this.#scraped(buf, tid, c, length));
         }
-        return writeScrapeReply(out, r.transactionId, counts);
+        return this.#scraped(out, r.transactionId, counts, packet.length);
       }
       case "sendable": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
-        return this.#error(out, r.transactionId, r.message, packet);
+        return this.#error(out, r.transactionId, r.message, packet.length);
       }
       case "unsendable":
         this.counters.malformed++;
         return 0;
     }
+  }
+
+  #announced(
+    out: Uint8Array,
+    tid: number,
+    result: AnnounceResult,
+    family: 4 | 6,
+    requestLength: number,
+  ): number {
+    if (isFailure(result)) {
+      this.counters.announceFailures++;
+      return this.#error(out, tid, result.failure, requestLength);
+    }
+    return writeAnnounceReply(out, tid, result, family);
+  }
+
+  #scraped(
+    out: Uint8Array,
+    tid: number,
+    counts: (SwarmCounts | undefined)[],
+    requestLength: number,
+  ): number {
+    // Unknown hashes get zeros so entries line up with the request (reference §16.1.2); but
+    // with a whitelist, a scrape naming only untracked torrents gets a clear error instead.
+    if (!this.#store.options.open && counts.every((c) => c === undefined)) {
+      return this.#error(out, tid, FAILURE.notFound, requestLength);
+    }
+    return writeScrapeReply(out, tid, counts);
+  }
+
+  /**
+   * The reply to a request the store answers later, in a buffer of its own: the loop's buffers
+   * belong to the next datagram by then. A store that cannot answer gives an error packet.
+   */
+  #later<T>(
+    answer: Promise<T>,
+    tid: number,
+    requestLength: number,
+    write: (value: T, out: Uint8Array) => number,
+  ): number {
+    this.#deferred = this.#reply(answer, tid, requestLength, write);
+    return REPLY_LATER;
+  }
+
+  /**
+   * The reply of the last datagram {@linkcode handle} answered with {@linkcode REPLY_LATER}; each
+   * is taken once.
+   */
+  takeLater(): Promise<Uint8Array | undefined> {
+    const d = this.#deferred;
+    if (d === undefined) throw new Error("takeLater: the last datagram was answered already");
+    this.#deferred = undefined;
+    return d;
+  }
+
+  async #reply<T>(
+    answer: Promise<T>,
+    tid: number,
+    requestLength: number,
+    write: (value: T, out: Uint8Array) => number,
+  ): Promise<Uint8Array | undefined> {
+    this.#pending++;
+    try {
+      const out = new Uint8Array(this.#sendLength);
+      let n: number;
+      try {
+        n = write(await answer, out);
+      } catch (e) {
+        if (!(e instanceof StoreUnavailableError)) throw e;
+        n = this.#error(out, tid, FAILURE.unavailable, requestLength);
+      }
+      return n === 0 ? undefined : out.subarray(0, n);
+    } finally {
+      this.#pending--;
+    }
+  }
+
+  #busy(): number {
+    this.counters.busy++;
+    return 0;
   }
 
   #verify(hi: number, lo: number): boolean {
@@ -330,10 +450,31 @@ export class UdpServer {
     return false;
   }
 
-  #error(out: Uint8Array, tid: number, message: string, packet: Uint8Array): number {
-    const n = writeErrorReply(out, tid, message, packet.length);
+  #error(out: Uint8Array, tid: number, message: string, requestLength: number): number {
+    const n = writeErrorReply(out, tid, message, requestLength);
     if (n > 0) this.counters.errorReplies++;
     return n;
+  }
+
+  /** Sends a reply when the store's answer comes, without holding up the loop. */
+  #sendLater(
+    conn: Deno.DatagramConn,
+    reply: Promise<Uint8Array | undefined>,
+    to: Deno.NetAddr,
+  ): void {
+    const counters = this.counters;
+    const sent: Promise<void> = reply.then(async (bytes) => {
+      if (bytes === undefined || this.#closed) return;
+      try {
+        await conn.send(bytes, to);
+        counters.replies++;
+      } catch {
+        if (!this.#closed) counters.socketErrors++;
+      }
+    }, () => {
+      counters.exceptions++;
+    }).finally(() => this.#sending.delete(sent));
+    this.#sending.add(sent);
   }
 
   /**
@@ -378,6 +519,7 @@ export class UdpServer {
         continue;
       }
       if (n > 0) sending = conn.send(out.subarray(0, n), from).then(sent, notSent);
+      else if (n === REPLY_LATER) this.#sendLater(conn, this.takeLater(), from);
     }
     await sending;
   }

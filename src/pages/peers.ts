@@ -9,20 +9,21 @@ import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
+import { StoreUnavailableError, type SwarmView } from "../tracker/store.ts";
 import { formatAge, formatBytes, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
-import { parsePageHash } from "./info_hash.ts";
+import { type PageHash, parsePageHash } from "./info_hash.ts";
 import { announceUrls, errorPage, page, type Site } from "./site.ts";
-import { torrentHex, torrentLinks } from "./stat.ts";
+import { storeUnavailablePage, torrentHex, torrentLinks } from "./stat.ts";
 
 /** Most peers listed on one page. */
 export const PEERS_PAGE_LIMIT = 1000;
 
 /**
- * The torrent named by the `info_hash` parameter, or the error page to answer instead (400 for a
- * missing or malformed hash, 404 for one that is not tracked).
+ * The hash named by the `info_hash` parameter, or the error page to answer instead (400 for a
+ * missing or malformed hash).
  */
-export function findTorrent(site: Site, req: HttpRequest): Torrent | HttpResponse {
+function requestedHash(site: Site, req: HttpRequest): PageHash | HttpResponse {
   let value: string | undefined;
   try {
     forEachPair(req.query, (k, v) => {
@@ -32,11 +33,11 @@ export function findTorrent(site: Site, req: HttpRequest): Torrent | HttpRespons
     if (!(e instanceof QueryError)) throw e;
     return errorPage(site, 400, "Bad request", e.message);
   }
-  return torrentByHash(site, value);
+  return pageHash(site, value);
 }
 
-/** The torrent for an `info_hash` value (already percent-decoded), or an error page. */
-export function torrentByHash(site: Site, value: string | undefined): Torrent | HttpResponse {
+/** An `info_hash` value (already percent-decoded) read, or the 400 page. */
+function pageHash(site: Site, value: string | undefined): PageHash | HttpResponse {
   if (value === undefined) {
     return errorPage(site, 400, "Bad request", "Which torrent? Give its info_hash.");
   }
@@ -49,13 +50,27 @@ export function torrentByHash(site: Site, value: string | undefined): Torrent | 
       "info_hash must be 40 or 64 hex digits, or 20 or 32 percent-encoded bytes.",
     );
   }
+  return hash;
+}
+
+/** True when a v2 hash was asked for and the torrent under its 20-byte key has another one. */
+function otherV2(hash: PageHash, full: string | undefined): boolean {
+  return hash.full.length === 32 && full !== undefined && full !== hash.full;
+}
+
+function unknownTorrent(site: Site): HttpResponse {
+  return errorPage(site, 404, "Unknown torrent", "This tracker does not track that torrent.");
+}
+
+/**
+ * The torrent this instance tracks for an `info_hash` value (already percent-decoded), or an
+ * error page (400 for a missing or malformed hash, 404 for one that is not tracked).
+ */
+export function torrentByHash(site: Site, value: string | undefined): Torrent | HttpResponse {
+  const hash = pageHash(site, value);
+  if (!("key" in hash)) return hash;
   const torrent = site.tracker.get(hash.key);
-  const full = torrent?.info?.fullHash;
-  if (
-    torrent === undefined || (hash.full.length === 32 && full !== undefined && full !== hash.full)
-  ) {
-    return errorPage(site, 404, "Unknown torrent", "This tracker does not track that torrent.");
-  }
+  if (torrent === undefined || otherV2(hash, torrent.info?.fullHash)) return unknownTorrent(site);
   return torrent;
 }
 
@@ -84,22 +99,32 @@ function peerRow(p: Peer, now: number, official: IpSet | undefined): Html {
 }
 
 /** Renders `/peers?info_hash=…`. */
-export function peersPage(site: Site, req: HttpRequest): HttpResponse {
-  const found = findTorrent(site, req);
-  if (!("swarm" in found)) return found;
-  const t = found;
-  const s = t.swarm;
-  const now = site.tracker.now();
-  // The swarm lists the peer heard from longest ago first; keep the newest PEERS_PAGE_LIMIT. The
-  // swarm itself is bounded by --max-peers, so this walk is too.
-  const newest: Peer[] = [];
-  let total = 0;
-  for (const p of s.peers()) {
-    newest.push(p);
-    total++;
-    if (newest.length > 2 * PEERS_PAGE_LIMIT) newest.splice(0, newest.length - PEERS_PAGE_LIMIT);
+export function peersPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
+  const hash = requestedHash(site, req);
+  if (!("key" in hash)) return hash;
+  const view = site.store.peersOf(hash.key, PEERS_PAGE_LIMIT);
+  if (view instanceof Promise) {
+    return view.then((v) => renderPeers(site, req, hash, v), (e) => {
+      if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
+      throw e;
+    });
   }
-  const shown = newest.slice(-PEERS_PAGE_LIMIT).reverse();
+  return renderPeers(site, req, hash, view);
+}
+
+function renderPeers(
+  site: Site,
+  req: HttpRequest,
+  hash: PageHash,
+  view: SwarmView | undefined,
+): HttpResponse {
+  if (view === undefined || otherV2(hash, view.torrent.info?.fullHash)) {
+    return unknownTorrent(site);
+  }
+  const t = view.torrent;
+  const s = t.swarm;
+  const { now, total } = view;
+  const shown = view.peers;
   const hex = torrentHex(t);
   const info = t.info;
   const officialSeeds = site.tracker.officialSeeds(t);

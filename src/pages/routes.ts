@@ -11,6 +11,7 @@ import { acceptsGzip, compressResponse } from "../net/content_encoding.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import { badgeResponse } from "./badge.ts";
 import { feedResponse } from "./feed.ts";
+import type { TrackerStore } from "../tracker/store.ts";
 import { fileResponse } from "./file.ts";
 import { peersPage } from "./peers.ts";
 import { statPage } from "./stat.ts";
@@ -49,9 +50,22 @@ function pageRoute(
   };
 }
 
-/** Adds the pages that `options` turns on, the assets and the 404 page to `router`. */
-export function addPageRoutes(router: Router, tracker: Tracker, options: PageOptions): Router {
-  const site: Site = { ...options, tracker, startedAt: Date.now() - tracker.now() * 1000 };
+/**
+ * Adds the pages that `options` turns on, the assets and the 404 page to `router`. Counters and
+ * peers come from `store` (the tracker itself unless the swarms are shared).
+ */
+export function addPageRoutes(
+  router: Router,
+  tracker: Tracker,
+  options: PageOptions,
+  store: TrackerStore = tracker,
+): Router {
+  const site: Site = {
+    ...options,
+    tracker,
+    store,
+    startedAt: Date.now() - tracker.now() * 1000,
+  };
   if (site.statPage) router.on("/stat", pageRoute(site, statPage));
   if (site.feed) router.on("/feed.atom", pageRoute(site, feedResponse));
   if (site.badges) router.prefix("/badge/", pageRoute(site, badgeResponse));

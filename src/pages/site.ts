@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import type { Tracker } from "../tracker/tracker.ts";
+import type { TrackerStore } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
 import type { Assets } from "./assets.ts";
 import { formatDuration } from "./format.ts";
@@ -30,11 +31,14 @@ export interface PageOptions {
   badges: boolean;
 }
 
-/** The tracker and the page settings, handed to every page. */
+/** The tracker, the store and the page settings, handed to every page. */
 export interface Site extends PageOptions {
+  /** The local tracker: the torrents this instance knows of, their metadata, the uptime. */
   tracker: Tracker;
   /** Wall-clock time the tracker started (ms since the epoch): the date of an empty feed. */
   startedAt: number;
+  /** Where the swarms are: the tracker itself, or a shared store. */
+  store: TrackerStore;
 }
 
 /**

@@ -10,7 +10,13 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { magnetLink } from "../protocol/metainfo.ts";
-import type { Torrent, TorrentInfo } from "../tracker/tracker.ts";
+import type { TorrentInfo } from "../tracker/tracker.ts";
+import {
+  type StoreStatus,
+  StoreUnavailableError,
+  type TorrentListing,
+  type TorrentView,
+} from "../tracker/store.ts";
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, type Site } from "./site.ts";
@@ -32,12 +38,16 @@ export function torrentMagnet(info: TorrentInfo, trackers: string[]): string {
 }
 
 /** The hex form pages use to name a torrent: the full hash when known, else the 20-byte key. */
-export function torrentHex(t: Torrent): string {
+export function torrentHex(t: Pick<TorrentView, "infoHash" | "info">): string {
   return binaryToHex(t.info?.fullHash ?? t.infoHash);
 }
 
 /** Links of one torrent: magnet, `.torrent` and peers, as small icons. */
-export function torrentLinks(site: Site, t: Torrent, trackers: string[]): Html {
+export function torrentLinks(
+  site: Site,
+  t: Pick<TorrentView, "infoHash" | "info">,
+  trackers: string[],
+): Html {
   const hex = torrentHex(t);
   const label = t.info?.name ?? hex;
   const info = t.info;
@@ -65,7 +75,7 @@ export function torrentLinks(site: Site, t: Torrent, trackers: string[]): Html {
  * The "official seed" cell of a torrent: online or down, or nothing when no `--official-seed`
  * networks are configured.
  */
-export function officialCell(site: Site, t: Torrent): Html | false {
+export function officialCell(site: Site, t: TorrentView): Html | false {
   const n = site.tracker.officialSeeds(t);
   if (n === undefined) return false;
   return html`
@@ -75,7 +85,7 @@ export function officialCell(site: Site, t: Torrent): Html | false {
   `;
 }
 
-function row(site: Site, t: Torrent, trackers: string[]): Html {
+function row(site: Site, t: TorrentView, trackers: string[]): Html {
   const s = t.swarm;
   const info = t.info;
   const hex = torrentHex(t);
@@ -110,8 +120,42 @@ function pager(current: number, pages: number): Html | false {
   `;
 }
 
+/**
+ * Where the swarms are and how the store is doing: `memory`, or a shared store's redacted URL with
+ * its state (`connected`, `reconnecting` …) and the age of the counts shown.
+ */
+function storeLine(status: StoreStatus, ageMs: number): Html {
+  const age = Math.floor(ageMs / 1000);
+  return html`
+    <p
+      class="store">Swarms: <code id="store-name">${status.name}</code>${status.state !== "local" &&
+        html`
+          <span id="store-state" class="badge">${status.state}</span>
+        `}${status.detail !==
+          undefined && html`
+        <span class="detail">(${status.detail})</span>
+      `}${age >= 2 &&
+        html`
+          <span id="store-age">counts from ${formatDuration(age)} ago</span>
+        `}</p>
+  `;
+}
+
+/** The page shown when a shared store cannot give the counts and none were read before. */
+export function storeUnavailablePage(site: Site): HttpResponse {
+  const status = site.store.status();
+  return page(
+    site,
+    503,
+    "Temporarily unavailable",
+    html`<p class="lead">The swarms' store cannot be reached right now; try again shortly.</p>${
+      storeLine(status, 0)
+    }`,
+  );
+}
+
 /** Renders `/stat` (`?page=N` for torrents past the first {@link STAT_PAGE_SIZE}). */
-export function statPage(site: Site, req: HttpRequest): HttpResponse {
+export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   let pageNo = 1;
   try {
     forEachPair(req.query, (k, v) => {
@@ -122,9 +166,24 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
     return errorPage(site, 400, "Bad request", e.message);
   }
   if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
+  const listing = site.store.listing();
+  if (listing instanceof Promise) {
+    return listing.then((l) => renderStat(site, req, pageNo, l), (e) => {
+      if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
+      throw e;
+    });
+  }
+  return renderStat(site, req, pageNo, listing);
+}
 
+function renderStat(
+  site: Site,
+  req: HttpRequest,
+  pageNo: number,
+  listing: TorrentListing,
+): HttpResponse {
   const tracker = site.tracker;
-  const pages = Math.max(1, Math.ceil(tracker.size / STAT_PAGE_SIZE));
+  const pages = Math.max(1, Math.ceil(listing.size / STAT_PAGE_SIZE));
   if (pageNo > pages) return errorPage(site, 404, "Not found", `There is no page ${pageNo}.`);
   const trackers = announceUrls(site, req);
   const first = (pageNo - 1) * STAT_PAGE_SIZE;
@@ -135,7 +194,7 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
   const official = tracker.hasOfficialNetworks;
   const counted = new Set<string>();
   const rows: Html[] = [];
-  for (const t of tracker.torrents()) {
+  for (const t of listing.torrents) {
     if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
     seeders += t.swarm.complete;
     leechers += t.swarm.incomplete;
@@ -151,11 +210,11 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
     if (i >= first && i < first + STAT_PAGE_SIZE) rows.push(row(site, t, trackers));
     i++;
   }
-  const c = tracker.counters;
+  const c = site.store.counters;
   const content = html`
     <section class="cards" aria-label="Summary">
       <div class="card"><span class="k">Torrents</span><span class="v">${formatCount(
-        tracker.size,
+        listing.size,
       )}</span></div>
       <div class="card"><span class="k">Seeders</span><span class="v">${formatCount(
         seeders,
@@ -218,6 +277,7 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse {
       class="counters">Since start (${formatDuration(tracker.now())} ago): <span id="announces">${c
         .announces}</span> announces, <span id="scrapes">${c
         .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused.</p>
+    ${storeLine(site.store.status(), listing.ageMs)}
   `;
   return page(site, 200, "Torrents", content);
 }

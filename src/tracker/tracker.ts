@@ -15,6 +15,7 @@ import {
 } from "../protocol/types.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
 import { type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
+import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./store.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -133,12 +134,26 @@ export interface TrackerCounters {
 export const FAILURE = {
   notFound: "torrent not found",
   full: "tracker is full: too many torrents",
+  unavailable: "tracker temporarily unavailable: store unreachable, retry later",
 } as const;
 
 /** The failure reason of an announce refused for coming before `min interval` (in seconds). */
 export function earlyFailure(minInterval: number): string {
   return `announced too soon: wait at least ${minInterval} s between announces (min interval)`;
 }
+
+/**
+ * The number of peers an announce gets, from the `numwant` it asked for: -1 ("not said") gets
+ * `min`, 0 gets none (a client that wants no peers, e.g. a seeder; the original returns 50 peers
+ * anyway, reference §16.2), anything else is clamped to `[min, max]`.
+ */
+export function clampNumwant(asked: number, min: number, max: number): number {
+  if (asked < 0) return min;
+  if (asked === 0) return 0;
+  return Math.min(Math.max(asked, min), max);
+}
+
+const MEMORY_STATUS: StoreStatus = { name: "memory", state: "local" };
 
 /**
  * The in-memory tracker. Everything is synchronous: an announce is a few map look-ups and a copy
@@ -155,7 +170,7 @@ export function earlyFailure(minInterval: number): string {
  * });
  * ```
  */
-export class Tracker {
+export class Tracker implements TrackerStore {
   readonly options: TrackerOptions;
   readonly counters: TrackerCounters = {
     announces: 0,
@@ -250,6 +265,32 @@ export class Tracker {
     return infoHashes.map((h) => this.#torrents.get(h)?.swarm);
   }
 
+  /** Every tracked torrent, live (the torrents themselves, nothing copied). */
+  listing(): TorrentListing {
+    return { size: this.#torrents.size, torrents: this.#torrents.values(), ageMs: 0 };
+  }
+
+  /** The newest `limit` peers of a torrent, the most recently heard first. */
+  peersOf(infoHash: string, limit: number): SwarmView | undefined {
+    const torrent = this.#torrents.get(infoHash);
+    if (torrent === undefined) return undefined;
+    // The swarm lists the peer heard from longest ago first; keep the newest `limit`. The swarm
+    // is bounded by maxPeers, so this walk is too.
+    const newest: Peer[] = [];
+    let total = 0;
+    for (const p of torrent.swarm.peers()) {
+      newest.push(p);
+      total++;
+      if (newest.length > 2 * limit) newest.splice(0, newest.length - limit);
+    }
+    return { torrent, total, peers: newest.slice(-limit).reverse(), now: this.now() };
+  }
+
+  /** Always `local`: memory has no connection to lose. */
+  status(): StoreStatus {
+    return MEMORY_STATUS;
+  }
+
   /** The torrent with this 20-byte key, if tracked. */
   get(infoHash: string): Torrent | undefined {
     return this.#torrents.get(infoHash);
@@ -331,11 +372,13 @@ export class Tracker {
    * swarm are expired first (cheap when there are none), so a seed box that went down shows as
    * such within the peer timeout.
    */
-  officialSeeds(torrent: Torrent): number | undefined {
+  officialSeeds(torrent: Pick<Torrent, "infoHash">): number | undefined {
     const official = this.#limits.official;
     if (official === undefined) return undefined;
-    torrent.swarm.expire(this.now(), this.options.peerTimeout, official);
-    return torrent.swarm.officialSeeds;
+    const swarm = this.#torrents.get(torrent.infoHash)?.swarm;
+    if (swarm === undefined) return undefined;
+    swarm.expire(this.now(), this.options.peerTimeout, official);
+    return swarm.officialSeeds;
   }
 
   /** True when `--official-seed` networks are configured. */
@@ -396,12 +439,7 @@ export class Tracker {
   }
 
   #numwant(asked: number): number {
-    const { minNumwant, maxNumwant } = this.options;
-    // -1 means "not said": the default. An explicit 0 is honoured (a client that wants no peers,
-    // e.g. a seeder); the original returns 50 peers anyway (reference §16.2).
-    if (asked < 0) return minNumwant;
-    if (asked === 0) return 0;
-    return Math.min(Math.max(asked, minNumwant), maxNumwant);
+    return clampNumwant(asked, this.options.minNumwant, this.options.maxNumwant);
   }
 
   #fail(reason: string): AnnounceResult {

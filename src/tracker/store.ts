@@ -1,0 +1,105 @@
+/**
+ * The small interface between the listeners and pages and whatever holds the swarms.
+ *
+ * Two stores implement it: the in-memory {@link Tracker} (synchronous, the default and the
+ * fastest path) and the Redis store (asynchronous, shared by several Hefur instances). A method
+ * returns either a value or a promise of it; callers test `instanceof Promise` (or use
+ * {@link settle}) so the in-memory path never pays for an `await`.
+ *
+ * What a store does not hold stays in the local {@link Tracker}: which torrents the whitelist
+ * tracks and their metadata, the WebSocket swarms, the uptime.
+ *
+ * @module
+ */
+import type { AnnounceRequest, AnnounceResult, SwarmCounts } from "../protocol/types.ts";
+import type { Peer } from "./swarm.ts";
+import type { TorrentInfo, TrackerCounters, TrackerOptions } from "./tracker.ts";
+
+/** A value now, or later. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A torrent as pages and full scrapes see it: its key, its metadata if any, its counters. */
+export interface TorrentView {
+  /** The 20-byte key clients announce with, as a binary string. */
+  readonly infoHash: string;
+  readonly info?: TorrentInfo;
+  readonly swarm: SwarmCounts;
+}
+
+/** Every tracked torrent, for `/stat` and full scrapes. */
+export interface TorrentListing {
+  /** How many torrents {@link torrents} yields. */
+  readonly size: number;
+  readonly torrents: Iterable<TorrentView>;
+  /** Milliseconds since the counters were read (0 when live). */
+  readonly ageMs: number;
+}
+
+/** The peers of one torrent, for `/peers`. */
+export interface SwarmView {
+  readonly torrent: TorrentView;
+  /** Number of peers in the swarm. */
+  readonly total: number;
+  /** At most the limit asked for, the most recently heard first. */
+  readonly peers: Peer[];
+  /** The clock `Peer.lastSeen` is measured on, in seconds. */
+  readonly now: number;
+}
+
+/** Where a store stands with its backend, for `/stat`. */
+export interface StoreStatus {
+  /** `memory`, or the redacted URL of the shared store. */
+  readonly name: string;
+  /** `local` for memory; for a shared store `connecting`, `connected` or `reconnecting`. */
+  readonly state: "local" | "connecting" | "connected" | "reconnecting";
+  /** Why the store is not connected, when it is not (never holds credentials). */
+  readonly detail?: string;
+}
+
+/** What listeners and pages need from the store that holds the swarms. */
+export interface TrackerStore {
+  /** Settings of the core (open mode, bounds, intervals). */
+  readonly options: TrackerOptions;
+  /** This instance's announce, scrape and refusal counts since start. */
+  readonly counters: TrackerCounters;
+  /**
+   * Handles one announce. A synchronous result's peer bytes are views into buffers that the next
+   * announce overwrites: encode them first. A promise never rejects: a store that cannot answer
+   * resolves to a failure the client is shown.
+   */
+  announce(req: AnnounceRequest, withPeerIds?: boolean): MaybePromise<AnnounceResult>;
+  /** Counters of each requested torrent in request order; `undefined` for untracked ones. */
+  scrape(infoHashes: readonly string[]): MaybePromise<(SwarmCounts | undefined)[]>;
+  /** Every tracked torrent with its counters (may be a few seconds old for a shared store). */
+  listing(): MaybePromise<TorrentListing>;
+  /** The newest `limit` peers of one torrent, or undefined when it is not tracked. */
+  peersOf(infoHash: string, limit: number): MaybePromise<SwarmView | undefined>;
+  /** The store's connection state. */
+  status(): StoreStatus;
+}
+
+/** A shared store cannot answer right now (it is reconnecting); the message is safe to show. */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+  /** The store's redacted name. */
+  readonly store: string;
+
+  constructor(store: string, message: string) {
+    super(message);
+    this.store = store;
+  }
+}
+
+/**
+ * Applies `then` to a value now, or to a promise's value later: the in-memory path stays
+ * synchronous.
+ *
+ * @example
+ * ```ts
+ * import { settle } from "./store.ts";
+ * settle(2, (n) => n * 2); // 4, not a promise
+ * ```
+ */
+export function settle<T, R>(value: MaybePromise<T>, then: (value: T) => R): MaybePromise<R> {
+  return value instanceof Promise ? value.then(then) : then(value);
+}
