@@ -35,8 +35,8 @@ export class StoreUrlError extends Error {
 }
 
 /**
- * The text with everything between `//` and the last `@` (the user and password) replaced by
- * `***`. Done on the text, not on a parsed URL, so that a password with unescaped `#`, `/` or `@`
+ * The text with everything between `//` (or the start, without a scheme) and the last `@` (the
+ * user and password) replaced by `***`. Done on the text, not on a parsed URL, so that a password with unescaped `#`, `/` or `@`
  * cannot fool the parser into keeping part of it.
  *
  * @example
@@ -46,7 +46,7 @@ export class StoreUrlError extends Error {
  * ```
  */
 export function redactStoreUrl(text: string): string {
-  return text.replace(/^([^:/]*:\/\/)[^]*@/, "$1***@");
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^]*@/, "$1***@");
 }
 
 /**
