@@ -2,11 +2,17 @@
 """Runs a real BitTorrent swarm of two libtorrent sessions through one tracker.
 
 Usage: lt_swarm.py ANNOUNCE_URL WORKDIR [--bind ADDR] [--size BYTES] [--timeout SECONDS]
+                   [--leech-announce URL] [--hold]
 
 Creates a random file in WORKDIR/seed, makes a .torrent announcing to ANNOUNCE_URL, starts a
 seeder and a leecher (DHT, LSD, PEX, UPnP and NAT-PMP off, listening on ADDR only), and exits 0
 once the leecher holds the very same bytes. Exits 1 on timeout. Writes the .torrent to
 WORKDIR/swarm.torrent and prints one progress line a second.
+
+With --leech-announce, the leecher's copy of the .torrent names that tracker instead (same info
+hash): the seeder and the leecher then only meet if the two trackers share their swarm. With
+--hold, once the leecher has the bytes, prints "HOLDING" and keeps both peers running until a
+line (or end of file) arrives on standard input.
 """
 import argparse
 import hashlib
@@ -40,6 +46,8 @@ def main():
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--size", type=int, default=3 * 1024 * 1024 + 123)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--leech-announce", default=None)
+    ap.add_argument("--hold", action="store_true")
     args = ap.parse_args()
 
     seed_dir = os.path.join(args.workdir, "seed")
@@ -55,16 +63,24 @@ def main():
     ct = lt.create_torrent(fs, 256 * 1024, flags=lt.create_torrent.v1_only)
     ct.add_tracker(args.announce)
     lt.set_piece_hashes(ct, seed_dir)
-    torrent_bytes = lt.bencode(ct.generate())
+    meta = ct.generate()
+    torrent_bytes = lt.bencode(meta)
     with open(os.path.join(args.workdir, "swarm.torrent"), "wb") as f:
         f.write(torrent_bytes)
     info = lt.torrent_info(lt.bdecode(torrent_bytes))
+    leech_bytes = torrent_bytes
+    if args.leech_announce:
+        # Only the announce URL changes: it is outside the info dictionary, so the hash stays.
+        key = b"announce" if b"announce" in meta else "announce"
+        meta[key] = args.leech_announce
+        leech_bytes = lt.bencode(meta)
+        assert str(lt.torrent_info(lt.bdecode(leech_bytes)).info_hash()) == str(info.info_hash())
 
     seeder = session(args.bind, 0)
     leecher = session(args.bind, 0)
     flags = lt.torrent_flags.seed_mode
     hs = seeder.add_torrent({"ti": info, "save_path": seed_dir, "flags": flags})
-    hl = leecher.add_torrent({"ti": lt.torrent_info(lt.bdecode(torrent_bytes)), "save_path": leech_dir})
+    hl = leecher.add_torrent({"ti": lt.torrent_info(lt.bdecode(leech_bytes)), "save_path": leech_dir})
 
     deadline = time.time() + args.timeout
     last = 0
@@ -83,6 +99,9 @@ def main():
                 got = f.read()
             if hashlib.sha256(got).digest() == hashlib.sha256(data).digest():
                 print("OK: leecher has the right bytes", flush=True)
+                if args.hold:
+                    print("HOLDING", flush=True)
+                    sys.stdin.readline()
                 return 0
             print("FAIL: leecher's bytes differ", flush=True)
             return 1
