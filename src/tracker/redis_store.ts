@@ -225,8 +225,9 @@ export class RedisStore implements TrackerStore {
       store.#closed = true;
       store.#client.destroy();
       if (e instanceof StoreConnectError) throw e;
-      const cause = (e as Error).cause;
-      if (cause instanceof StoreConnectError) throw cause;
+      // The reconnect strategy's answer comes back wrapped.
+      const original = (e as { originalError?: unknown }).originalError;
+      if (original instanceof StoreConnectError) throw original;
       throw new StoreConnectError(name, store.#scrub((e as Error).message));
     }
     log.info("swarms are in the store {store}", { store: name });

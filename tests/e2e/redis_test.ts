@@ -7,68 +7,47 @@ import { freePort, getBencoded, pct, text } from "../helpers.ts";
 import { hasLibtorrent, runSwarm } from "./lt_swarm.ts";
 import { hasRedis, RedisServer } from "../support/redis_server.ts";
 import { FAILURE } from "../../src/tracker/tracker.ts";
+import { ENTRY } from "../../build.ts";
+import { sandboxed, type ServeProcess, spawnServe } from "../support/serve_process.ts";
 
 const PASSWORD = "s3cret-Pa55";
-const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
-/** A `hefur serve` process; its standard error is kept whole for the credentials check. */
+/**
+ * `hefur serve` in the permission sandbox of the executable (so the Redis client is shown to work
+ * under it), on loopback with free HTTP and UDP ports, logging everything.
+ */
 class HefurProcess {
   readonly http: number;
   readonly udp: number;
-  readonly #child: Deno.ChildProcess;
-  readonly #stderr: Promise<string>;
-  #seen = "";
+  readonly #server: ServeProcess;
 
-  private constructor(child: Deno.ChildProcess, http: number, udp: number) {
-    this.#child = child;
+  private constructor(server: ServeProcess, http: number, udp: number) {
+    this.#server = server;
     this.http = http;
     this.udp = udp;
-    const reader = child.stderr.pipeThrough(new TextDecoderStream());
-    this.#stderr = (async () => {
-      for await (const chunk of reader) this.#seen += chunk;
-      return this.#seen;
-    })();
   }
 
   /** Starts `hefur serve` with `args`; resolves once it printed its ready line. */
   static async start(args: string[]): Promise<HefurProcess> {
     const http = freePort();
     const udp = freePort("udp");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        MAIN,
-        "serve",
-        "--bind-addr",
-        "127.0.0.1",
-        "--http-port",
-        String(http),
-        "--https-port",
-        "0",
-        "--udp-port",
-        String(udp),
-        "--log-level",
-        "debug",
-        ...args,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const p = new HefurProcess(child, http, udp);
-    for (let i = 0; i < 300 && !p.#seen.includes("hefur: ready"); i++) {
-      const done = await Promise.race([
-        child.status.then(() => true),
-        new Promise<false>((ok) => setTimeout(() => ok(false), 50)),
-      ]);
-      if (done) break;
-    }
-    if (!p.#seen.includes("hefur: ready")) {
-      await p.stop();
-      throw new Error(`hefur did not start:\n${await p.#stderr}`);
-    }
-    return p;
+    const server = await spawnServe(sandboxed(ENTRY, [
+      "serve",
+      "--bind-addr",
+      "127.0.0.1",
+      "--http-port",
+      String(http),
+      "--https-port",
+      "0",
+      "--udp-port",
+      String(udp),
+      "--control-socket",
+      "",
+      "--log-level",
+      "debug",
+      ...args,
+    ]));
+    return new HefurProcess(server, http, udp);
   }
 
   /** The base URL of its HTTP listener. */
@@ -78,11 +57,7 @@ class HefurProcess {
 
   /** Stops it (SIGTERM) and returns everything it wrote to standard error. */
   async stop(): Promise<string> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await this.#child.status;
-    return await this.#stderr;
+    return (await this.#server.stop()).stderr;
   }
 }
 
@@ -242,23 +217,24 @@ Deno.test({
   ignore: !hasRedis,
   async fn() {
     const url = `redis://admin:${PASSWORD}@127.0.0.1:${freePort()}/0`;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "serve", "--http-port", "0", "--udp-port", "0", "--store", url],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const out = await sandboxed(ENTRY, [
+      "serve",
+      "--http-port",
+      "0",
+      "--udp-port",
+      "0",
+      "--control-socket",
+      "",
+      "--store",
+      url,
+    ]).output();
     const err = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 1, err);
     assert.match(err, /cannot start: cannot reach the store redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0/);
     assert.ok(!err.includes(PASSWORD) && !err.includes("admin"), err);
 
-    const bad = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "serve", "--store", `mysql://admin:${PASSWORD}@db/1`],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    const bad = await sandboxed(ENTRY, ["serve", "--store", `mysql://admin:${PASSWORD}@db/1`])
+      .output();
     const badErr = new TextDecoder().decode(bad.stderr);
     assert.equal(bad.code, 2, badErr);
     assert.match(badErr, /option --store: .*mysql:\/\/\*\*\*@db\/1/);
