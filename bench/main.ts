@@ -12,9 +12,11 @@
  * and p50/p99 latency at peak and at half of each tracker's own peak.
  *
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
+ * 6. announces per second on the Redis store against the memory store, for one and for two Hefur
+ * processes on one Redis (bench/redis_bench.ts; needs redis-server).
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
- * `--only=udp,http,store,memory,micro`; `--rounds=N`, `--duration=S` (seconds per measurement);
+ * `--only=udp,http,store,memory,micro,redis`; `--rounds=N`, `--duration=S` (seconds per measurement);
  * `--cores=T,G` (tracker, generator); `--hefur-v8-flags=a,b` (default: those of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
@@ -43,7 +45,8 @@ function flag(name: string): string | undefined {
 }
 
 const ONLY = new Set(
-  (flag("only") ?? (QUICK ? "udp,http,store,memory" : "udp,http,store,memory,micro")).split(","),
+  (flag("only") ??
+    (QUICK ? "udp,http,store,memory,redis" : "udp,http,store,memory,micro,redis")).split(","),
 );
 const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
@@ -334,6 +337,16 @@ async function main(): Promise<void> {
   }
   if (ONLY.has("memory")) await memory();
   if (ONLY.has("micro")) await micro();
+  if (ONLY.has("redis")) {
+    console.log("\n(6) The Redis store against the memory store (bench/redis_bench.ts)");
+    if (which("redis-server") === undefined) {
+      throw new MissingToolError("redis-server", "redis-server");
+    }
+    const path = new URL("./redis_bench.ts", import.meta.url).pathname;
+    const args = ["run", "--allow-all", path, ...(QUICK ? ["--quick"] : [])];
+    const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+    if (!success) throw new Error("redis_bench.ts failed");
+  }
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

@@ -365,7 +365,8 @@ export class RedisStore implements TrackerStore {
     const records = r[7] as Reply[];
     const peers: Peer[] = [];
     for (let k = 0; k < records.length; k++) {
-      const compact = members[2 * k] as Buffer;
+      const member = members[2 * k] as Buffer;
+      const compact = member.subarray(0, member.length - 20);
       const rec = records[k] as Buffer;
       if (rec.length < 21) continue;
       const [left, uploaded, downloaded] = rec.toString("latin1", 21).split(" ").map(Number);
