@@ -131,6 +131,46 @@ Deno.test({
 });
 
 Deno.test({
+  name: "redis: early announces get counters only (counts) or a failure (refuse), as in memory",
+  ignore,
+  async fn() {
+    await using server = await RedisServer.start();
+    for (const policy of ["counts", "refuse", "off"] as const) {
+      await using s = await store(
+        server,
+        { earlyAnnounces: policy, minAnnounceInterval: 60 },
+        ["counts", "refuse", "off"].indexOf(policy),
+      );
+      for (let p = 1; p <= 3; p++) await s.announce(req({ port: p, event: AnnounceEvent.Started }));
+      const early = await s.announce(req({ port: 1 }));
+      if (policy === "off") {
+        assert.equal(ok(early).peers4.length, 2 * 6);
+        assert.equal(s.counters.early, 0);
+        continue;
+      }
+      assert.equal(s.counters.early, 1);
+      if (policy === "refuse") {
+        assert.match((early as { failure: string }).failure, /wait at least 60 s/);
+      } else {
+        assert.deepEqual(counts(ok(early)), [0, 3, 0]);
+        assert.equal(ok(early).peers4.length, 0);
+      }
+      // Events, and a change between leecher and seeder, are always served.
+      assert.equal(
+        ok(await s.announce(req({ port: 1, event: AnnounceEvent.Started }))).peers4
+          .length,
+        2 * 6,
+      );
+      assert.deepEqual(counts(ok(await s.announce(req({ port: 1, left: 0 })))), [1, 2, 0]);
+      // Once the interval has passed, a plain announce is served again.
+      await age(server, HASH, 61, ["counts", "refuse", "off"].indexOf(policy));
+      assert.equal(ok(await s.announce(req({ port: 2 }))).peers4.length, 2 * 6);
+      assert.equal(s.counters.early, 1);
+    }
+  },
+});
+
+Deno.test({
   name: "redis: the requester never gets itself, by address or by peer id",
   ignore,
   async fn() {

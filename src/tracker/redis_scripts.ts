@@ -90,10 +90,12 @@ end
  * KEYS: peers hash, IPv4 set, IPv6 set, counters hash, torrents set, expiry set.
  * ARGV: hex hash, compact address, peer record, event, numwant (clamped), want (1 IPv4, 2 IPv6,
  * 3 both), peer timeout (s), max peers, open (1/0), max torrents, with peer ids (1/0), a random
- * number in [0, 1) where the selection starts.
+ * number in [0, 1) where the selection starts, min interval for early announces (s; 0: off).
  *
  * Returns `{-1}` when the torrent bound refuses a new torrent, else
- * `{1, complete, incomplete, downloaded, IPv4 peers, IPv6 peers, peer ids}` (byte strings).
+ * `{1, complete, incomplete, downloaded, IPv4 peers, IPv6 peers, peer ids}` (byte strings); the
+ * first is 2 instead of 1 for an early announce (a plain one sooner than the min interval after
+ * the peer's last, same seeder/leecher state), which is left unrecorded and gets no peers.
  */
 export const ANNOUNCE_SCRIPT = SWARM_FUNCTIONS + `
 local P, Z4, Z6, C, T, E = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -102,7 +104,8 @@ local event, numwant, want = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV
 local timeout, maxPeers = tonumber(ARGV[7]), tonumber(ARGV[8])
 local open, maxTorrents = ARGV[9] == '1', tonumber(ARGV[10])
 local withIds, rnd = ARGV[11] == '1', tonumber(ARGV[12])
-local COMPLETED, STOPPED = 1, 3
+local minInterval = tonumber(ARGV[13])
+local NONE, COMPLETED, STOPPED = 0, 1, 3
 
 if open and redis.call('SISMEMBER', T, hex) == 0 then
   if redis.call('SCARD', T) >= maxTorrents then return { -1 } end
@@ -119,6 +122,13 @@ local seed = string.byte(rec, 1) == SEED
 local peerId = string.sub(rec, 2, 21)
 local self = addr .. peerId
 local old = redis.call('HGET', P, addr)
+if old and event == NONE and minInterval > 0 and (string.byte(old, 1) == SEED) == seed then
+  local last = tonumber(redis.call('ZSCORE', z, addr .. string.sub(old, 2, 21)))
+  if last and now - last < minInterval then
+    save(C, Z4, Z6, T, E, hex, counts, timeout, open)
+    return { 2, counts[1], counts[2], counts[3], '', '', '' }
+  end
+end
 if old then
   local wasSeed = string.byte(old, 1) == SEED
   if not wasSeed and seed and event == COMPLETED then counts[3] = counts[3] + 1 end

@@ -46,7 +46,13 @@ import {
   type TrackerStore,
 } from "./store.ts";
 import type { Peer } from "./swarm.ts";
-import { clampNumwant, FAILURE, type Tracker, type TrackerCounters } from "./tracker.ts";
+import {
+  clampNumwant,
+  earlyFailure,
+  FAILURE,
+  type Tracker,
+  type TrackerCounters,
+} from "./tracker.ts";
 
 const log = getLogger("store");
 
@@ -277,6 +283,7 @@ export class RedisStore implements TrackerStore {
         String(o.maxTorrents),
         withPeerIds ? "1" : "0",
         String(Math.random()),
+        String(o.earlyAnnounces === "off" ? 0 : o.minAnnounceInterval),
       ],
     );
     return call.then((r) => {
@@ -285,6 +292,13 @@ export class RedisStore implements TrackerStore {
         this.counters.failures++;
         this.counters.full++;
         return { failure: FAILURE.full };
+      }
+      if (a[0] === 2) {
+        this.counters.early++;
+        if (o.earlyAnnounces === "refuse") {
+          this.counters.failures++;
+          return { failure: earlyFailure(o.minAnnounceInterval) };
+        }
       }
       const ids: string[] = [];
       if (withPeerIds) {
