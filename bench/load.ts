@@ -140,8 +140,12 @@ function stopper(child: Deno.ChildProcess): () => Promise<void> {
  * Starts Hefur on 127.0.0.1 (random ports), pinned to `core`, with extra V8 flags. Resolves once
  * it printed its ready line.
  */
-export async function startHefur(core: string, v8Flags: string[]): Promise<TrackerProcess> {
-  const main = new URL("../src/main.ts", import.meta.url).pathname;
+export async function startHefur(
+  core: string,
+  v8Flags: string[],
+  main = new URL("../src/main.ts", import.meta.url).pathname,
+  name = "hefur",
+): Promise<TrackerProcess> {
   const args = ["-c", core, Deno.execPath(), "run", "--allow-all"];
   if (v8Flags.length > 0) args.push(`--v8-flags=${v8Flags.join(",")}`);
   const httpPort = freePort();
@@ -185,7 +189,7 @@ export async function startHefur(core: string, v8Flags: string[]): Promise<Track
   const pid = Number(/pid=(\d+)/.exec(text)![1]);
   const hasUdp = /udp=/.test(text);
   return {
-    name: "hefur",
+    name,
     pid,
     httpPort,
     udpPort: hasUdp ? udpPort : 0,

@@ -141,7 +141,11 @@ export function newSchemeCounters(): SchemeCounters {
 }
 
 // Announce and scrape replies: plain bencode, never compressed, connection closed after.
-const BENCODE_HEADERS = { "content-type": "text/plain", "cache-control": "no-store" };
+// Frozen: the server then formats these header lines once (see serializeResponse).
+const BENCODE_HEADERS = Object.freeze({
+  "content-type": "text/plain",
+  "cache-control": "no-store",
+});
 
 function bencoded(body: Uint8Array): HttpResponse {
   return { status: 200, headers: BENCODE_HEADERS, body };

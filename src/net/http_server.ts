@@ -94,12 +94,33 @@ const log = getLogger("http");
 
 interface Connection {
   conn: Deno.Conn;
-  /** Milliseconds (performance.now) after which the connection is cut; Infinity while idle in the handler. */
+  /**
+   * Milliseconds (the server's coarse clock) after which the connection is cut; while the handler
+   * works, Infinity or the end of a drain.
+   */
   deadline: number;
   /** Waiting for the first byte of a request: nothing of the client's is in flight. */
   idle: boolean;
   /** Shut for writing by a graceful close while idle: it can answer nothing more. */
   shut: boolean;
+}
+
+/**
+ * Read buffers, reused from one connection to the next: a fresh `Uint8Array` per connection costs
+ * an allocation outside the V8 heap and work for the garbage collector, at thousands of
+ * connections per second. A head longer than this gets a buffer of its own.
+ */
+const READ_BUFFER = 2048;
+const readBuffers: Uint8Array[] = [];
+/** Free buffers kept at most; the rest go to the garbage collector. */
+const MAX_POOLED = 256;
+
+function takeBuffer(): Uint8Array {
+  return readBuffers.pop() ?? new Uint8Array(READ_BUFFER);
+}
+
+function giveBuffer(buf: Uint8Array): void {
+  if (buf.length === READ_BUFFER && readBuffers.length < MAX_POOLED) readBuffers.push(buf);
 }
 
 /**
@@ -119,6 +140,11 @@ export class HttpServer {
   #drainUntil = Infinity;
   /** Resolved when the last connection is gone after close() began. */
   readonly #drained = Promise.withResolvers<void>();
+  /**
+   * `performance.now()` as of the last tick: deadlines are checked once per tick anyway, and
+   * reading the clock for each request costs a call into the runtime.
+   */
+  #now = performance.now();
   /** Connections refused because `maxConnections` were open. */
   refused = 0;
   /** Connections cut for missing the deadline. */
@@ -188,7 +214,7 @@ export class HttpServer {
 
   /** The deadline for the client's next step: the timeout, capped by a drain. */
   #deadline(): number {
-    return Math.min(performance.now() + this.#limits.timeoutMs, this.#drainUntil);
+    return Math.min(this.#now + this.#limits.timeoutMs, this.#drainUntil);
   }
 
   async #acceptLoop(): Promise<void> {
@@ -207,15 +233,12 @@ export class HttpServer {
       }
       const c: Connection = { conn, deadline: this.#deadline(), idle: true, shut: false };
       this.#open.add(c);
-      this.#serve(c).then((handedOver) => {
-        if (!handedOver) closeQuietly(conn);
-        this.#forget(c);
-      });
+      this.#serve(c);
     }
   }
 
   #cutLate(): void {
-    const now = performance.now();
+    const now = this.#now = performance.now();
     for (const c of this.#open) {
       if (c.deadline < now) {
         this.timedOut++;
@@ -225,13 +248,17 @@ export class HttpServer {
     }
   }
 
-  /** Serves requests on one connection; resolves true when a handler took the connection over. */
+  /**
+   * Serves requests on one connection until it ends, is cut, or a handler takes it over (then
+   * resolves true); closes it unless taken over, and forgets it.
+   */
   async #serve(c: Connection): Promise<boolean> {
     const { conn } = c;
     const remote = conn.remoteAddr as Deno.NetAddr;
     const remoteIp = socketIp(remote.hostname);
-    let buf = new Uint8Array(1024);
+    let buf = takeBuffer();
     let filled = 0;
+    let handedOver = false;
     try {
       while (true) {
         // Read until the head is complete.
@@ -244,6 +271,7 @@ export class HttpServer {
             }
             const grown = new Uint8Array(Math.min(buf.length * 2, this.#limits.maxHeadBytes));
             grown.set(buf);
+            giveBuffer(buf);
             buf = grown;
           }
           c.idle = filled === 0;
@@ -268,14 +296,16 @@ export class HttpServer {
         }
         // Bytes after the head belong to the next (pipelined) request.
         const rest = headEnd + 4;
-        buf.copyWithin(0, rest, filled);
+        if (rest < filled) buf.copyWithin(0, rest, filled);
         filled -= rest;
 
         // The handler's own time is not the client's fault (but a drain bounds it).
         c.deadline = this.#drainUntil;
         let res: HttpResponse;
         try {
-          res = await this.#handler(req);
+          // Most handlers answer at once: awaiting a plain value would still cost a turn.
+          const answer = this.#handler(req);
+          res = answer instanceof Promise ? await answer : answer;
         } catch (e) {
           log.error("handler failed for {path}: {error}", { path: req.path, error: e });
           res = {
@@ -293,6 +323,7 @@ export class HttpServer {
           await writeAll(conn, serializeResponse(res, false, true));
           if (!this.#open.has(c)) return false; // cut by the deadline meanwhile
           this.#forget(c);
+          handedOver = true;
           res.takeover(conn, buf.slice(0, filled));
           return true;
         }
@@ -304,6 +335,12 @@ export class HttpServer {
     } catch {
       // The client went away or was cut off: nothing to answer.
       return false;
+    } finally {
+      giveBuffer(buf);
+      if (!handedOver) {
+        closeQuietly(conn);
+        this.#forget(c);
+      }
     }
   }
 }
@@ -320,7 +357,7 @@ function closeQuietly(conn: Deno.Conn): void {
 }
 
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let at = 0;
+  let at = await conn.write(data);
   while (at < data.length) at += await conn.write(data.subarray(at));
 }
 
@@ -338,6 +375,8 @@ function wantsKeepAlive(req: HttpRequest): boolean {
     (connection === "keep-alive" || req.headers.get(":version") === "1.1");
 }
 
+const REQUEST_LINE = /^([A-Z]{1,16}) (\S+) HTTP\/1\.([01])$/;
+
 /** Parses a request head; returns a message when it is malformed. */
 function parseHead(
   buf: Uint8Array,
@@ -346,19 +385,26 @@ function parseHead(
   remotePort: number,
   secure: boolean,
 ): HttpRequest | string {
-  let text = "";
-  for (let i = 0; i < end; i++) text += String.fromCharCode(buf[i]);
-  const lines = text.split("\r\n");
-  const m = /^([A-Z]{1,16}) (\S+) HTTP\/1\.([01])$/.exec(lines[0]);
+  // One character per byte, in one call (a head is at most maxHeadBytes, far below the limit on
+  // arguments).
+  const text: string = String.fromCharCode.apply(
+    null,
+    buf.subarray(0, end) as unknown as number[],
+  );
+  let lineEnd = text.indexOf("\r\n");
+  if (lineEnd < 0) lineEnd = end;
+  const m = REQUEST_LINE.exec(text.slice(0, lineEnd));
   if (m === null) return "malformed request line";
   const headers = new Map<string, string>();
-  headers.set(":version", "1." + m[3]);
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(":");
-    if (colon <= 0) return "malformed header line";
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
+  headers.set(":version", m[3] === "1" ? "1.1" : "1.0");
+  for (let at = lineEnd + 2; at < end;) {
+    let next = text.indexOf("\r\n", at);
+    if (next < 0) next = end;
+    const colon = text.indexOf(":", at);
+    if (colon <= at || colon > next) return "malformed header line";
+    const name = text.slice(at, colon).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, text.slice(colon + 1, next).trim());
+    at = next + 2;
   }
   const target = m[2];
   const q = target.indexOf("?");
@@ -385,6 +431,23 @@ function plain(status: number, message: string): Uint8Array {
   );
 }
 
+/**
+ * The header lines of frozen header objects, already formatted: the tracker's replies share one
+ * frozen object, so their head costs no string building. Unfrozen objects (pages build their own)
+ * are formatted each time, since they could change.
+ */
+const formattedHeaders = new WeakMap<Record<string, string>, string>();
+
+function headerLines(headers: Record<string, string> | undefined): string {
+  if (headers === undefined) return "";
+  let text = formattedHeaders.get(headers);
+  if (text !== undefined) return text;
+  text = "";
+  for (const k in headers) text += k + ": " + headers[k] + "\r\n";
+  if (Object.isFrozen(headers)) formattedHeaders.set(headers, text);
+  return text;
+}
+
 /** Turns a response into the bytes sent on the wire (one buffer, one write). */
 export function serializeResponse(
   res: HttpResponse,
@@ -394,14 +457,22 @@ export function serializeResponse(
   const body = typeof res.body === "string"
     ? encoder.encode(res.body)
     : res.body ?? new Uint8Array();
-  let text = `HTTP/1.1 ${res.status} ${REASONS[res.status] ?? "Unknown"}\r\n`;
-  if (res.headers) { for (const k in res.headers) text += k + ": " + res.headers[k] + "\r\n"; }
+  let text = "HTTP/1.1 " + res.status + " " + (REASONS[res.status] ?? "Unknown") + "\r\n" +
+    headerLines(res.headers);
   // A 101 switches protocols: its own headers say everything, and no body follows.
   if (res.status === 101) return encoder.encode(text + "\r\n");
-  text += "content-length: " + body.length + "\r\n";
-  text += keepAlive ? "connection: keep-alive\r\n\r\n" : "connection: close\r\n\r\n";
+  text += "content-length: " + body.length +
+    (keepAlive ? "\r\nconnection: keep-alive\r\n\r\n" : "\r\nconnection: close\r\n\r\n");
   const out = new Uint8Array(text.length * 3 + (head ? 0 : body.length));
-  const n = encoder.encodeInto(text, out).written;
+  // Heads are ASCII but for rare header values: copy them byte by byte, which is cheaper than a
+  // call into the runtime's encoder; let the encoder handle anything else.
+  let n = 0;
+  for (; n < text.length; n++) {
+    const c = text.charCodeAt(n);
+    if (c >= 0x80) break;
+    out[n] = c;
+  }
+  if (n < text.length) n = encoder.encodeInto(text, out).written;
   if (head) return out.subarray(0, n);
   out.set(body, n);
   return out.subarray(0, n + body.length);
