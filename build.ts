@@ -35,6 +35,15 @@ export const SANDBOX_FLAGS: readonly string[] = [
   "--frozen",
 ];
 
+/**
+ * V8 settings, given to `deno run` and `deno compile` alike (after {@link SANDBOX_FLAGS}). A young
+ * generation of at most 2 MiB per semi-space instead of V8's default 16: under load a tracker
+ * allocates a little per request, and the young generation otherwise grows to tens of MiB whatever
+ * the number of peers. Measured with `deno task bench`: about 40 bytes less RSS per peer at a
+ * million peers (124 instead of 166), and no measurable change in CPU per request over UDP or HTTP.
+ */
+export const V8_FLAGS: readonly string[] = ["--v8-flags=--max-semi-space-size=2"];
+
 /** The entry point, relative to the project root. */
 export const ENTRY = "src/main.ts";
 
@@ -174,6 +183,7 @@ export function compileArgs(target: string, commit: string, outDir: string): str
   return [
     "compile",
     ...SANDBOX_FLAGS,
+    ...V8_FLAGS,
     // The page assets, read through import.meta.url (src/pages/assets.ts): not modules, so not
     // found by deno compile unless included.
     "--include",

@@ -36,6 +36,7 @@ import {
   type TrackerProcess,
   which,
 } from "./load.ts";
+import { V8_FLAGS } from "../build.ts";
 
 const QUICK = Deno.args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
 
@@ -52,9 +53,9 @@ const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
 const [trackerCore, generatorCore] = (flag("cores") ?? "0,1").split(",");
 const CORES: Cores = { tracker: trackerCore, generator: generatorCore };
-/** The V8 flags Hefur runs with in production (kept in step with deno.json's `start` task). */
-const HEFUR_V8_FLAGS = (flag("hefur-v8-flags") ?? "--max-semi-space-size=2").split(",")
-  .filter((f) => f !== "");
+/** The V8 flags Hefur runs with: those of `deno task start` and of the executable (build.ts). */
+const HEFUR_V8_FLAGS = (flag("hefur-v8-flags") ??
+  V8_FLAGS.map((f) => f.replace(/^--v8-flags=/, "")).join(",")).split(",").filter((f) => f !== "");
 /** The simulated clients: 100 peers per torrent, so that every reply carries 50 peers. */
 const TRAFFIC = { torrents: 1000, peers: 100_000 };
 

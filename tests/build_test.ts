@@ -10,6 +10,7 @@ import {
   runtimeFailure,
   SANDBOX_FLAGS,
   TARGETS,
+  V8_FLAGS,
 } from "../build.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { freePort } from "./helpers.ts";
@@ -85,6 +86,7 @@ Deno.test("--dry-run prints the deno compile command: the sandbox, the assets, t
     "--no-prompt",
     "--frozen",
   ]);
+  for (const flag of V8_FLAGS) assert.ok(args.includes(flag), `${flag} is compiled in`);
   assert.equal(args[args.indexOf("--include") + 1], "www");
   assert.equal(args[args.indexOf("--output") + 1], "dist/hefur");
   assert.ok(!args.includes("--target"), "this machine's target needs no --target");

@@ -2,7 +2,7 @@
 // with (build.ts's SANDBOX_FLAGS, the permission set `hefur` of deno.json) does everything it is
 // for, and what the sandbox forbids is refused.
 import assert from "node:assert/strict";
-import { ENTRY, SANDBOX_FLAGS } from "../build.ts";
+import { ENTRY, SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { createHash } from "node:crypto";
 import { encode } from "../src/protocol/bencode.ts";
@@ -25,8 +25,8 @@ function assertNotRefused(stderr: string) {
   assert.doesNotMatch(stderr, /NotCapable|Requires \w+ access/, stderr);
 }
 
-Deno.test("the deno.json tasks run Hefur with the same sandbox flags as the executable", () => {
-  const run = `deno run ${SANDBOX_FLAGS.join(" ")} ${ENTRY}`;
+Deno.test("the deno.json tasks run Hefur with the same sandbox and V8 flags as the executable", () => {
+  const run = `deno run ${[...SANDBOX_FLAGS, ...V8_FLAGS].join(" ")} ${ENTRY}`;
   assert.equal(denoJson.tasks.hefur, run);
   assert.equal(denoJson.tasks.start, `${run} serve`);
 });
