@@ -15,7 +15,8 @@ import { addTrackerRoutes, newSchemeCounters, Router } from "./net/http.ts";
 import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
 import { Whitelist } from "./whitelist/whitelist.ts";
-import { listenTls, readKeyPair } from "./net/tls.ts";
+import { listenTlsReusable, readKeyPair } from "./net/tls.ts";
+import { CertificateReloader, DEFAULT_CERT_RELOAD } from "./net/cert_reload.ts";
 import { Assets } from "./pages/assets.ts";
 import { addPageRoutes } from "./pages/routes.ts";
 import { WsTracker } from "./tracker/ws_tracker.ts";
@@ -62,6 +63,8 @@ export interface Hefur {
   readonly metricsHttp?: HttpServer;
   /** The state file, when `--state-file` is given. */
   readonly state?: StateStore;
+  /** Reloads the HTTPS certificate when its files change, when HTTPS is on. */
+  readonly certs?: CertificateReloader;
   /** The deny list and rate limits every listener checks. */
   readonly admission: Admission;
   /** Stops every listener and timer; resolves when all are closed. */
@@ -146,6 +149,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     wsTracker,
     webtorrent,
     admission,
+    certs,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -224,6 +228,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   let http: HttpServer | undefined;
   let https: HttpServer | undefined;
   let metricsHttp: HttpServer | undefined;
+  let certs: CertificateReloader | undefined;
   try {
     if (
       metrics !== undefined && config.metricsBind !== undefined && config.metricsBind !== "control"
@@ -240,11 +245,18 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       http = new HttpServer(listener, handle, limits);
     }
     if (keyPair !== undefined) {
-      const listener = listenTls(bindAddress(config), config.httpsPort, keyPair, {
+      const listener = listenTlsReusable(bindAddress(config), config.httpsPort, keyPair, {
         cert: config.httpCert,
         key: config.httpKey,
       });
       https = new HttpServer(listener, handle, limits, true);
+      certs = new CertificateReloader(https, keyPair, {
+        certPath: config.httpCert,
+        keyPath: config.httpKey,
+        hostname: bindAddress(config),
+        ...DEFAULT_CERT_RELOAD,
+      });
+      certs.start();
     }
     if (config.udpPort !== 0) {
       udp = UdpServer.listen(bindAddress(config), config.udpPort, store, {
@@ -260,6 +272,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     await Promise.all([
       http?.close(),
       https?.close(),
+      certs?.close(),
       metricsHttp?.close(),
       whitelist?.close(),
       admission.close(),
@@ -303,6 +316,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
           webtorrent.close(),
           whitelist?.close(),
           admission.close(),
+          certs?.close(),
         ]);
         await redis?.close();
         throw e;
@@ -329,6 +343,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     metricsHttp,
     state,
     admission,
+    certs,
     async close() {
       clearInterval(sweeper);
       await Promise.all([
@@ -339,6 +354,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         metricsHttp?.close(),
         whitelist?.close(),
         admission.close(),
+        certs?.close(),
       ]);
       await webtorrent?.close();
       // Last, once nothing can change the tracker any more; listeners waiting for the shared store

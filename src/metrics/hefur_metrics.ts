@@ -21,6 +21,7 @@ import type { ScanReport, Whitelist } from "../whitelist/whitelist.ts";
 import { VERSION } from "../version.ts";
 import { type Histogram, Registry } from "./registry.ts";
 import type { Admission } from "../admission/admission.ts";
+import type { CertificateReloader } from "../net/cert_reload.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 
 /** The parts of a running Hefur that metrics read; absent parts are simply not reported. */
@@ -39,6 +40,8 @@ export interface MetricSources {
   webtorrent?: WebTorrentServer;
   /** Deny list and rate limits. */
   admission?: Admission;
+  /** The HTTPS certificate's reloader. */
+  certs?: CertificateReloader;
 }
 
 /** Bucket bounds (seconds) of HTTP request handling times. */
@@ -165,6 +168,15 @@ export class HefurMetrics {
       "Seeders online in the --official-seed networks, per torrent (whitelist mode only: in open mode the torrents are not the publisher's).",
       ["info_hash"],
     );
+    const certReloads = r.counter(
+      "hefur_tls_certificate_reloads_total",
+      "Renewed HTTPS certificates put in service (ok), or refused while the old one stayed (failure).",
+      ["result"],
+    );
+    const certExpiry = r.gauge(
+      "hefur_tls_certificate_expiry_timestamp_seconds",
+      "When the HTTPS certificate in service expires, since the epoch.",
+    );
     const scanTruncated = r.gauge(
       "hefur_whitelist_scan_truncated",
       "1 when the last walk stopped at --max-scan-inodes.",
@@ -207,6 +219,11 @@ export class HefurMetrics {
         officialTorrents.set(down, { state: "down" });
       }
       early.set(s.tracker.counters.early);
+      if (s.certs !== undefined) {
+        certReloads.set(s.certs.counters.reloads, { result: "ok" });
+        certReloads.set(s.certs.counters.failures, { result: "failure" });
+        if (s.certs.expiresAt !== undefined) certExpiry.set(s.certs.expiresAt / 1000);
+      }
       if (s.admission !== undefined) {
         const a = s.admission.counters;
         refused.set(a.denied, { reason: "denied" });

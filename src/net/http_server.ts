@@ -128,7 +128,7 @@ function giveBuffer(buf: Uint8Array): void {
  * connections.
  */
 export class HttpServer {
-  readonly #listener: Deno.Listener;
+  #listener: Deno.Listener;
   readonly #handler: HttpHandler;
   readonly #limits: HttpServerLimits;
   readonly #secure: boolean;
@@ -168,6 +168,21 @@ export class HttpServer {
   /** The address the server listens on. */
   get addr(): Deno.NetAddr {
     return this.#listener.addr as Deno.NetAddr;
+  }
+
+  /**
+   * Accepts from `next` from now on and closes the listener used so far (a renewed TLS
+   * certificate: `next` listens on the same address with `reusePort`). Connections already open
+   * are not touched. After close(), `next` is closed at once.
+   */
+  replaceListener(next: Deno.Listener): void {
+    if (this.#closing) {
+      closeQuietly(next);
+      return;
+    }
+    const old = this.#listener;
+    this.#listener = next;
+    closeQuietly(old);
   }
 
   /** Number of open connections. */
@@ -220,10 +235,13 @@ export class HttpServer {
   async #acceptLoop(): Promise<void> {
     while (!this.#closing) {
       let conn: Deno.Conn;
+      const listener = this.#listener;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (e) {
-        if (this.#closing || e instanceof Deno.errors.BadResource) return;
+        if (this.#closing) return;
+        if (listener !== this.#listener) continue; // replaced: go on with the new one
+        if (e instanceof Deno.errors.BadResource) return;
         continue; // a failed handshake or a transient accept error
       }
       if (this.#open.size >= this.#limits.maxConnections) {
@@ -350,7 +368,7 @@ function shutWrite(conn: Deno.Conn): void {
   conn.closeWrite().catch(() => {/* already closed */});
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: { close(): void }): void {
   try {
     conn.close();
   } catch { /* already closed */ }

@@ -56,9 +56,10 @@ export function listenTls(
   port: number,
   pair: TlsKeyPair,
   paths: { cert: string; key: string },
+  reusePort = false,
 ): Deno.TlsListener {
   try {
-    return Deno.listenTls({ hostname, port, cert: pair.cert, key: pair.key });
+    return Deno.listenTls({ hostname, port, cert: pair.cert, key: pair.key, reusePort });
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) throw e;
     throw new TlsConfigError(
@@ -66,4 +67,21 @@ export function listenTls(
       paths.cert,
     );
   }
+}
+
+/**
+ * Opens the HTTPS listener so that a renewed certificate can take over later without a gap: with
+ * `SO_REUSEPORT`, a second listener with the new certificate binds the same port before the first
+ * closes (see `cert_reload.ts`). `SO_REUSEPORT` would also let a second Hefur of the same user
+ * share the port silently, so the port is first bound plainly once: taken is then an error, as
+ * without reuse.
+ */
+export function listenTlsReusable(
+  hostname: string,
+  port: number,
+  pair: TlsKeyPair,
+  paths: { cert: string; key: string },
+): Deno.TlsListener {
+  if (port !== 0) Deno.listen({ hostname, port }).close();
+  return listenTls(hostname, port, pair, paths, true);
 }

@@ -47,3 +47,45 @@ export async function makeCertificates(dir: string) {
     keyPath: `${dir}/leaf.key`,
   };
 }
+
+/**
+ * Another certificate for localhost / 127.0.0.1 signed by the CA of {@link makeCertificates} in
+ * `dir` (a renewal), with its own key: `<name>.pem` and `<name>.key`.
+ */
+export async function makeRenewal(dir: string, name: string) {
+  await openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`);
+  await openssl(
+    dir,
+    ..."req -new -subj /CN=localhost".split(" "),
+    "-key",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+  );
+  await openssl(
+    dir,
+    ..."x509 -req -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext".split(" "),
+    "-in",
+    `${name}.csr`,
+    "-out",
+    `${name}.pem`,
+  );
+  return {
+    cert: await Deno.readTextFile(`${dir}/${name}.pem`),
+    key: await Deno.readTextFile(`${dir}/${name}.key`),
+  };
+}
+
+/** The leaf certificate (PEM) a TLS server at 127.0.0.1:`port` presents, as openssl sees it. */
+export async function servedCertificate(port: number): Promise<string> {
+  const { stdout } = await new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  const m = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(text);
+  if (m === null) throw new Error(`no certificate from 127.0.0.1:${port}: ${text.slice(0, 200)}`);
+  return m[0];
+}
