@@ -13,6 +13,7 @@ import { Tracker } from "../src/tracker/tracker.ts";
 import { WS_FAILURE, WsTracker } from "../src/tracker/ws_tracker.ts";
 import { encodeFrame, encodeText, FrameReader, Opcode } from "../src/protocol/websocket_frame.ts";
 import { freePort, rawHttp, startTestHefur } from "./helpers.ts";
+import { hasOpenssl, makeCertificates } from "./support/certificates.ts";
 import type { Hefur } from "../src/app.ts";
 
 const LIMITS = { maxOffers: 10, maxScrapeTorrents: 74 };
@@ -234,19 +235,21 @@ Deno.test("core: a live peer id is not taken over; a closed connection frees it"
   assert.equal(core.peerCount, 1);
 });
 
-Deno.test("core: stopped, completed, a new peer id on the same connection", () => {
+Deno.test("core: stopped, completed, several peers on one (pooled) connection", () => {
   const core = new WsTracker<string>(new Tracker({ open: true }));
   core.announce("A", wsAnnounce("a", { event: AnnounceEvent.Started }));
   core.announce("A", wsAnnounce("a", { event: AnnounceEvent.Completed, left: 0 }));
   const swarm = core.get(HASH)!;
   assert.deepEqual([swarm.complete, swarm.incomplete, swarm.downloaded], [1, 0, 1]);
-  // The same connection under another id replaces its peer.
-  core.announce("A", wsAnnounce("z"));
-  assert.equal(swarm.size, 1);
-  assert.equal(swarm.get(id("a")), undefined);
+  // A second client of the same page shares the socket: a second peer, and a target of offers.
+  const out = core.announce("A", wsAnnounce("z", { offers: offers(2), numwant: 2 }));
+  assert.equal(swarm.size, 2);
+  assert.deepEqual(out.offerTo, ["A"]);
   const stopped = core.announce("A", wsAnnounce("z", { event: AnnounceEvent.Stopped }));
   assert.equal(stopped.counts!.incomplete, 0);
-  assert.equal(swarm.size, 0);
+  assert.equal(swarm.size, 1);
+  assert.ok(swarm.get(id("a")) !== undefined);
+  core.disconnect("A");
   assert.equal(core.peerCount, 0);
 });
 
@@ -266,13 +269,13 @@ Deno.test("core: whitelist, torrent bound, per-swarm and per-connection bounds",
 
   const bounded = new WsTracker<string>(new Tracker({ open: true, maxTorrents: 2 }), {
     maxPeers: 3,
-    maxTorrentsPerConnection: 2,
+    maxPeersPerConnection: 2,
   });
   bounded.announce("A", wsAnnounce("a", { infoHash: id("1") }));
   bounded.announce("A", wsAnnounce("a", { infoHash: id("2") }));
   assert.equal(
     bounded.announce("A", wsAnnounce("a", { infoHash: id("3") })).failure,
-    WS_FAILURE.tooManyTorrents,
+    WS_FAILURE.tooManyPeers,
   );
   assert.equal(
     bounded.announce("B", wsAnnounce("b", { infoHash: id("3") })).failure,
@@ -518,10 +521,14 @@ Deno.test("live: whitelist mode refuses unknown torrents over WebSocket too", as
 });
 
 /** A raw TCP client that completes the handshake and then sends whatever a test wants. */
-async function rawSocket(
-  port: number,
-): Promise<{ conn: Deno.Conn; head: string; rest: Uint8Array }> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+function rawSocket(port: number): Promise<{ conn: Deno.Conn; head: string; rest: Uint8Array }> {
+  return Deno.connect({ hostname: "127.0.0.1", port }).then(handshake);
+}
+
+/** Sends an opening handshake on `conn`; returns the reply head and any bytes after it. */
+async function handshake<C extends Deno.Conn>(
+  conn: C,
+): Promise<{ conn: C; head: string; rest: Uint8Array }> {
   await conn.write(
     new TextEncoder().encode(
       "GET /announce HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -691,4 +698,49 @@ Deno.test("live: an upgraded socket leaves the HTTP deadlines behind", async () 
   } finally {
     await a.close();
   }
+});
+
+Deno.test({
+  name: "live: wss:// on the HTTPS listener reaches the same WebSocket swarms",
+  ignore: !hasOpenssl,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "hefur_wss_" });
+    try {
+      const certs = await makeCertificates(dir);
+      await using hefur = await startTestHefur({
+        httpsPort: freePort(),
+        httpCert: certs.certPath,
+        httpKey: certs.keyPath,
+      });
+      const tls = await Deno.connectTls({
+        hostname: "localhost",
+        port: hefur.https!.addr.port,
+        caCerts: [certs.ca],
+      });
+      const { conn, head, rest } = await handshake(tls);
+      assert.match(head, /^HTTP\/1\.1 101 /);
+      const mask = new Uint8Array([9, 8, 7, 6]);
+      await conn.write(
+        encodeText(JSON.stringify({ action: "announce", info_hash: HASH, peer_id: id("s") }), mask),
+      );
+      const reader = new FrameReader({ maxMessageBytes: 1 << 16, fromClient: false });
+      const buf = new Uint8Array(4096);
+      let events = reader.push(rest);
+      for (let i = 0; i < 50 && events.length === 0; i++) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        events = reader.push(buf.subarray(0, n));
+      }
+      assert.equal(events[0]?.kind, "text");
+      assert.equal(JSON.parse((events[0] as { text: string }).text).incomplete, 1);
+      // A ws:// peer on the plain HTTP port meets the wss:// one.
+      const plain = await Peer.open(wsUrl(hefur));
+      plain.send({ action: "announce", info_hash: HASH, peer_id: id("p") });
+      assert.equal((await plain.next()).incomplete, 2);
+      await plain.close();
+      conn.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

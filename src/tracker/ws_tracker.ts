@@ -25,8 +25,11 @@ export interface WsTrackerOptions {
   peerTimeout: number;
   /** Most peers per swarm; past it the peer heard from longest ago is dropped. */
   maxPeers: number;
-  /** Most torrents one connection may be a peer of. */
-  maxTorrentsPerConnection: number;
+  /**
+   * Most peers one connection may be, over all torrents. A connection carries several peers when
+   * a page runs several clients: `bittorrent-tracker` pools one socket per tracker URL.
+   */
+  maxPeersPerConnection: number;
   /** Unanswered offers remembered per peer; the oldest is forgotten past it. */
   maxPendingOffers: number;
 }
@@ -36,7 +39,7 @@ export const DEFAULT_WS_TRACKER_OPTIONS: WsTrackerOptions = {
   interval: 180,
   peerTimeout: 20 * 60,
   maxPeers: 1024,
-  maxTorrentsPerConnection: 256,
+  maxPeersPerConnection: 256,
   maxPendingOffers: 64,
 };
 
@@ -54,7 +57,7 @@ export interface WsTrackerCounters {
 /** The failure reasons of the WebSocket core (besides {@link FAILURE}). */
 export const WS_FAILURE = {
   peerIdTaken: "peer_id is in use by another connection",
-  tooManyTorrents: "too many torrents on one connection",
+  tooManyPeers: "too many peers on one connection",
   unknownOffer: "answer to an offer that was not relayed to you",
   offererGone: "the offering peer is gone",
 } as const;
@@ -99,7 +102,7 @@ export class WsTracker<C> {
   };
   readonly #tracker: Tracker;
   readonly #swarms = new Map<string, WsSwarm<C>>();
-  /** Each connection's peers, by info hash: what to remove when it closes. */
+  /** Each connection's peers, by info hash + peer id: what to remove when it closes. */
   readonly #byConn = new Map<C, Map<string, WsPeer<C>>>();
   #peerCount = 0;
 
@@ -138,24 +141,18 @@ export class WsTracker<C> {
     const now = tracker.now();
     const existing = this.#swarms.get(req.infoHash);
     if (existing !== undefined) this.#expire(existing, now);
-    let self = this.#byConn.get(conn)?.get(req.infoHash);
+    let self = this.#byConn.get(conn)?.get(req.infoHash + req.peerId);
     if (req.answer !== undefined) return this.#answer(self, req, now);
 
-    if (self !== undefined && self.peerId !== req.peerId) {
-      // The connection announces under a new peer id: its old peer goes.
-      this.#remove(self);
-      self = undefined;
-    }
     if (req.event === AnnounceEvent.Stopped) {
       if (self !== undefined) this.#remove(self);
       return { counts: this.#swarms.get(req.infoHash) ?? ZERO, offerTo: [] };
     }
     const mine = this.#byConn.get(conn);
-    if (self === undefined && (mine?.size ?? 0) >= this.options.maxTorrentsPerConnection) {
-      return this.#fail(WS_FAILURE.tooManyTorrents);
+    if (self === undefined && (mine?.size ?? 0) >= this.options.maxPeersPerConnection) {
+      return this.#fail(WS_FAILURE.tooManyPeers);
     }
-    // Removals above may have dropped an emptied swarm: look it up again.
-    let swarm = this.#swarms.get(req.infoHash);
+    let swarm = existing;
 
     if (swarm === undefined) {
       if (tracker.options.open && this.#swarms.size >= tracker.options.maxTorrents) {
@@ -186,7 +183,7 @@ export class WsTracker<C> {
         peers = new Map();
         this.#byConn.set(conn, peers);
       }
-      peers.set(req.infoHash, self);
+      peers.set(req.infoHash + req.peerId, self);
       if (swarm.size > this.options.maxPeers) this.#remove(swarm.oldest()!);
     } else {
       if (!self.seeder && seeder && req.event === AnnounceEvent.Completed) swarm.downloaded++;
@@ -287,7 +284,8 @@ export class WsTracker<C> {
     this.#peerCount--;
     const peers = this.#byConn.get(peer.conn);
     if (peers === undefined) return;
-    if (peers.get(peer.infoHash) === peer) peers.delete(peer.infoHash);
+    const key = peer.infoHash + peer.peerId;
+    if (peers.get(key) === peer) peers.delete(key);
     if (peers.size === 0) this.#byConn.delete(peer.conn);
   }
 
