@@ -308,6 +308,7 @@ async function memory(): Promise<void> {
 const MICRO: Record<string, string[]> = {
   "connection_id_bench.ts": [],
   "udp_packet_bench.ts": [],
+  "webtorrent_bench.ts": [],
   "whitelist_bench.ts": ["--v8-flags=--expose-gc"],
 };
 
