@@ -150,6 +150,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     webtorrent,
     admission,
     certs,
+    redis,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -214,6 +215,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
     admission,
+    store,
   });
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);

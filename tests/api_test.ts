@@ -90,7 +90,7 @@ Deno.test("/api/stats.json: tracker counters, totals and torrents, readable from
     [null, null, null, 2, 0, 1, 3],
   );
   assert.equal(t.url, `/api/torrents/${binaryToHex(HASH)}.json`);
-  assert.ok(Math.abs(Date.parse(t.first_seen) - Date.now()) < 60_000);
+  assert.ok(Math.abs(Date.parse(t.first_seen!) - Date.now()) < 60_000);
   assert.deepEqual([iso.name, iso.version, iso.length], ["Some ISO", 1, 1234]);
 
   const [s2, , e2] = await getJson(`${base}/api/stats.json?page=2`);

@@ -392,6 +392,8 @@ Deno.test({
     );
     assert.ok(view.now - oldest.lastSeen >= 10);
     assert.equal((await s.peersOf(HASH, 1))?.peers.length, 1);
+    const counted = await s.peersOf(HASH, 0);
+    assert.deepEqual([counted?.total, counted?.peers.length], [2, 0]);
     assert.equal(await s.peersOf("n".repeat(20), 10), undefined);
   },
 });

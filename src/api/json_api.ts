@@ -18,7 +18,13 @@ import type { Router } from "../net/http.ts";
 import { compressResponse } from "../net/content_encoding.ts";
 import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
-import type { Torrent, Tracker } from "../tracker/tracker.ts";
+import type { Tracker } from "../tracker/tracker.ts";
+import {
+  StoreUnavailableError,
+  type TorrentListing,
+  type TorrentView,
+  type TrackerStore,
+} from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
 import type { Admission } from "../admission/admission.ts";
 
@@ -45,6 +51,8 @@ export interface ApiOptions {
   peers: boolean;
   /** Deny list and rate limits, whose refusals the stats show. */
   admission?: Admission;
+  /** A shared store (`--store redis://…`) the swarms are read from instead of the tracker. */
+  store?: TrackerStore;
 }
 
 /** One torrent as the API shows it. */
@@ -59,14 +67,15 @@ export interface TorrentJson {
   seeders: number;
   leechers: number;
   completed: number;
-  announces: number;
+  /** Announces this instance received for it; null with a shared store. */
+  announces: number | null;
   /**
    * Seeders online in the `--official-seed` networks (0: the publisher's seed is down); null when
    * no such networks are configured.
    */
   official_seeds: number | null;
-  /** When the torrent was first tracked (ISO 8601). */
-  first_seen: string;
+  /** When the torrent was first tracked (ISO 8601); null with a shared store. */
+  first_seen: string | null;
   /** Where its peers are listed. */
   url: string;
 }
@@ -82,8 +91,14 @@ function json(status: number, value: unknown): HttpResponse {
   return { status, headers: HEADERS, body: JSON.stringify(value) + "\n", keepAlive: true };
 }
 
-/** The API's form of a torrent; `tracker` answers whether an official seed is online. */
-export function torrentJson(t: Torrent, tracker?: Tracker): TorrentJson {
+/**
+ * The API's form of a torrent; `tracker` answers whether an official seed is online. A torrent
+ * read from a shared store has no local announce count or first-seen date.
+ */
+export function torrentJson(
+  t: TorrentView & { announces?: number; firstSeen?: number },
+  tracker?: Tracker,
+): TorrentJson {
   const hex = binaryToHex(t.info?.fullHash ?? t.infoHash);
   return {
     info_hash: hex,
@@ -93,9 +108,9 @@ export function torrentJson(t: Torrent, tracker?: Tracker): TorrentJson {
     seeders: t.swarm.complete,
     leechers: t.swarm.incomplete,
     completed: t.swarm.downloaded,
-    announces: t.announces,
+    announces: t.announces ?? null,
     official_seeds: tracker?.officialSeeds(t) ?? null,
-    first_seen: new Date(t.firstSeen).toISOString(),
+    first_seen: t.firstSeen === undefined ? null : new Date(t.firstSeen).toISOString(),
     url: `/api/torrents/${hex}.json`,
   };
 }
@@ -105,6 +120,7 @@ export function statsJson(
   tracker: Tracker,
   req: HttpRequest,
   admission?: Admission,
+  listing: TorrentListing = tracker.listing(),
 ): HttpResponse {
   let page = 1;
   try {
@@ -116,7 +132,7 @@ export function statsJson(
     return json(400, { error: e.message });
   }
   if (Number.isNaN(page)) return json(400, { error: "page must be a number" });
-  const pages = Math.max(1, Math.ceil(tracker.size / API_PAGE_SIZE));
+  const pages = Math.max(1, Math.ceil(listing.size / API_PAGE_SIZE));
   if (page > pages) return json(404, { error: `there is no page ${page}`, pages });
   const first = (page - 1) * API_PAGE_SIZE;
 
@@ -126,7 +142,7 @@ export function statsJson(
   const official = tracker.hasOfficialNetworks;
   const counted = new Set<string>();
   const torrents: TorrentJson[] = [];
-  for (const t of tracker.torrents()) {
+  for (const t of listing.torrents) {
     if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
     seeders += t.swarm.complete;
     leechers += t.swarm.incomplete;
@@ -155,7 +171,7 @@ export function statsJson(
       ...(admission && { refused: admissionJson(admission) }),
     },
     totals: {
-      torrents: tracker.size,
+      torrents: listing.size,
       seeders,
       leechers,
       completed,
@@ -225,13 +241,76 @@ function readOnly(handler: HttpHandler): HttpHandler {
   };
 }
 
+/**
+ * `/api/torrents/<hex>.json` from a shared store: the same document, with the counters and the
+ * newest peers read from it.
+ */
+export async function sharedTorrentPeersJson(
+  tracker: Tracker,
+  store: TrackerStore,
+  options: ApiOptions,
+  req: HttpRequest,
+): Promise<HttpResponse> {
+  const m = /^\/api\/torrents\/([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\.json$/.exec(req.path);
+  const full = m === null ? undefined : hexToBinary(m[1]);
+  if (full === undefined) {
+    return json(400, { error: "expected /api/torrents/<40 or 64 hex digits>.json" });
+  }
+  const view = await store.peersOf(full.slice(0, 20), options.peers ? API_MAX_PEERS : 0);
+  if (view === undefined) return json(404, { error: "torrent not found" });
+  const body: Record<string, unknown> = { ...torrentJson(view.torrent, tracker) };
+  if (!options.peers) {
+    body.peers = null;
+    return json(200, body);
+  }
+  body.peers_total = view.total;
+  body.peers_limit = API_MAX_PEERS;
+  body.peers_truncated = view.peers.length < view.total;
+  body.peers = view.peers.toReversed().map((p) => ({
+    ip: p.ip,
+    port: p.port,
+    peer_id: binaryToHex(p.peerId),
+    seeder: p.left === 0,
+    left: p.left,
+    uploaded: p.uploaded,
+    downloaded: p.downloaded,
+    last_seen_seconds_ago: Math.max(0, view.now - p.lastSeen),
+  }));
+  return json(200, body);
+}
+
+/** A shared store that cannot answer: 503, with the reason. */
+function unavailable(e: unknown): HttpResponse {
+  if (!(e instanceof StoreUnavailableError)) throw e;
+  return json(503, { error: e.message });
+}
+
 /** Adds the API's routes to `router`. */
 export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptions): Router {
   const off = json(404, { error: "turned off on this tracker" });
+  const store = options.store;
+  if (store === undefined || store === tracker) {
+    router.on(
+      "/api/stats.json",
+      readOnly((req) => options.stats ? statsJson(tracker, req, options.admission) : off),
+    );
+    router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
+    return router;
+  }
   router.on(
     "/api/stats.json",
-    readOnly((req) => options.stats ? statsJson(tracker, req, options.admission) : off),
+    readOnly(async (req) => {
+      if (!options.stats) return off;
+      try {
+        return statsJson(tracker, req, options.admission, await store.listing());
+      } catch (e) {
+        return unavailable(e);
+      }
+    }),
   );
-  router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
+  router.prefix(
+    "/api/torrents/",
+    readOnly((req) => sharedTorrentPeersJson(tracker, store, options, req).catch(unavailable)),
+  );
   return router;
 }

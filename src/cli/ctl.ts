@@ -184,6 +184,11 @@ function showStatus(s: StatusResult): string {
     `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
     `${s.requests.failures} failures`,
   ];
+  if (s.store) {
+    lines.push(
+      `store:     ${s.store.name} ${s.store.state}${s.store.detail ? ` (${s.store.detail})` : ""}`,
+    );
+  }
   for (const [name, figures] of Object.entries(s.listeners)) {
     lines.push(
       `${(name + ":").padEnd(10)} ${

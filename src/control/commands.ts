@@ -58,14 +58,23 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, http, https, ws, udp, whitelist } = ctx.hefur;
+  const { tracker, http, https, ws, udp, whitelist, redis } = ctx.hefur;
   let peers = 0;
   let seeders = 0;
   let leechers = 0;
-  for (const t of tracker.torrents()) {
-    peers += t.swarm.size;
-    seeders += t.swarm.complete;
-    leechers += t.swarm.incomplete;
+  if (redis === undefined) {
+    for (const t of tracker.torrents()) {
+      peers += t.swarm.size;
+      seeders += t.swarm.complete;
+      leechers += t.swarm.incomplete;
+    }
+  } else {
+    // A shared store: the counts pages last read (a few seconds old at most while it answers).
+    for (const t of redis.snapshot()?.torrents ?? []) {
+      seeders += t.swarm.complete;
+      leechers += t.swarm.incomplete;
+    }
+    peers = seeders + leechers;
   }
   const listeners: StatusResult["listeners"] = {};
   for (const [name, server] of [["http", http], ["https", https], ["ws", ws]] as const) {
@@ -86,7 +95,8 @@ function status(ctx: ControlContext): StatusResult {
     mode: whitelist === undefined ? "open" : "whitelist",
     torrentDir: whitelist?.root,
     whitelist: whitelist && { files: whitelist.fileCount, hashes: whitelist.hashCount },
-    torrents: tracker.size,
+    torrents: redis?.snapshot()?.size ?? tracker.size,
+    ...(redis && { store: redis.status() }),
     peers,
     seeders,
     leechers,

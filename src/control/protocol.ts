@@ -114,6 +114,8 @@ export interface StatusResult {
   leechers: number;
   /** Requests since start. */
   requests: { announces: number; scrapes: number; failures: number };
+  /** The shared store (`--store redis://…`), by its redacted URL, and its state. */
+  store?: { name: string; state: string; detail?: string };
   /** Listener figures (addresses, open connections), keyed by listener. */
   listeners: Record<string, Record<string, unknown>>;
   logFile?: string;

@@ -16,6 +16,7 @@ import type { UdpServer } from "../net/udp.ts";
 import type { WebTorrentServer } from "../net/webtorrent.ts";
 import type { StateStore } from "../state/state_store.ts";
 import type { Tracker, TrackerCounters } from "../tracker/tracker.ts";
+import type { RedisStore } from "../tracker/redis_store.ts";
 import type { WsTracker } from "../tracker/ws_tracker.ts";
 import type { ScanReport, Whitelist } from "../whitelist/whitelist.ts";
 import { VERSION } from "../version.ts";
@@ -42,6 +43,11 @@ export interface MetricSources {
   admission?: Admission;
   /** The HTTPS certificate's reloader. */
   certs?: CertificateReloader;
+  /**
+   * The shared store, when the swarms are in Redis: swarm gauges then come from the counts pages
+   * last read (a few seconds old at most), and its connection state is reported.
+   */
+  redis?: RedisStore;
 }
 
 /** Bucket bounds (seconds) of HTTP request handling times. */
@@ -168,6 +174,14 @@ export class HefurMetrics {
       "Seeders online in the --official-seed networks, per torrent (whitelist mode only: in open mode the torrents are not the publisher's).",
       ["info_hash"],
     );
+    const storeUp = r.gauge(
+      "hefur_store_connected",
+      "1 while the shared store (--store redis://…) is connected, 0 while it is away.",
+    );
+    const storeAge = r.gauge(
+      "hefur_store_counts_age_seconds",
+      "Age of the swarm counts read from the shared store that the swarm gauges show.",
+    );
     const certReloads = r.counter(
       "hefur_tls_certificate_reloads_total",
       "Renewed HTTPS certificates put in service (ok), or refused while the old one stayed (failure).",
@@ -197,7 +211,18 @@ export class HefurMetrics {
       const official = s.tracker.hasOfficialNetworks;
       const perTorrent = official && !s.tracker.options.open;
       officialSeeds.reset(); // retired torrents must not linger
-      for (const t of s.tracker.torrents()) {
+      const shared = s.redis?.snapshot();
+      if (s.redis !== undefined) {
+        storeUp.set(s.redis.status().state === "connected" ? 1 : 0);
+        if (shared !== undefined) storeAge.set(shared.ageMs / 1000);
+        // Peers by family are not read from the store: only the totals.
+        for (const t of shared?.torrents ?? []) {
+          seeders += t.swarm.complete;
+          leechers += t.swarm.incomplete;
+          done += t.swarm.downloaded;
+        }
+      }
+      for (const t of s.redis === undefined ? s.tracker.torrents() : []) {
         if (official) {
           const n = s.tracker.officialSeeds(t)!;
           if (n > 0) online++;
@@ -213,7 +238,7 @@ export class HefurMetrics {
         all += swarm.size;
         done += swarm.downloaded;
       }
-      torrents.set(s.tracker.size);
+      torrents.set(shared?.size ?? s.tracker.size);
       if (official) {
         officialTorrents.set(online, { state: "online" });
         officialTorrents.set(down, { state: "down" });
@@ -237,8 +262,10 @@ export class HefurMetrics {
       }
       peers.set(seeders, { state: "seeder" });
       peers.set(leechers, { state: "leecher" });
-      families.set(v4, { family: "ipv4" });
-      families.set(all - v4, { family: "ipv6" });
+      if (s.redis === undefined) {
+        families.set(v4, { family: "ipv4" });
+        families.set(all - v4, { family: "ipv6" });
+      }
       completed.set(done);
       let waiting = 0;
       for (const _ of s.tracker.pending()) waiting++;

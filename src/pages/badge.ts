@@ -9,7 +9,9 @@
 import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { percentDecode } from "../protocol/http_query.ts";
 import type { Torrent } from "../tracker/tracker.ts";
-import { parsePageHash } from "./info_hash.ts";
+import type { SwarmCounts } from "../protocol/types.ts";
+import { StoreUnavailableError } from "../tracker/store.ts";
+import { type PageHash, parsePageHash } from "./info_hash.ts";
 import type { Site } from "./site.ts";
 import { xml } from "./xml.ts";
 
@@ -87,7 +89,7 @@ export function badgeSvg(label: string, value: string, color: string, title: str
 }
 
 /** The badge of a tracked torrent. */
-export function swarmBadge(t: Torrent): string {
+export function swarmBadge(t: Pick<Torrent, "info"> & { swarm: SwarmCounts }): string {
   const s = t.swarm;
   const value = `${s.complete} seeders · ${s.incomplete} leechers · ${s.downloaded} completed`;
   const color = s.complete > 0 ? COLORS.seeded : s.incomplete > 0 ? COLORS.leeched : COLORS.empty;
@@ -97,18 +99,38 @@ export function swarmBadge(t: Torrent): string {
   return badgeSvg("swarm", value, color, title);
 }
 
-/** Serves `/badge/<40 or 64 hex digits>.svg`. */
-export function badgeResponse(site: Site, req: HttpRequest): HttpResponse {
+/**
+ * Serves `/badge/<40 or 64 hex digits>.svg`. With a shared store the counters are read from it
+ * (one script call).
+ */
+export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   const m = PATH.exec(percentDecode(req.path));
   const hash = m === null ? undefined : parsePageHash(m[1]);
-  const torrent = hash === undefined ? undefined : site.tracker.get(hash.key);
-  const full = torrent?.info?.fullHash;
-  if (
-    hash === undefined || torrent === undefined ||
-    (hash.full.length === 32 && full !== undefined && full !== hash.full)
-  ) {
-    const body = badgeSvg("swarm", "unknown torrent", COLORS.unknown, "Unknown torrent");
-    return { status: 404, headers: BADGE_HEADERS, body, keepAlive: true };
+  if (hash === undefined) return unknownBadge();
+  if (site.store !== site.tracker) {
+    return Promise.resolve(site.store.peersOf(hash.key, 0)).then(
+      (view) => view === undefined ? unknownBadge() : badge(hash, view.torrent),
+      (e) => {
+        if (!(e instanceof StoreUnavailableError)) throw e;
+        const body = badgeSvg("swarm", "unavailable", COLORS.unknown, "Store unavailable");
+        return { status: 503, headers: BADGE_HEADERS, body, keepAlive: true };
+      },
+    );
   }
+  const torrent = site.tracker.get(hash.key);
+  return torrent === undefined ? unknownBadge() : badge(hash, torrent);
+}
+
+function badge(
+  hash: PageHash,
+  torrent: Pick<Torrent, "info"> & { swarm: SwarmCounts },
+): HttpResponse {
+  const full = torrent.info?.fullHash;
+  if (hash.full.length === 32 && full !== undefined && full !== hash.full) return unknownBadge();
   return { status: 200, headers: BADGE_HEADERS, body: swarmBadge(torrent), keepAlive: true };
+}
+
+function unknownBadge(): HttpResponse {
+  const body = badgeSvg("swarm", "unknown torrent", COLORS.unknown, "Unknown torrent");
+  return { status: 404, headers: BADGE_HEADERS, body, keepAlive: true };
 }

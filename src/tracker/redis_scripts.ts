@@ -248,7 +248,7 @@ local open, hex, limit = ARGV[1] == '1', ARGV[2], tonumber(ARGV[3])
 if open and redis.call('SISMEMBER', T, hex) == 0 then return { 0 } end
 local c = redis.call('HMGET', C, 'complete', 'incomplete', 'downloaded')
 local ms = {}
-for _, s in ipairs({ Z4, Z6 }) do
+for _, s in ipairs(limit > 0 and { Z4, Z6 } or {}) do
   local r = redis.call('ZREVRANGE', s, 0, limit - 1, 'WITHSCORES')
   for k = 1, #r do ms[#ms + 1] = r[k] end
 end

@@ -125,15 +125,12 @@ function peerRecord(req: AnnounceRequest): Buffer {
 
 /** The shared Redis store. Create it with {@link RedisStore.connect}. */
 export class RedisStore implements TrackerStore {
-  /** This instance's counts since start (the swarm counters are in Redis). */
-  readonly counters: TrackerCounters = {
-    announces: 0,
-    scrapes: 0,
-    failures: 0,
-    notFound: 0,
-    full: 0,
-    early: 0,
-  };
+  /**
+   * This instance's counts since start (the swarm counters are in Redis): the local tracker's
+   * own object, so everything that reads the tracker's counters (status, metrics, the JSON API)
+   * sees these.
+   */
+  readonly counters: TrackerCounters;
   /** The redacted URL. */
   readonly name: string;
   readonly #registry: Tracker;
@@ -165,6 +162,7 @@ export class RedisStore implements TrackerStore {
   ) {
     this.name = name;
     this.#registry = registry;
+    this.counters = registry.counters;
     this.#o = options;
     let secret = "";
     try {
@@ -354,6 +352,19 @@ export class RedisStore implements TrackerStore {
       return { ...old.value, ageMs: performance.now() - old.at };
     }).finally(() => this.#listingInFlight = undefined);
     return this.#listingInFlight;
+  }
+
+  /**
+   * The last listing read, at once, for readers that cannot wait (metrics, `ctl status`); a stale
+   * one is refreshed in the background for the next reader. Undefined before the first read.
+   */
+  snapshot(): TorrentListing | undefined {
+    const cached = this.#listing;
+    const now = performance.now();
+    if (cached === undefined || now - cached.at >= Math.max(this.#o.listingMaxAgeMs, cached.cost)) {
+      this.listing().catch(() => {});
+    }
+    return cached === undefined ? undefined : { ...cached.value, ageMs: now - cached.at };
   }
 
   /** The newest `limit` peers of each family of one torrent (one script call). */

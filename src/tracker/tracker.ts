@@ -276,6 +276,7 @@ export class Tracker implements TrackerStore {
     if (torrent === undefined) return undefined;
     // The swarm lists the peer heard from longest ago first; keep the newest `limit`. The swarm
     // is bounded by maxPeers, so this walk is too.
+    if (limit <= 0) return { torrent, total: torrent.swarm.size, peers: [], now: this.now() };
     const newest: Peer[] = [];
     let total = 0;
     for (const p of torrent.swarm.peers()) {

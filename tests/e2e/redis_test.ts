@@ -145,6 +145,23 @@ Deno.test({
           assert.deepEqual(sa?.counts, [2, 0, 1], sa?.body);
           assert.deepEqual(sb?.counts, [2, 0, 1], sb?.body);
           assert.equal(sa?.state, "connected");
+          // The JSON API, the badges and the metrics read the same shared swarm.
+          for (const h of [a, hb]) {
+            const stats = await (await fetch(`${h.base}/api/stats.json`)).json();
+            assert.deepEqual(
+              [stats.totals.torrents, stats.totals.seeders, stats.totals.leechers],
+              [1, 2, 0],
+            );
+            assert.equal(stats.totals.completed, 1);
+            const hex = stats.torrents[0].info_hash;
+            const one = await (await fetch(`${h.base}/api/torrents/${hex}.json`)).json();
+            assert.deepEqual([one.seeders, one.peers_total, one.peers.length], [2, 2, 2]);
+            const badge = await (await fetch(`${h.base}/badge/${hex}.svg`)).text();
+            assert.match(badge, /2 seeders · 0 leechers · 1 completed/);
+            const metrics = await (await fetch(`${h.base}/metrics`)).text();
+            assert.match(metrics, /^hefur_store_connected 1$/m);
+            assert.match(metrics, /^hefur_peers\{state="seeder"\} 2$/m);
+          }
           assert.match(sa!.body, new RegExp(`redis://\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/2`));
         },
       });
