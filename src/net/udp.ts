@@ -485,6 +485,8 @@ export class UdpServer {
   async #serve(conn: Deno.DatagramConn): Promise<void> {
     const recv = new Uint8Array(UDP_RECEIVE_BUFFER_LENGTH);
     const out = new Uint8Array(this.#sendLength);
+    // A view of `out` per reply length, made once: replies come in few lengths.
+    const views: Uint8Array[] = [];
     const counters = this.counters;
     const sent = () => {
       counters.replies++;
@@ -518,8 +520,10 @@ export class UdpServer {
         counters.exceptions++;
         continue;
       }
-      if (n > 0) sending = conn.send(out.subarray(0, n), from).then(sent, notSent);
-      else if (n === REPLY_LATER) this.#sendLater(conn, this.takeLater(), from);
+      if (n > 0) {
+        const reply = views[n] ??= out.subarray(0, n);
+        sending = conn.send(reply, from).then(sent, notSent);
+      } else if (n === REPLY_LATER) this.#sendLater(conn, this.takeLater(), from);
     }
     await sending;
   }
