@@ -191,9 +191,12 @@ export class PeerTable {
     const b = this.#bytes;
     let slot = this.#cursor < count ? this.#cursor : 0;
     let got = 0;
+    // Ids almost always differ in their last (random) byte: test it here, call only on a match.
+    const lastAt = this.#idAt + ID_LEN - 1;
+    const last = selfId.charCodeAt(ID_LEN - 1);
     for (let seen = 0; seen < count && got < n; seen++) {
       const at = slot * rec;
-      if (slot !== self && !this.#idEquals(at, selfId)) {
+      if (slot !== self && (b[at + lastAt] !== last || !this.#idEquals(at, selfId))) {
         const to = offset + got * w;
         for (let i = 0; i < w; i++) out[to + i] = b[at + i];
         if (ids !== undefined) ids.push(this.#idString(at));
