@@ -307,6 +307,7 @@ async function memory(): Promise<void> {
 /** Benchmarks of single pieces (codecs, connection ids, the whitelist walk), run as they are. */
 const MICRO: Record<string, string[]> = {
   "connection_id_bench.ts": [],
+  "flood_bench.ts": [],
   "udp_packet_bench.ts": [],
   "webtorrent_bench.ts": [],
   "whitelist_bench.ts": ["--v8-flags=--expose-gc"],

@@ -102,6 +102,24 @@ Deno.test("a client that does not finish its request within http-timeout is cut 
   assert.equal(r.get("incomplete"), 1);
 });
 
+Deno.test("a keep-alive connection left idle is closed at http-timeout, not counted as timed out", async () => {
+  await using hefur = await startTestHefur({ httpTimeout: 300 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: hefur.http!.addr.port });
+  await conn.write(
+    new TextEncoder().encode("GET /stat HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"),
+  );
+  const buf = new Uint8Array(65536);
+  let got = 0;
+  // Read the response, then wait for the server to close the idle connection.
+  for (let n = await conn.read(buf); n !== null; n = await conn.read(buf).catch(() => null)) {
+    got += n;
+  }
+  conn.close();
+  assert.ok(got > 0, "the page was served");
+  assert.equal(hefur.http!.idleClosed, 1);
+  assert.equal(hefur.http!.timedOut, 0);
+});
+
 Deno.test("an oversized request head gets 431 and malformed ones 400", async () => {
   await using hefur = await startTestHefur();
   const port = hefur.http!.addr.port;

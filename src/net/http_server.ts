@@ -103,6 +103,8 @@ interface Connection {
   idle: boolean;
   /** Shut for writing by a graceful close while idle: it can answer nothing more. */
   shut: boolean;
+  /** Responses written on it so far. */
+  served: number;
 }
 
 /**
@@ -147,8 +149,16 @@ export class HttpServer {
   #now = performance.now();
   /** Connections refused because `maxConnections` were open. */
   refused = 0;
-  /** Connections cut for missing the deadline. */
+  /**
+   * Connections cut for missing the deadline: a request head not sent in time, a response not
+   * taken in time, a handler past the end of a drain.
+   */
   timedOut = 0;
+  /**
+   * Keep-alive connections closed after waiting `timeoutMs` for another request: housekeeping,
+   * not a client's fault, so not counted in {@linkcode timedOut}.
+   */
+  idleClosed = 0;
 
   constructor(
     listener: Deno.Listener,
@@ -249,7 +259,13 @@ export class HttpServer {
         closeQuietly(conn);
         continue;
       }
-      const c: Connection = { conn, deadline: this.#deadline(), idle: true, shut: false };
+      const c: Connection = {
+        conn,
+        deadline: this.#deadline(),
+        idle: true,
+        shut: false,
+        served: 0,
+      };
       this.#open.add(c);
       this.#serve(c);
     }
@@ -259,7 +275,8 @@ export class HttpServer {
     const now = this.#now = performance.now();
     for (const c of this.#open) {
       if (c.deadline < now) {
-        this.timedOut++;
+        if (c.idle && c.served > 0) this.idleClosed++;
+        else this.timedOut++;
         closeQuietly(c.conn);
         this.#forget(c);
       }
@@ -347,6 +364,7 @@ export class HttpServer {
         }
         const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
         await writeAll(conn, serializeResponse(res, keepAlive, req.method === "HEAD"));
+        c.served++;
         if (!keepAlive) return false;
         c.deadline = this.#deadline();
       }
