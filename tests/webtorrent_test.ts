@@ -100,11 +100,29 @@ Deno.test("codec: scrapes of one hash, a list, or none", () => {
   });
 });
 
+Deno.test("codec: a refused value is quoted short, and never made to throw", () => {
+  // Found by the fuzzer (tests/fuzz, webtorrent target): String(value) threw a TypeError for an
+  // object whose toString is not a function, and sent a long list or string back whole.
+  refused(JSON.stringify({ action: { toString: 1 } }), /^invalid action: an object$/);
+  refused(announce({ event: { toString: 1, valueOf: 1 } }), /^invalid event: an object$/, HASH);
+  refused(JSON.stringify({ action: Array(5000).fill(1) }), /^invalid action: a list$/);
+  refused(announce({ event: "e".repeat(100_000) }), /^invalid event: "e{32}…"$/, HASH);
+  refused(JSON.stringify({ action: 7 }), /^invalid action: 7$/);
+  const left = (v: unknown) => {
+    const r = parseWebTorrentMessage(announce({ left: v }), LIMITS);
+    return r.action === "announce" ? r.left : "not an announce";
+  };
+  assert.equal(left({ toString: 1 }), undefined);
+  assert.equal(left([5]), undefined);
+  assert.equal(left("12"), 12);
+  assert.equal(left(7), 7);
+});
+
 Deno.test("codec: hostile or broken messages are refused with a clear reason", () => {
   refused("{not json", /not JSON/);
   refused("[1,2]", /not a JSON object/);
   refused('"text"', /not a JSON object/);
-  refused(JSON.stringify({ action: "connect" }), /invalid action: connect/);
+  refused(JSON.stringify({ action: "connect" }), /invalid action: "connect"/);
   refused(announce({ info_hash: "short" }), /invalid info_hash: 5 characters/);
   refused(announce({ info_hash: "\u0100".repeat(20) }), /invalid info_hash/);
   refused(announce({ info_hash: 12 }), /invalid info_hash: number/);

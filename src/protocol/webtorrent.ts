@@ -107,6 +107,17 @@ function describe(v: unknown): string {
   return v === null ? "null" : typeof v;
 }
 
+/**
+ * A client's value as a failure reason may quote it: a string cut to 32 characters, a number or
+ * boolean as it is, anything else by its type. Never `String(v)`: a list would come back whole,
+ * and an object whose `toString` is not a function makes it throw.
+ */
+function quote(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v.length > 32 ? v.slice(0, 32) + "…" : v);
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  return Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : typeof v;
+}
+
 const EVENTS: Record<string, AnnounceEvent> = {
   started: AnnounceEvent.Started,
   stopped: AnnounceEvent.Stopped,
@@ -159,7 +170,7 @@ export function parseWebTorrentMessage(text: string, limits: WebTorrentLimits): 
   }
   if (msg.action === "scrape") return parseScrape(msg, limits);
   if (msg.action !== "announce") {
-    throw new WebTorrentMessageError(`invalid action: ${String(msg.action)}`, msg.action);
+    throw new WebTorrentMessageError(`invalid action: ${quote(msg.action)}`, msg.action);
   }
 
   const infoHash = msg.info_hash;
@@ -179,11 +190,12 @@ export function parseWebTorrentMessage(text: string, limits: WebTorrentLimits): 
   const eventName = msg.event ?? "";
   const event = typeof eventName === "string" && Object.hasOwn(EVENTS, eventName)
     ? EVENTS[eventName]
-    : fail(`invalid event: ${String(eventName)}`, eventName);
+    : fail(`invalid event: ${quote(eventName)}`, eventName);
 
   let left: number | undefined;
   if (msg.left !== undefined && msg.left !== null) {
-    const n = Number(msg.left);
+    // A number or numeric text; anything else is ignored (Number() of an object can throw).
+    const n = typeof msg.left === "number" || typeof msg.left === "string" ? Number(msg.left) : NaN;
     // Clients that do not know the size send Infinity, which JSON turns into null.
     if (Number.isFinite(n) && n >= 0) left = n;
   }

@@ -38,6 +38,18 @@ import type { Rng } from "./prng.ts";
 import { benc, mutateBytes, randomTorrent, randomTree, tokenSoup } from "./bencode_gen.ts";
 import { type QueryCase, randomQuery } from "./query_gen.ts";
 import { randomPacket, type UdpCase } from "./udp_gen.ts";
+import { type FrameCase, randomFrames, randomWebTorrentMessage } from "./websocket_gen.ts";
+import {
+  CloseCode,
+  FrameReader,
+  type WebSocketEvent,
+  WebSocketProtocolError,
+} from "../../src/protocol/websocket_frame.ts";
+import {
+  parseWebTorrentMessage,
+  type WebTorrentLimits,
+  WebTorrentMessageError,
+} from "../../src/protocol/webtorrent.ts";
 
 /** A property that did not hold for a case. */
 export class FuzzViolation extends Error {
@@ -392,9 +404,119 @@ export const httpQueryTarget: FuzzTarget<QueryCase> = {
     `query ${showBinary(c.query)}`,
 };
 
+/** Close codes a framing fault may carry. */
+const FRAMING_CODES = new Set<number>([
+  CloseCode.ProtocolError,
+  CloseCode.InvalidPayload,
+  CloseCode.TooBig,
+  CloseCode.UnsupportedData,
+]);
+
+/** The WebSocket frame reader: events or a protocol error, and never more buffered than a frame. */
+export const websocketTarget: FuzzTarget<FrameCase> = {
+  name: "websocket",
+  generate: (rng) => randomFrames(rng),
+  check({ chunks, fromClient, maxMessageBytes, texts }) {
+    const reader = new FrameReader({ maxMessageBytes, fromClient });
+    const events: WebSocketEvent[] = [];
+    // A frame header is at most 14 bytes; a control frame carries at most 125.
+    const bound = 14 + Math.max(maxMessageBytes, 125);
+    try {
+      for (const chunk of chunks) {
+        events.push(...reader.push(chunk));
+        // After a close the reader reads nothing more; what followed it is left as it came.
+        if (events.some((e) => e.kind === "close")) continue;
+        expect(reader.buffered <= bound, `${reader.buffered} bytes buffered (bound ${bound})`);
+      }
+    } catch (e) {
+      if (e instanceof FuzzViolation) throw e;
+      if (!(e instanceof WebSocketProtocolError)) fail(`push threw ${describeError(e)}`);
+      expect(FRAMING_CODES.has(e.code), `close code ${e.code} for ${e.message}`);
+      expect(texts === undefined, `a clean stream was refused: ${e.message}`);
+      return;
+    }
+    let closed = false;
+    for (const ev of events) {
+      expect(!closed, "an event after the close");
+      if (ev.kind === "text") {
+        const size = new TextEncoder().encode(ev.text).length;
+        expect(size <= maxMessageBytes, `a ${size}-byte message (bound ${maxMessageBytes})`);
+      } else if (ev.kind === "ping" || ev.kind === "pong") {
+        expect(ev.data.length <= 125, "a control frame over 125 bytes");
+      } else if (ev.kind === "close") closed = true;
+    }
+    if (texts !== undefined) {
+      const got = events.filter((e) => e.kind === "text").map((e) => e.kind === "text" && e.text);
+      expect(isDeepStrictEqual(got, texts), "the messages differ from those sent");
+    }
+  },
+  show: ({ chunks, fromClient, maxMessageBytes }) =>
+    `fromClient=${fromClient} maxMessageBytes=${maxMessageBytes} chunks ` +
+    chunks.map((c) => showBytes(c, 200)).join(" | "),
+};
+
+const WT_LIMITS: WebTorrentLimits = { maxOffers: 10, maxScrapeTorrents: 5 };
+
+function isBinaryId(v: unknown): boolean {
+  return typeof v === "string" && v.length === 20 && [...v].every((c) => c.charCodeAt(0) <= 0xff);
+}
+
+/** The WebTorrent JSON message parser: a valid request or a WebTorrentMessageError. */
+export const webtorrentTarget: FuzzTarget<string> = {
+  name: "webtorrent",
+  generate: (rng) => randomWebTorrentMessage(rng),
+  check(text) {
+    let r;
+    try {
+      r = parseWebTorrentMessage(text, WT_LIMITS);
+    } catch (e) {
+      if (!(e instanceof WebTorrentMessageError)) fail(`the parser threw ${describeError(e)}`);
+      expect(
+        e.message.length > 0 && e.message.length <= MAX_REASON,
+        `a failure reason of ${e.message.length} characters`,
+      );
+      return;
+    }
+    if (r.action === "scrape") {
+      expect(r.infoHashes.length <= WT_LIMITS.maxScrapeTorrents, "too many scrape hashes");
+      expect(r.infoHashes.every(isBinaryId), "a scrape hash is not 20 bytes");
+      return;
+    }
+    expect(r.action === "announce", `action ${String(r.action)}`);
+    expect(isBinaryId(r.infoHash) && isBinaryId(r.peerId), "hash or peer id");
+    expect(r.event >= AnnounceEvent.None && r.event <= AnnounceEvent.Stopped, "event");
+    expect(r.left === undefined || (Number.isFinite(r.left) && r.left >= 0), `left ${r.left}`);
+    expect(r.offers.length <= WT_LIMITS.maxOffers, "too many offers");
+    for (const o of r.offers) {
+      expect(isBinaryId(o.offerId), "offer id");
+      expect(o.offer.type === "offer" && typeof o.offer.sdp === "string", "offer");
+      expect(Object.keys(o.offer).length === 2, "an offer carries more than type and sdp");
+    }
+    expect(
+      Number.isInteger(r.numwant) && r.numwant >= 0 && r.numwant <= r.offers.length,
+      `numwant ${r.numwant}`,
+    );
+    if (r.answer !== undefined) {
+      expect(isBinaryId(r.answer.toPeerId) && isBinaryId(r.answer.offerId), "answer ids");
+      expect(
+        r.answer.answer.type === "answer" && typeof r.answer.answer.sdp === "string",
+        "answer",
+      );
+    }
+  },
+  show: (text) => `message ${JSON.stringify(text.slice(0, 600))}${text.length > 600 ? "…" : ""}`,
+};
+
 /** Every target, by name. */
 export const TARGETS: Record<string, FuzzTarget<unknown>> = Object.fromEntries(
-  [bencodeTarget, metainfoTarget, udpTarget, httpQueryTarget].map((t) => [
+  [
+    bencodeTarget,
+    metainfoTarget,
+    udpTarget,
+    httpQueryTarget,
+    websocketTarget,
+    webtorrentTarget,
+  ].map((t) => [
     t.name,
     t as FuzzTarget<unknown>,
   ]),
