@@ -478,9 +478,10 @@ export class UdpServer {
   }
 
   /**
-   * The packet loop of one socket. A reply's send is left in flight while the next datagram is
-   * awaited, so both usually complete in the same turn of the event loop; the send buffer is
-   * only written again once that send is done.
+   * The packet loop of one socket: receive, handle, send, in turn. Each reply is sent before the
+   * next datagram is read, so one receive and one send buffer serve every packet. (Leaving the
+   * send in flight while the next datagram is awaited measured no better in CPU per request with
+   * the C load generator, so the simple form stays.)
    */
   async #serve(conn: Deno.DatagramConn): Promise<void> {
     const recv = new Uint8Array(UDP_RECEIVE_BUFFER_LENGTH);
@@ -488,13 +489,6 @@ export class UdpServer {
     // A view of `out` per reply length, made once: replies come in few lengths.
     const views: Uint8Array[] = [];
     const counters = this.counters;
-    const sent = () => {
-      counters.replies++;
-    };
-    const notSent = () => {
-      if (!this.#closed) counters.socketErrors++;
-    };
-    let sending: Promise<void> | undefined;
     let failures = 0;
     while (!this.#closed) {
       let packet: Uint8Array;
@@ -509,10 +503,6 @@ export class UdpServer {
         continue;
       }
       failures = 0;
-      if (sending !== undefined) {
-        await sending;
-        sending = undefined;
-      }
       let n: number;
       try {
         n = this.handle(packet, from.hostname, out);
@@ -521,11 +511,15 @@ export class UdpServer {
         continue;
       }
       if (n > 0) {
-        const reply = views[n] ??= out.subarray(0, n);
-        sending = conn.send(reply, from).then(sent, notSent);
+        try {
+          await conn.send(views[n] ??= out.subarray(0, n), from);
+          counters.replies++;
+        } catch {
+          if (this.#closed) break;
+          counters.socketErrors++;
+        }
       } else if (n === REPLY_LATER) this.#sendLater(conn, this.takeLater(), from);
     }
-    await sending;
   }
 }
 
