@@ -26,6 +26,7 @@ import {
   type TrackerStore,
 } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
+import { pageOfListing } from "../tracker/listing.ts";
 import type { Admission } from "../admission/admission.ts";
 
 /** What admission refused since start, in the API's words. */
@@ -136,28 +137,16 @@ export function statsJson(
   if (page > pages) return json(404, { error: `there is no page ${page}`, pages });
   const first = (page - 1) * API_PAGE_SIZE;
 
-  // Same order and totals as /stat: a hybrid torrent's v1 and v2 entries share one file, whose
-  // size is counted once.
-  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0, officialOnline = 0;
+  // Same order and totals as /stat.
   const official = tracker.hasOfficialNetworks;
-  const counted = new Set<string>();
-  const torrents: TorrentJson[] = [];
-  for (const t of listing.torrents) {
-    if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
-    seeders += t.swarm.complete;
-    leechers += t.swarm.incomplete;
-    completed += t.swarm.downloaded;
-    const info = t.info;
-    if (info !== undefined) {
-      const id = info.path ?? info.fullHash;
-      if (!counted.has(id)) {
-        counted.add(id);
-        length += info.length;
-      }
-    }
-    if (i >= first && i < first + API_PAGE_SIZE) torrents.push(torrentJson(t, tracker));
-    i++;
-  }
+  const { totals, page: shown } = pageOfListing(
+    listing,
+    first,
+    API_PAGE_SIZE,
+    official ? (t) => tracker.officialSeeds(t) : undefined,
+  );
+  const { seeders, leechers, completed, length, officialOnline } = totals;
+  const torrents: TorrentJson[] = shown.map((t) => torrentJson(t, tracker));
   const c = tracker.counters;
   return json(200, {
     tracker: {

@@ -20,6 +20,7 @@ import {
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, type Site } from "./site.ts";
+import { pageOfListing } from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
 export const STAT_PAGE_SIZE = 1000;
@@ -188,28 +189,15 @@ function renderStat(
   const trackers = announceUrls(site, req);
   const first = (pageNo - 1) * STAT_PAGE_SIZE;
 
-  // Totals cover every torrent. A hybrid torrent has a v1 and a v2 entry sharing one file: its size
-  // is counted once (the original counts it twice: reference §10.2).
-  let seeders = 0, leechers = 0, completed = 0, length = 0, i = 0, officialOnline = 0;
   const official = tracker.hasOfficialNetworks;
-  const counted = new Set<string>();
-  const rows: Html[] = [];
-  for (const t of listing.torrents) {
-    if (official && tracker.officialSeeds(t)! > 0) officialOnline++;
-    seeders += t.swarm.complete;
-    leechers += t.swarm.incomplete;
-    completed += t.swarm.downloaded;
-    const info = t.info;
-    if (info !== undefined) {
-      const id = info.path ?? info.fullHash;
-      if (!counted.has(id)) {
-        counted.add(id);
-        length += info.length;
-      }
-    }
-    if (i >= first && i < first + STAT_PAGE_SIZE) rows.push(row(site, t, trackers));
-    i++;
-  }
+  const { totals, page: shown } = pageOfListing(
+    listing,
+    first,
+    STAT_PAGE_SIZE,
+    official ? (t) => tracker.officialSeeds(t) : undefined,
+  );
+  const { seeders, leechers, completed, length, officialOnline } = totals;
+  const rows: Html[] = shown.map((t) => row(site, t, trackers));
   const c = site.store.counters;
   const content = html`
     <section class="cards" aria-label="Summary">
