@@ -136,6 +136,8 @@ export class HttpServer {
   readonly #secure: boolean;
   readonly #open = new Set<Connection>();
   readonly #ticker: ReturnType<typeof setInterval>;
+  /** How often deadlines are checked, in milliseconds. */
+  readonly #tickMs: number;
   readonly #accepting: Promise<void>;
   #closing = false;
   /** Deadline of every connection once a graceful close began (Infinity until then). */
@@ -171,7 +173,8 @@ export class HttpServer {
     this.#limits = limits;
     this.#secure = secure;
     // One ticker checks every deadline, instead of a timer per request.
-    this.#ticker = setInterval(() => this.#cutLate(), Math.min(250, limits.timeoutMs / 4));
+    this.#tickMs = Math.min(250, limits.timeoutMs / 4);
+    this.#ticker = setInterval(() => this.#cutLate(), this.#tickMs);
     this.#accepting = this.#acceptLoop();
   }
 
@@ -237,9 +240,13 @@ export class HttpServer {
     if (this.#closing && this.#open.size === 0) this.#drained.resolve();
   }
 
-  /** The deadline for the client's next step: the timeout, capped by a drain. */
+  /**
+   * The deadline for the client's next step: the timeout, capped by a drain. `#now` may be up to
+   * one tick old, so one tick is added: a client is never cut before its full timeout, and at the
+   * latest two ticks after it.
+   */
   #deadline(): number {
-    return Math.min(this.#now + this.#limits.timeoutMs, this.#drainUntil);
+    return Math.min(this.#now + this.#limits.timeoutMs + this.#tickMs, this.#drainUntil);
   }
 
   async #acceptLoop(): Promise<void> {
