@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { auditedHandler, AuditLog, type AuditRecord } from "../src/control/audit.ts";
 import { ControlError } from "../src/control/protocol.ts";
-import { freePort } from "./helpers.ts";
-import { runCtl, startServe, tempDir } from "./process_helpers.ts";
+import { BARE_SERVE_ARGS, startServe, startTrackerWithCtl, tempDir } from "./process_helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
 
 async function records(path: string): Promise<AuditRecord[]> {
@@ -14,28 +13,12 @@ async function records(path: string): Promise<AuditRecord[]> {
 
 Deno.test("audit: every control action is recorded with time, command, result and hashes", async () => {
   await using tmp = await tempDir();
-  const torrents = join(tmp.path, "torrents");
-  await Deno.mkdir(torrents);
-  const socket = join(tmp.path, "control");
   const auditPath = join(tmp.path, "audit.jsonl");
-  await using server = await startServe([
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(freePort()),
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
-    "--torrent-dir",
-    torrents,
-    "--audit-log",
-    auditPath,
-  ]);
+  await using server = await startTrackerWithCtl(tmp.path, ["--audit-log", auditPath]);
+  const { torrents, ctl } = server;
   const t = makeTorrent("Release 1.0", { version: "hybrid" });
   const file = join(tmp.path, "r.torrent");
   await Deno.writeFile(file, t.bytes);
-  const ctl = (...args: string[]) => runCtl(["--socket", socket, ...args]);
 
   const before = Date.now();
   assert.equal((await ctl("release-torrent", file)).code, 0);
@@ -112,16 +95,7 @@ Deno.test("audit: a release-logs reopens the file, so an outside rotation is fol
 Deno.test("audit: an --audit-log that cannot be opened stops start-up with a clear message", async () => {
   await using tmp = await tempDir();
   await assert.rejects(
-    startServe([
-      "--http-port",
-      "0",
-      "--udp-port",
-      "0",
-      "--control-socket",
-      "",
-      "--audit-log",
-      join(tmp.path, "missing", "audit.jsonl"),
-    ]),
+    startServe([...BARE_SERVE_ARGS, "--audit-log", join(tmp.path, "missing", "audit.jsonl")]),
     /cannot open the audit log .*missing\/audit\.jsonl/,
   );
 });

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { encode } from "../src/protocol/bencode.ts";
 import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
-import { freePort, getBencoded, pct, text } from "./helpers.ts";
-import { eventually, runCtl, startServe, tempDir } from "./process_helpers.ts";
+import { getBencoded, pct, text } from "./helpers.ts";
+import { eventually, runCtl, startServe, startTrackerWithCtl, tempDir } from "./process_helpers.ts";
 
 function torrent(name: string): Uint8Array {
   return encode({
@@ -145,21 +145,8 @@ Deno.test("ctl: every command against a live open-mode server", async () => {
 
 Deno.test("ctl: release-torrent and retire-torrent against a live whitelist server", async () => {
   await using tmp = await tempDir();
-  const torrents = join(tmp.path, "torrents");
-  await Deno.mkdir(torrents);
-  const socket = join(tmp.path, "control");
-  await using server = await startServe([
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(freePort()),
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
-    "--torrent-dir",
-    torrents,
-  ]);
+  await using server = await startTrackerWithCtl(tmp.path);
+  const { torrents, socket } = server;
   const announce = async (hash: string) => {
     const url = `http://${server.ready.http}/announce?info_hash=${pct(hash)}` +
       `&peer_id=${"p".repeat(20)}&port=6881&left=0&compact=1`;

@@ -11,7 +11,7 @@ import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { AnnounceEvent } from "../src/protocol/types.ts";
 import { freePort, httpBase, startTestHefur } from "./helpers.ts";
 import { failureOf, httpAnnounce, httpScrape, UdpClient, WsClient } from "./support/clients.ts";
-import { startServe, tempDir } from "./process_helpers.ts";
+import { BARE_SERVE_ARGS, startServe, tempDir } from "./process_helpers.ts";
 
 const HASH = "\x6b".repeat(20);
 
@@ -190,33 +190,15 @@ Deno.test("a --deny-file that is missing or bad stops start-up with the reason",
   const bad = join(tmp.path, "deny.txt");
   await Deno.writeTextFile(bad, "10.0.0.0/8\n10.0.0.0/99\n");
   await assert.rejects(
-    startServe(["--http-port", "0", "--udp-port", "0", "--control-socket", "", "--deny-file", bad]),
+    startServe([...BARE_SERVE_ARGS, "--deny-file", bad]),
     /deny\.txt:2: .*10\.0\.0\.0\/99/,
   );
   await assert.rejects(
-    startServe([
-      "--http-port",
-      "0",
-      "--udp-port",
-      "0",
-      "--control-socket",
-      "",
-      "--deny-file",
-      join(tmp.path, "none"),
-    ]),
+    startServe([...BARE_SERVE_ARGS, "--deny-file", join(tmp.path, "none")]),
     /cannot read the deny file .*none/,
   );
   await assert.rejects(
-    startServe([
-      "--http-port",
-      "0",
-      "--udp-port",
-      "0",
-      "--control-socket",
-      "",
-      "--deny-from",
-      "10.0.0.0/40",
-    ]),
+    startServe([...BARE_SERVE_ARGS, "--deny-from", "10.0.0.0/40"]),
     /--deny-from: not an IP address or CIDR network: "10\.0\.0\.0\/40"/,
   );
 });

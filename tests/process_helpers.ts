@@ -1,4 +1,7 @@
 // Helpers for tests that run `hefur serve` and `hefur ctl` as real processes.
+import { join } from "node:path";
+import { freePort } from "./helpers.ts";
+
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
@@ -104,4 +107,56 @@ export async function eventually(
 export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir();
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/**
+ * Arguments for a `hefur serve` that listens on ephemeral ports and has no control socket: enough
+ * for tests that only check how start-up rejects one bad option.
+ */
+export const BARE_SERVE_ARGS: readonly string[] = [
+  "--http-port",
+  "0",
+  "--udp-port",
+  "0",
+  "--control-socket",
+  "",
+];
+
+/** A whitelist-mode `hefur serve` with a control socket, as `startTrackerWithCtl` makes it. */
+export interface CtlServeProcess extends ServeProcess {
+  /** The whitelisted torrent directory (empty at start). */
+  torrents: string;
+  /** The control socket path. */
+  socket: string;
+  /** Runs `hefur ctl --socket <socket> <args>`. */
+  ctl(...args: string[]): ReturnType<typeof runCtl>;
+}
+
+/**
+ * Starts `hefur serve` on 127.0.0.1 (free HTTP port, ephemeral UDP) whitelisting `<dir>/torrents`,
+ * with its control socket at `<dir>/control`, plus `extra` arguments: the set-up every test that
+ * drives a live tracker with `hefur ctl` shares.
+ */
+export async function startTrackerWithCtl(
+  dir: string,
+  extra: string[] = [],
+): Promise<CtlServeProcess> {
+  const torrents = join(dir, "torrents");
+  await Deno.mkdir(torrents);
+  const socket = join(dir, "control");
+  const server = await startServe([
+    "--bind-addr",
+    "127.0.0.1",
+    "--http-port",
+    String(freePort()),
+    "--udp-port",
+    "0",
+    "--control-socket",
+    socket,
+    "--torrent-dir",
+    torrents,
+    ...extra,
+  ]);
+  const ctl = (...args: string[]) => runCtl(["--socket", socket, ...args]);
+  return Object.assign(server, { torrents, socket, ctl });
 }

@@ -2,29 +2,15 @@
 import { strict as assert } from "node:assert/strict";
 import { join } from "node:path";
 import { parseFeed } from "@rowanmanning/feed-parser";
-import { freePort } from "./helpers.ts";
-import { runCtl, startServe, tempDir } from "./process_helpers.ts";
+import { startTrackerWithCtl, tempDir } from "./process_helpers.ts";
 import { failureOf, httpAnnounce } from "./support/clients.ts";
 import { makeTorrent } from "./support/torrents.ts";
 
 Deno.test("running a release: publish, feed, badge, official seed, retire, audit", async () => {
   await using tmp = await tempDir();
-  const torrents = join(tmp.path, "torrents");
-  await Deno.mkdir(torrents);
-  const socket = join(tmp.path, "control");
   const audit = join(tmp.path, "audit.jsonl");
   // 1. The tracker, with this machine (127.0.0.1) as the official seed box.
-  await using server = await startServe([
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(freePort()),
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
-    "--torrent-dir",
-    torrents,
+  await using server = await startTrackerWithCtl(tmp.path, [
     "--official-seed",
     "127.0.0.1",
     "--audit-log",
@@ -33,7 +19,7 @@ Deno.test("running a release: publish, feed, badge, official seed, retire, audit
     "Distro releases",
   ]);
   const base = `http://${server.ready.http}`;
-  const ctl = (...args: string[]) => runCtl(["--socket", socket, ...args]);
+  const { torrents, ctl } = server;
 
   // 2-3. Make and publish the torrent, with a web seed.
   const release = makeTorrent("distro-2.0.iso", {
