@@ -6,7 +6,6 @@ import { createClient } from "@redis/client";
 import {
   AnnounceEvent,
   type AnnounceReply,
-  type AnnounceRequest,
   type AnnounceResult,
   isFailure,
   Want,
@@ -18,32 +17,9 @@ import { parseStoreSpec, redactStoreUrl, StoreUrlError } from "../src/tracker/st
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { hasRedis, RedisServer } from "./support/redis_server.ts";
 import { freePort } from "./helpers.ts";
+import { HASH, ok, req } from "./support/announce_requests.ts";
 
-const HASH = "H".repeat(20);
 const ignore = !hasRedis;
-
-let portCounter = 1000;
-function req(over: Partial<AnnounceRequest> = {}): AnnounceRequest {
-  const port = over.port ?? portCounter++;
-  return {
-    infoHash: HASH,
-    peerId: ("peer" + port).padEnd(20, "-"),
-    ip: "10.0.0.1",
-    port,
-    uploaded: 0,
-    downloaded: 0,
-    left: 100,
-    event: AnnounceEvent.None,
-    numwant: -1,
-    want: Want.V4,
-    ...over,
-  };
-}
-
-function ok(r: AnnounceResult): AnnounceReply {
-  assert.ok(!isFailure(r), `unexpected failure ${JSON.stringify(r)}`);
-  return r as AnnounceReply;
-}
 
 function counts(r: AnnounceReply): [number, number, number] {
   return [r.complete, r.incomplete, r.downloaded];

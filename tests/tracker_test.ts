@@ -1,15 +1,8 @@
 // The rules of the tracker core: completion, expiry, eviction, numwant, exclusions, modes.
 import assert from "node:assert/strict";
-import {
-  AnnounceEvent,
-  type AnnounceReply,
-  type AnnounceRequest,
-  isFailure,
-  Want,
-} from "../src/protocol/types.ts";
+import { AnnounceEvent, type AnnounceReply, Want } from "../src/protocol/types.ts";
 import { FAILURE, Tracker, type TrackerOptions } from "../src/tracker/tracker.ts";
-
-const HASH = "H".repeat(20);
+import { HASH, ok, req } from "./support/announce_requests.ts";
 
 class FakeClock {
   ms = 1_000_000;
@@ -21,29 +14,6 @@ class FakeClock {
 
 function tracker(options: Partial<TrackerOptions> = {}, clock = new FakeClock()) {
   return new Tracker({ clock: clock.now, ...options });
-}
-
-let portCounter = 1000;
-function req(over: Partial<AnnounceRequest> = {}): AnnounceRequest {
-  const port = over.port ?? portCounter++;
-  return {
-    infoHash: HASH,
-    peerId: ("peer" + port).padEnd(20, "-"),
-    ip: "10.0.0.1",
-    port,
-    uploaded: 0,
-    downloaded: 0,
-    left: 100,
-    event: AnnounceEvent.None,
-    numwant: -1,
-    want: Want.V4,
-    ...over,
-  };
-}
-
-function ok(r: ReturnType<Tracker["announce"]>): AnnounceReply {
-  assert.ok(!isFailure(r), `unexpected failure ${JSON.stringify(r)}`);
-  return r as AnnounceReply;
 }
 
 /** Ports of the IPv4 peers of a reply. */
