@@ -14,6 +14,7 @@ import { WS_FAILURE, WsTracker } from "../src/tracker/ws_tracker.ts";
 import { encodeFrame, encodeText, FrameReader, Opcode } from "../src/protocol/websocket_frame.ts";
 import { freePort, rawHttp, startTestHefur } from "./helpers.ts";
 import { hasOpenssl, makeCertificates } from "./support/certificates.ts";
+import { WsClient } from "./support/clients.ts";
 import type { Hefur } from "../src/app.ts";
 
 const LIMITS = { maxOffers: 10, maxScrapeTorrents: 74 };
@@ -339,73 +340,6 @@ Deno.test("core: offers rotate over a large swarm", () => {
 
 // ---- live server ----
 
-/** A WebSocket client that queues what it receives. */
-class Peer {
-  readonly ws: WebSocket;
-  readonly #inbox: Record<string, unknown>[] = [];
-  #wake?: () => void;
-  closed = false;
-  closeCode = 0;
-
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
-    this.ws.onmessage = (e) => {
-      this.#inbox.push(JSON.parse(e.data as string));
-      this.#wake?.();
-    };
-    this.ws.onclose = (e) => {
-      this.closed = true;
-      this.closeCode = e.code;
-      this.#wake?.();
-    };
-  }
-
-  static async open(url: string): Promise<Peer> {
-    const p = new Peer(url);
-    await new Promise<void>((resolve, reject) => {
-      p.ws.onopen = () => resolve();
-      p.ws.onerror = (e) => reject(new Error(`cannot connect: ${(e as ErrorEvent).message}`));
-    });
-    return p;
-  }
-
-  send(msg: unknown): void {
-    this.ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
-  }
-
-  /** The next message, within 3 s. */
-  async next(): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + 3000;
-    while (this.#inbox.length === 0) {
-      if (this.closed) throw new Error("closed while waiting for a message");
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error("no message within 3 s");
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
-    return this.#inbox.shift()!;
-  }
-
-  get pending(): number {
-    return this.#inbox.length;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    const done = new Promise<void>((resolve) => {
-      this.ws.addEventListener("close", () => resolve());
-    });
-    this.ws.close();
-    await done;
-  }
-}
-
 function wsUrl(hefur: Hefur, path = "/announce"): string {
   return `ws://127.0.0.1:${hefur.http!.addr.port}${path}`;
 }
@@ -417,8 +351,8 @@ async function waitFor(cond: () => boolean, what: string): Promise<void> {
 
 Deno.test("live: announce, offer relayed, answer back to the offerer, scrape", async () => {
   await using hefur = await startTestHefur();
-  const a = await Peer.open(wsUrl(hefur, "/"));
-  const b = await Peer.open(wsUrl(hefur));
+  const a = await WsClient.open(wsUrl(hefur, "/"));
+  const b = await WsClient.open(wsUrl(hefur));
   try {
     a.send({
       action: "announce",
@@ -490,7 +424,7 @@ Deno.test("live: announce, offer relayed, answer back to the offerer, scrape", a
 
 Deno.test("live: bad messages get a failure and the socket stays usable", async () => {
   await using hefur = await startTestHefur();
-  const a = await Peer.open(wsUrl(hefur));
+  const a = await WsClient.open(wsUrl(hefur));
   try {
     a.send("{broken");
     assert.deepEqual(await a.next(), { "failure reason": "message is not JSON" });
@@ -521,7 +455,7 @@ Deno.test("live: whitelist mode refuses unknown torrents over WebSocket too", as
   await using hefur = await startTestHefur();
   (hefur.tracker.options as { open: boolean }).open = false;
   hefur.tracker.addTorrent(HASH);
-  const a = await Peer.open(wsUrl(hefur));
+  const a = await WsClient.open(wsUrl(hefur));
   try {
     a.send({ action: "announce", info_hash: id("u"), peer_id: id("a") });
     assert.deepEqual(await a.next(), {
@@ -585,7 +519,7 @@ async function closeCodeOf(conn: Deno.Conn, rest: Uint8Array): Promise<number> {
 Deno.test("live: protocol violations close only the offending socket, with the right code", async () => {
   await using hefur = await startTestHefur({ maxWsMessageSize: 1 });
   const port = hefur.http!.addr.port;
-  const good = await Peer.open(wsUrl(hefur));
+  const good = await WsClient.open(wsUrl(hefur));
   try {
     good.send({ action: "announce", info_hash: HASH, peer_id: id("g") });
     await good.next();
@@ -645,14 +579,14 @@ Deno.test("live: handshake faults get HTTP errors; plain GET / is not hijacked",
 Deno.test("live: connection bounds per address and in total", async () => {
   await using hefur = await startTestHefur({ maxWsConnectionsPerIp: 2 });
   const url = wsUrl(hefur);
-  const a = await Peer.open(url);
-  const b = await Peer.open(url);
+  const a = await WsClient.open(url);
+  const b = await WsClient.open(url);
   try {
-    await assert.rejects(Peer.open(url), /cannot connect/);
+    await assert.rejects(WsClient.open(url), /cannot connect/);
     assert.equal(hefur.webtorrent!.counters.refused, 1);
     await a.close();
     await waitFor(() => hefur.webtorrent!.connections === 1, "a's slot is freed");
-    const c = await Peer.open(url);
+    const c = await WsClient.open(url);
     await c.close();
   } finally {
     await a.close();
@@ -664,7 +598,7 @@ Deno.test("live: idle sockets are pinged, then closed when silent", async () => 
   await using hefur = await startTestHefur({ wsIdleTimeout: 2 });
   const port = hefur.http!.addr.port;
   // A browser answers pings by itself: Deno's client does too, so it stays.
-  const alive = await Peer.open(wsUrl(hefur));
+  const alive = await WsClient.open(wsUrl(hefur));
   // A raw socket that never answers is closed with 1001.
   const raw = await rawSocket(port);
   const started = Date.now();
@@ -679,7 +613,7 @@ Deno.test("live: --ws-port serves WebSocket only", async () => {
   const wsPort = freePort();
   await using hefur = await startTestHefur({ wsPort });
   assert.equal(hefur.ws!.addr.port, wsPort);
-  const a = await Peer.open(`ws://127.0.0.1:${wsPort}/any/path`);
+  const a = await WsClient.open(`ws://127.0.0.1:${wsPort}/any/path`);
   try {
     a.send({ action: "announce", info_hash: HASH, peer_id: id("a") });
     assert.equal((await a.next()).incomplete, 1);
@@ -705,7 +639,7 @@ Deno.test("live: --disable-websocket leaves / and /announce plain HTTP", async (
 
 Deno.test("live: an upgraded socket leaves the HTTP deadlines behind", async () => {
   await using hefur = await startTestHefur({ httpTimeout: 100 });
-  const a = await Peer.open(wsUrl(hefur));
+  const a = await WsClient.open(wsUrl(hefur));
   try {
     await new Promise((r) => setTimeout(r, 500));
     assert.ok(!a.closed, "not cut by the 100 ms HTTP timeout");
@@ -752,7 +686,7 @@ Deno.test({
       assert.equal(events[0]?.kind, "text");
       assert.equal(JSON.parse((events[0] as { text: string }).text).incomplete, 1);
       // A ws:// peer on the plain HTTP port meets the wss:// one.
-      const plain = await Peer.open(wsUrl(hefur));
+      const plain = await WsClient.open(wsUrl(hefur));
       plain.send({ action: "announce", info_hash: HASH, peer_id: id("p") });
       assert.equal((await plain.next()).incomplete, 2);
       await plain.close();

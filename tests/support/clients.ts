@@ -85,16 +85,22 @@ export class UdpClient implements Disposable {
   }
 }
 
-/** A WebSocket client that queues what it receives. */
+/** A WebSocket client that queues what it receives and notices when the server closes it. */
 export class WsClient {
   readonly ws: WebSocket;
   readonly #inbox: Record<string, unknown>[] = [];
   #wake?: () => void;
+  /** Whether the connection has closed (from either side). */
+  closed = false;
 
   private constructor(url: string) {
     this.ws = new WebSocket(url);
     this.ws.onmessage = (e) => {
       this.#inbox.push(JSON.parse(e.data as string));
+      this.#wake?.();
+    };
+    this.ws.onclose = () => {
+      this.closed = true;
       this.#wake?.();
     };
   }
@@ -109,14 +115,16 @@ export class WsClient {
     return c;
   }
 
+  /** Sends `msg` as JSON; a string goes as it is, so tests can send malformed text. */
   send(msg: unknown): void {
-    this.ws.send(JSON.stringify(msg));
+    this.ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
   }
 
-  /** The next message, within a bounded wait. */
+  /** The next message, within a bounded wait; fails at once if the connection closes first. */
   async next(): Promise<Record<string, unknown>> {
     const deadline = Date.now() + WAIT_MS;
     while (this.#inbox.length === 0) {
+      if (this.closed) throw new Error("closed while waiting for a message");
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("no message in time");
       await new Promise<void>((resolve) => {
@@ -131,8 +139,13 @@ export class WsClient {
     return this.#inbox.shift()!;
   }
 
+  /** How many received messages are not yet taken by `next`. */
+  get pending(): number {
+    return this.#inbox.length;
+  }
+
   async close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return;
+    if (this.closed) return;
     const done = new Promise<void>((resolve) => this.ws.addEventListener("close", () => resolve()));
     this.ws.close();
     await done;
