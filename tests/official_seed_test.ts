@@ -7,6 +7,7 @@ import { httpBase, startTestHefur } from "./helpers.ts";
 import { failureOf, httpAnnounce } from "./support/clients.ts";
 import { makeTorrent, writeTorrent } from "./support/torrents.ts";
 import { tempDir } from "./process_helpers.ts";
+import { seederJoins } from "./support/announce_requests.ts";
 
 const HASH = "\x71".repeat(20);
 
@@ -76,18 +77,9 @@ Deno.test("official seeds: eviction and a seeder turning leecher keep the count 
 
 Deno.test("official seeds: none configured means no count and nothing to pay", () => {
   const tracker = new Tracker({ open: true });
-  tracker.announce({
-    infoHash: HASH,
-    peerId: "p".repeat(20),
-    ip: "192.0.2.1",
-    port: 1,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: AnnounceEvent.Started,
-    numwant: 0,
-    want: Want.V4,
-  });
+  tracker.announce(
+    seederJoins({ infoHash: HASH, peerId: "p".repeat(20), ip: "192.0.2.1", port: 1 }),
+  );
   assert.equal(tracker.officialSeeds(tracker.get(HASH)!), undefined);
   assert.equal(tracker.hasOfficialNetworks, false);
   assert.equal(new Tracker({ official: new IpSet([]) }).hasOfficialNetworks, false);
@@ -112,18 +104,9 @@ Deno.test("live: /stat, /peers, the JSON API and metrics show whether the offici
     event: "started",
   });
   assert.equal(failureOf(seed), undefined);
-  hefur.tracker.announce({
-    infoHash: theirs.key,
-    peerId: "m".repeat(20),
-    ip: "198.51.100.20",
-    port: 6881,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: AnnounceEvent.Started,
-    numwant: 0,
-    want: Want.V4,
-  });
+  hefur.tracker.announce(
+    seederJoins({ infoHash: theirs.key, peerId: "m".repeat(20), ip: "198.51.100.20", port: 6881 }),
+  );
 
   const stat = await (await fetch(`${base}/stat`)).text();
   assert.match(stat, /<th data-sort="num">Official seed<\/th>/);

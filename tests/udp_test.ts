@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert/strict";
-import { AnnounceEvent, Want } from "../src/protocol/types.ts";
+import { AnnounceEvent } from "../src/protocol/types.ts";
 import {
   encodeUdpRequest,
   parseUdpReply,
@@ -10,6 +10,7 @@ import {
 import { Tracker } from "../src/tracker/tracker.ts";
 import { CONNECTION_ID_PORT, UdpServer, type UdpServerOptions } from "../src/net/udp.ts";
 import { ConnectionIds } from "../src/net/connection_id.ts";
+import { seederJoins } from "./support/announce_requests.ts";
 
 /** A 20-character binary string with bytes start, start+1, … (mod 256). */
 function bin20(start: number): string {
@@ -201,18 +202,7 @@ Deno.test({
   fn: async () => {
     await withServer("::1", async (server, tracker) => {
       // An IPv4 peer in the same swarm (e.g. from HTTP) must not show up in an IPv6 reply.
-      tracker.announce({
-        infoHash: HASH,
-        peerId: bin20(50),
-        ip: "10.0.0.1",
-        port: 1,
-        uploaded: 0,
-        downloaded: 0,
-        left: 0,
-        event: AnnounceEvent.Started,
-        numwant: 0,
-        want: Want.V4,
-      });
+      tracker.announce(seederJoins({ infoHash: HASH, peerId: bin20(50), ip: "10.0.0.1", port: 1 }));
       const a = new Client("::1", server.addr);
       const b = new Client("::1", server.addr);
       try {
@@ -248,18 +238,9 @@ Deno.test("a v4-mapped source on a dual-stack socket counts as IPv4", () => {
   const out = new Uint8Array(65536);
   const [hi, lo] = ids.issue("192.0.2.7", CONNECTION_ID_PORT);
   // Another IPv4 peer to be returned.
-  tracker.announce({
-    infoHash: HASH,
-    peerId: bin20(50),
-    ip: "10.0.0.1",
-    port: 0x0102,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: AnnounceEvent.Started,
-    numwant: 0,
-    want: Want.V4,
-  });
+  tracker.announce(
+    seederJoins({ infoHash: HASH, peerId: bin20(50), ip: "10.0.0.1", port: 0x0102 }),
+  );
   const n = server.handle(encodeUdpRequest(announce([hi, lo])), "::ffff:192.0.2.7", out);
   assert.equal(toHex(out.subarray(20, n)), "0a000001" + "0102");
   // Stored under its plain IPv4 address.

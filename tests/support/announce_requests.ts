@@ -40,3 +40,21 @@ export function ok(r: AnnounceResult): AnnounceReply {
   assert.ok(!isFailure(r), `unexpected failure ${JSON.stringify(r)}`);
   return r as AnnounceReply;
 }
+
+/**
+ * A seeder's `started` announce that wants no peers back: how a test puts one peer straight into a
+ * tracker's swarm, as if it had announced over some other listener.
+ */
+export function seederJoins(
+  peer: Pick<AnnounceRequest, "infoHash" | "peerId" | "ip" | "port">,
+): AnnounceRequest {
+  return {
+    ...peer,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: AnnounceEvent.Started,
+    numwant: 0,
+    want: Want.V4,
+  };
+}
