@@ -6,6 +6,8 @@
  * @module
  */
 
+import { type MarkupLanguage, markupTemplate, type MarkupValue, renderMarkup } from "./markup.ts";
+
 /** A fragment of markup that is already safe to emit. */
 export class Html {
   constructor(readonly text: string) {}
@@ -37,14 +39,9 @@ export function escapeHtml(text: string): string {
 }
 
 /** A value that may appear inside {@link html}: lists are joined, null/undefined/false vanish. */
-export type HtmlValue = Html | string | number | boolean | null | undefined | readonly HtmlValue[];
+export type HtmlValue = MarkupValue<Html>;
 
-function render(value: HtmlValue): string {
-  if (value instanceof Html) return value.text;
-  if (value === null || value === undefined || value === false) return "";
-  if (Array.isArray(value)) return value.map(render).join("");
-  return escapeHtml(String(value));
-}
+const HTML: MarkupLanguage<Html> = { Fragment: Html, escape: escapeHtml };
 
 /**
  * Tagged template for markup: the literal parts are trusted, every `${value}` is escaped unless it
@@ -61,11 +58,9 @@ function render(value: HtmlValue): string {
  *   "<ul><li>1</li><li>2</li></ul>");
  * ```
  */
-export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
-  let out = strings[0];
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1];
-  return new Html(out);
-}
+export const html: (strings: TemplateStringsArray, ...values: HtmlValue[]) => Html = markupTemplate(
+  HTML,
+);
 
 /** Thrown when a layout template uses a slot the page does not fill, or is not valid UTF-8. */
 export class TemplateError extends Error {
@@ -102,7 +97,7 @@ export class Layout {
   fill(values: Record<string, HtmlValue>): Html {
     let out = this.#parts[0];
     for (let i = 0; i < this.#slots.length; i++) {
-      out += render(values[this.#slots[i]]) + this.#parts[i + 1];
+      out += renderMarkup(HTML, values[this.#slots[i]]) + this.#parts[i + 1];
     }
     return new Html(out);
   }

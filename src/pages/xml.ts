@@ -7,6 +7,8 @@
  * @module
  */
 
+import { markupTemplate, type MarkupValue } from "./markup.ts";
+
 /** A fragment of XML that is already safe to emit. */
 export class Xml {
   constructor(readonly text: string) {}
@@ -48,14 +50,7 @@ export function escapeXml(text: string): string {
 }
 
 /** A value that may appear inside {@link xml}: lists are joined, null/undefined/false vanish. */
-export type XmlValue = Xml | string | number | boolean | null | undefined | readonly XmlValue[];
-
-function render(value: XmlValue): string {
-  if (value instanceof Xml) return value.text;
-  if (value === null || value === undefined || value === false) return "";
-  if (Array.isArray(value)) return value.map(render).join("");
-  return escapeXml(String(value));
-}
+export type XmlValue = MarkupValue<Xml>;
 
 /**
  * Tagged template for XML: the literal parts are trusted, every `${value}` is escaped unless it is
@@ -68,8 +63,7 @@ function render(value: XmlValue): string {
  * assert.equal(xml`<title>${"a & b"}</title>`.text, "<title>a &amp; b</title>");
  * ```
  */
-export function xml(strings: TemplateStringsArray, ...values: XmlValue[]): Xml {
-  let out = strings[0];
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1];
-  return new Xml(out);
-}
+export const xml: (strings: TemplateStringsArray, ...values: XmlValue[]) => Xml = markupTemplate({
+  Fragment: Xml,
+  escape: escapeXml,
+});
