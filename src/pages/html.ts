@@ -6,16 +6,16 @@
  * @module
  */
 
-import { type MarkupLanguage, markupTemplate, type MarkupValue, renderMarkup } from "./markup.ts";
+import {
+  Fragment,
+  type MarkupLanguage,
+  markupTemplate,
+  type MarkupValue,
+  renderMarkup,
+} from "./markup.ts";
 
 /** A fragment of markup that is already safe to emit. */
-export class Html {
-  constructor(readonly text: string) {}
-
-  toString(): string {
-    return this.text;
-  }
-}
+export class Html extends Fragment {}
 
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",

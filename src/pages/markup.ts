@@ -7,6 +7,15 @@
  * @module
  */
 
+/** Text already safe to emit in one markup language; each language subclasses it. */
+export abstract class Fragment {
+  constructor(readonly text: string) {}
+
+  toString(): string {
+    return this.text;
+  }
+}
+
 /** A value a template of fragment type `F` takes: lists are joined, null/undefined/false vanish. */
 export type MarkupValue<F> =
   | F
@@ -18,13 +27,13 @@ export type MarkupValue<F> =
   | readonly MarkupValue<F>[];
 
 /** A markup language: the class of its safe fragments and how it escapes plain text. */
-export interface MarkupLanguage<F extends { readonly text: string }> {
+export interface MarkupLanguage<F extends Fragment> {
   readonly Fragment: new (text: string) => F;
   readonly escape: (text: string) => string;
 }
 
 /** The text of `value` in `lang`: its own fragments as they are, anything else escaped. */
-export function renderMarkup<F extends { readonly text: string }>(
+export function renderMarkup<F extends Fragment>(
   lang: MarkupLanguage<F>,
   value: MarkupValue<F>,
 ): string {
@@ -35,7 +44,7 @@ export function renderMarkup<F extends { readonly text: string }>(
 }
 
 /** The tagged template of `lang`: literal parts kept, each `${value}` rendered by renderMarkup. */
-export function markupTemplate<F extends { readonly text: string }>(
+export function markupTemplate<F extends Fragment>(
   lang: MarkupLanguage<F>,
 ): (strings: TemplateStringsArray, ...values: MarkupValue<F>[]) => F {
   return (strings, ...values) => {

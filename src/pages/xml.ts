@@ -7,16 +7,10 @@
  * @module
  */
 
-import { markupTemplate, type MarkupValue } from "./markup.ts";
+import { Fragment, markupTemplate, type MarkupValue } from "./markup.ts";
 
 /** A fragment of XML that is already safe to emit. */
-export class Xml {
-  constructor(readonly text: string) {}
-
-  toString(): string {
-    return this.text;
-  }
-}
+export class Xml extends Fragment {}
 
 const ESCAPES: Record<string, string> = {
   "&": "&amp;",
