@@ -4,7 +4,12 @@
  *
  * @module
  */
-import type { HttpHandler, HttpRequest, HttpResponse } from "./http_server.ts";
+import {
+  type HttpHandler,
+  type HttpRequest,
+  type HttpResponse,
+  requestHeader,
+} from "./http_server.ts";
 import { parseAnnounceQuery, parseScrapeQuery, QueryError } from "../protocol/http_query.ts";
 import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protocol/http_reply.ts";
 import { type AnnounceResult, isFailure, type SwarmCounts } from "../protocol/types.ts";
@@ -61,7 +66,7 @@ export class Router {
 
   /** The handler for a request. */
   readonly handle: HttpHandler = (req) => {
-    if (this.#upgrades.length > 0 && req.headers.has("upgrade")) {
+    if (this.#upgrades.length > 0 && requestHeader(req, "upgrade") !== undefined) {
       for (const u of this.#upgrades) {
         const res = u(req);
         if (res !== undefined) return res;
@@ -90,7 +95,7 @@ export function clientIp(req: HttpRequest, options: ClientAddressOptions): strin
   if (options.reverseProxyFrom.size === 0 || !options.reverseProxyFrom.has(req.remoteIp)) {
     return req.remoteIp;
   }
-  const value = req.headers.get(options.reverseProxyHeader);
+  const value = requestHeader(req, options.reverseProxyHeader);
   if (value === undefined) return req.remoteIp;
   const last = value.slice(value.lastIndexOf(",") + 1).trim();
   return canonicalIp(last) ?? req.remoteIp;

@@ -26,6 +26,48 @@ function hexValue(c: number): number {
   return -1;
 }
 
+/** Bytes decoded by {@link percentDecode}, reused: it builds one string from them at the end. */
+let decoded = new Uint8Array(256);
+
+/** A binary string of the first `n` bytes of `decoded`. */
+function decodedString(n: number): string {
+  const b = decoded;
+  // Info hashes and peer ids: one call with the bytes as arguments, nothing else allocated.
+  if (n === 20) {
+    return String.fromCharCode(
+      b[0],
+      b[1],
+      b[2],
+      b[3],
+      b[4],
+      b[5],
+      b[6],
+      b[7],
+      b[8],
+      b[9],
+      b[10],
+      b[11],
+      b[12],
+      b[13],
+      b[14],
+      b[15],
+      b[16],
+      b[17],
+      b[18],
+      b[19],
+    );
+  }
+  let out = "";
+  // In slices, so that no call gets more arguments than engines accept.
+  for (let at = 0; at < n; at += 4096) {
+    out += String.fromCharCode.apply(
+      null,
+      b.subarray(at, Math.min(n, at + 4096)) as unknown as number[],
+    );
+  }
+  return out;
+}
+
 /**
  * Percent-decodes `s[start, end)` into a binary string. A `%` not followed by two hex digits is
  * kept as it is.
@@ -39,6 +81,30 @@ function hexValue(c: number): number {
 export function percentDecode(s: string, start = 0, end = s.length): string {
   const first = s.indexOf("%", start);
   if (first < 0 || first >= end) return s.slice(start, end);
+  // The bytes go to a buffer, then become one string: adding characters one by one would build
+  // a string per character.
+  if (decoded.length < end - start) decoded = new Uint8Array(end - start);
+  const b = decoded;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 && i + 2 < end) {
+      const hi = hexValue(s.charCodeAt(i + 1));
+      const lo = hexValue(s.charCodeAt(i + 2));
+      if (hi >= 0 && lo >= 0) {
+        b[n++] = hi * 16 + lo;
+        i += 2;
+        continue;
+      }
+    }
+    if (c > 0xff) return percentDecodeWide(s, start, end);
+    b[n++] = c;
+  }
+  return decodedString(n);
+}
+
+/** {@link percentDecode} for text with characters above 0xFF (never a client's query). */
+function percentDecodeWide(s: string, start: number, end: number): string {
   let out = "";
   for (let i = start; i < end; i++) {
     const c = s.charCodeAt(i);
@@ -99,6 +165,8 @@ export interface AnnounceQueryOptions {
 }
 
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+/** Most `key=value` pairs read from an announce. */
+const MAX_PAIRS = 256;
 
 function nonNegative(key: string, value: string): number {
   if (!/^[0-9]{1,20}$/.test(value)) throw new QueryError(`invalid ${key}: not a whole number`, key);
@@ -114,9 +182,125 @@ function exactly20(key: string, value: string | undefined): string {
   return value;
 }
 
+/** The announce keys read, and everything else. */
+enum Key {
+  Other,
+  InfoHash,
+  PeerId,
+  Port,
+  Left,
+  Uploaded,
+  Downloaded,
+  Event,
+  Numwant,
+  Compact,
+  NoPeerId,
+  Ip,
+  Ipv4,
+  Ipv6,
+}
+
+const KEYS: readonly [string, Key][] = [
+  ["info_hash", Key.InfoHash],
+  ["peer_id", Key.PeerId],
+  ["port", Key.Port],
+  ["left", Key.Left],
+  ["uploaded", Key.Uploaded],
+  ["downloaded", Key.Downloaded],
+  ["event", Key.Event],
+  ["numwant", Key.Numwant],
+  ["compact", Key.Compact],
+  ["no_peer_id", Key.NoPeerId],
+  ["ip", Key.Ip],
+  ["ipv4", Key.Ipv4],
+  ["ipv6", Key.Ipv6],
+];
+const KEY_BY_NAME = new Map(KEYS);
+
+/** True when `q[start, end)` holds a `%` (must be decoded before it is compared or parsed). */
+function escaped(q: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (q.charCodeAt(i) === 37) return true;
+  return false;
+}
+
+/** Which key `q[start, end)` names once decoded; compared in place unless it has escapes. */
+function keyAt(q: string, start: number, end: number): Key {
+  if (escaped(q, start, end)) return KEY_BY_NAME.get(percentDecode(q, start, end)) ?? Key.Other;
+  const len = end - start;
+  for (const [name, key] of KEYS) if (name.length === len && q.startsWith(name, start)) return key;
+  return Key.Other;
+}
+
+/**
+ * The whole number written in `q[start, end)` with 1 to `maxDigits` digits and nothing else, or
+ * -1. Read in place (values with escapes are decoded by the caller first).
+ */
+function digitsAt(q: string, start: number, end: number, maxDigits: number): number {
+  const len = end - start;
+  if (len < 1 || len > maxDigits) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = q.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** True when `q[start, end)` is, ASCII case aside, `word` (lower case). */
+function wordAt(q: string, start: number, end: number, word: string): boolean {
+  if (end - start !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    const c = q.charCodeAt(start + i);
+    const w = word.charCodeAt(i);
+    if (c !== w && c !== w - 32) return false;
+  }
+  return true;
+}
+
+function eventAt(q: string, start: number, end: number): AnnounceEvent {
+  if (escaped(q, start, end)) {
+    const word = percentDecode(q, start, end);
+    return eventOf(word, 0, word.length);
+  }
+  return eventOf(q, start, end);
+}
+
+/** The event `q[start, end)` names, read as it is (already decoded). */
+function eventOf(q: string, start: number, end: number): AnnounceEvent {
+  if (wordAt(q, start, end, "started")) return AnnounceEvent.Started;
+  if (wordAt(q, start, end, "completed")) return AnnounceEvent.Completed;
+  if (wordAt(q, start, end, "stopped")) return AnnounceEvent.Stopped;
+  return AnnounceEvent.None; // "", "paused" (BEP 21) and unknown words
+}
+
+/** True when `q[start, end)` decodes to exactly "0". */
+function zeroAt(q: string, start: number, end: number): boolean {
+  if (escaped(q, start, end)) return percentDecode(q, start, end) === "0";
+  return end - start === 1 && q.charCodeAt(start) === 48;
+}
+
+/**
+ * A count (`uploaded`, `downloaded`, `left`) from `q[start, end)`: 1 to 20 digits, capped at the
+ * largest safe integer. `start < 0` means the key was absent: `absent` then.
+ */
+function countAt(q: string, start: number, end: number, key: string, absent: number): number {
+  if (start < 0) return absent;
+  if (escaped(q, start, end)) return nonNegative(key, percentDecode(q, start, end));
+  const n = digitsAt(q, start, end, 20);
+  if (n < 0) throw new QueryError(`invalid ${key}: not a whole number`, key);
+  // Past 2^53 the sum above is approximate, but it is capped anyway.
+  return n > MAX_COUNT ? MAX_COUNT : n;
+}
+
 /**
  * Decodes an announce query. `ip` is the address the request came from (already resolved through a
  * trusted reverse proxy, if any). Throws {@link QueryError} for a request that must be refused.
+ *
+ * The query is read in place: keys are compared and numbers parsed where they lie, and only the
+ * values kept are decoded (one string each), so an announce costs a handful of allocations.
+ * Pairs follow {@link forEachPair}'s rules; the first `info_hash`, `peer_id`, `port` and `left`
+ * count, and the last of the other keys.
  *
  * @example
  * ```ts
@@ -132,12 +316,13 @@ export function parseAnnounceQuery(
   ip: string,
   options: AnnounceQueryOptions,
 ): HttpAnnounce {
-  let infoHash: string | undefined;
-  let peerId: string | undefined;
-  let port: string | undefined;
-  let left: string | undefined;
-  let uploaded = "0";
-  let downloaded = "0";
+  // Where each value lies in the query, still encoded; -1 when absent.
+  let hashAt = -1, hashEnd = 0;
+  let idAt = -1, idEnd = 0;
+  let portAt = -1, portEnd = 0;
+  let leftAt = -1, leftEnd = 0;
+  let upAt = -1, upEnd = 0;
+  let downAt = -1, downEnd = 0;
   let event = AnnounceEvent.None;
   let numwant = -1;
   let compact = true;
@@ -145,71 +330,95 @@ export function parseAnnounceQuery(
   let ipParam: string | undefined;
   let want = 0;
 
-  forEachPair(query, (key, value) => {
-    switch (key) {
-      case "info_hash":
-        infoHash ??= value;
-        break;
-      case "peer_id":
-        peerId ??= value;
-        break;
-      case "port":
-        port ??= value;
-        break;
-      case "left":
-        left ??= value;
-        break;
-      case "uploaded":
-        uploaded = value;
-        break;
-      case "downloaded":
-        downloaded = value;
-        break;
-      case "event":
-        switch (value.toLowerCase()) {
-          case "started":
-            event = AnnounceEvent.Started;
+  let pairs = 0;
+  for (let start = 0; start <= query.length;) {
+    let end = query.indexOf("&", start);
+    if (end < 0) end = query.length;
+    if (end > start) {
+      if (++pairs > MAX_PAIRS) throw new QueryError(`too many query parameters (max ${MAX_PAIRS})`);
+      let eq = query.indexOf("=", start);
+      let at = end; // a key without "=" has an empty value
+      if (eq < 0 || eq > end) eq = end;
+      else at = eq + 1;
+      // A pair with an empty key is dropped.
+      if (eq > start) {
+        switch (keyAt(query, start, eq)) {
+          case Key.InfoHash:
+            if (hashAt < 0) {
+              hashAt = at;
+              hashEnd = end;
+            }
             break;
-          case "completed":
-            event = AnnounceEvent.Completed;
+          case Key.PeerId:
+            if (idAt < 0) {
+              idAt = at;
+              idEnd = end;
+            }
             break;
-          case "stopped":
-            event = AnnounceEvent.Stopped;
+          case Key.Port:
+            if (portAt < 0) {
+              portAt = at;
+              portEnd = end;
+            }
             break;
-          default:
-            event = AnnounceEvent.None; // "", "paused" (BEP 21) and unknown words
+          case Key.Left:
+            if (leftAt < 0) {
+              leftAt = at;
+              leftEnd = end;
+            }
+            break;
+          case Key.Uploaded:
+            upAt = at;
+            upEnd = end;
+            break;
+          case Key.Downloaded:
+            downAt = at;
+            downEnd = end;
+            break;
+          case Key.Event:
+            event = eventAt(query, at, end);
+            break;
+          case Key.Numwant:
+            numwant = escaped(query, at, end)
+              ? numwantOf(percentDecode(query, at, end))
+              : digitsAt(query, at, end, 9);
+            break;
+          case Key.Compact:
+            compact = !zeroAt(query, at, end);
+            break;
+          case Key.NoPeerId:
+            noPeerId = !zeroAt(query, at, end);
+            break;
+          case Key.Ip:
+            ipParam = percentDecode(query, at, end);
+            break;
+          case Key.Ipv4:
+            want |= Want.V4;
+            break;
+          case Key.Ipv6:
+            want |= Want.V6;
+            break;
         }
-        break;
-      case "numwant": {
-        const n = /^[0-9]{1,9}$/.test(value) ? Number(value) : -1;
-        numwant = n;
-        break;
       }
-      case "compact":
-        compact = value !== "0";
-        break;
-      case "no_peer_id":
-        noPeerId = value !== "0";
-        break;
-      case "ip":
-        ipParam = value;
-        break;
-      case "ipv4":
-        want |= Want.V4;
-        break;
-      case "ipv6":
-        want |= Want.V6;
-        break;
     }
-  });
-
-  const hash = exactly20("info_hash", infoHash);
-  const id = exactly20("peer_id", peerId);
-  if (port === undefined) throw new QueryError("missing port", "port");
-  if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) {
-    throw new QueryError(`invalid port: ${JSON.stringify(port.slice(0, 16))}`, "port");
+    start = end + 1;
   }
-  if (left === undefined) throw new QueryError("missing left", "left");
+
+  const hash = exactly20(
+    "info_hash",
+    hashAt < 0 ? undefined : percentDecode(query, hashAt, hashEnd),
+  );
+  const id = exactly20("peer_id", idAt < 0 ? undefined : percentDecode(query, idAt, idEnd));
+  if (portAt < 0) throw new QueryError("missing port", "port");
+  let port = escaped(query, portAt, portEnd) ? -1 : digitsAt(query, portAt, portEnd, 5);
+  if (port < 0 || port > 65535) {
+    const text = percentDecode(query, portAt, portEnd);
+    port = /^[0-9]{1,5}$/.test(text) ? Number(text) : -1;
+    if (port < 0 || port > 65535) {
+      throw new QueryError(`invalid port: ${JSON.stringify(text.slice(0, 16))}`, "port");
+    }
+  }
+  if (leftAt < 0) throw new QueryError("missing left", "left");
 
   let address = ip;
   if (options.allowProxy && ipParam !== undefined && ipParam !== "") {
@@ -227,10 +436,10 @@ export function parseAnnounceQuery(
       infoHash: hash,
       peerId: id,
       ip: address,
-      port: Number(port),
-      uploaded: nonNegative("uploaded", uploaded),
-      downloaded: nonNegative("downloaded", downloaded),
-      left: nonNegative("left", left),
+      port,
+      uploaded: countAt(query, upAt, upEnd, "uploaded", 0),
+      downloaded: countAt(query, downAt, downEnd, "downloaded", 0),
+      left: countAt(query, leftAt, leftEnd, "left", 0),
       event,
       numwant,
       want: want as Want,
@@ -238,6 +447,11 @@ export function parseAnnounceQuery(
     compact,
     noPeerId,
   };
+}
+
+/** `numwant` from its decoded text: 1 to 9 digits, else -1 (not said). */
+function numwantOf(value: string): number {
+  return /^[0-9]{1,9}$/.test(value) ? Number(value) : -1;
 }
 
 /** The info hashes of a scrape; an empty list asks for a full scrape. */

@@ -38,10 +38,33 @@ class Writer {
   }
   /** A bencoded byte string whose content is a binary string. */
   str(s: string): this {
-    return this.text(s.length + ":").text(s);
+    return this.digits(s.length).byte(58).text(s);
   }
   int(n: number): this {
-    return this.text("i" + Math.trunc(n) + "e");
+    return this.byte(105).digits(Math.trunc(n)).byte(101);
+  }
+  byte(b: number): this {
+    this.#room(1);
+    this.buf[this.at++] = b;
+    return this;
+  }
+  /** The decimal digits of an integer, written in place (no string is built for them). */
+  digits(n: number): this {
+    if (!Number.isSafeInteger(n)) return this.text(String(n));
+    if (n < 0) {
+      this.byte(45);
+      n = -n;
+    }
+    let len = 1;
+    for (let p = 10; p <= n; p *= 10) len++;
+    this.#room(len);
+    const buf = this.buf;
+    for (let i = this.at + len - 1; i >= this.at; i--) {
+      buf[i] = 48 + n % 10;
+      n = Math.floor(n / 10);
+    }
+    this.at += len;
+    return this;
   }
   done(): Uint8Array {
     return this.buf.subarray(0, this.at);
@@ -95,8 +118,8 @@ export function encodeAnnounceReply(
     .text("8:interval").int(reply.interval)
     .text("12:min interval").int(reply.minInterval);
   if (compact) {
-    w.text("5:peers" + reply.peers4.length + ":").bytes(reply.peers4);
-    w.text("6:peers6" + reply.peers6.length + ":").bytes(reply.peers6);
+    w.text("5:peers").digits(reply.peers4.length).byte(58).bytes(reply.peers4);
+    w.text("6:peers6").digits(reply.peers6.length).byte(58).bytes(reply.peers6);
   } else {
     w.text("5:peersl");
     let n = 0;
