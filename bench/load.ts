@@ -6,6 +6,8 @@
  * @module
  */
 
+import { SANDBOX_FLAGS } from "../build.ts";
+
 /** A tracker under test, running as a child process. */
 export interface TrackerProcess {
   /** `hefur` or `opentracker`. */
@@ -38,6 +40,10 @@ export interface LoadResult {
   peers_per_reply: number;
   /** The tracker's CPU over the window, as a fraction of one core (all its threads). */
   trackerCpu: number;
+  /** CPU other processes used over the window, in cores: the noise of a shared machine. */
+  othersCpu: number;
+  /** The rate asked of the generator (0: as fast as the tracker answers). */
+  requestedRate: number;
 }
 
 /** Cores used: the tracker on one, the generator on another. */
@@ -145,8 +151,15 @@ export async function startHefur(
   v8Flags: string[],
   main = new URL("../src/main.ts", import.meta.url).pathname,
   name = "hefur",
+  permissions: readonly string[] = [
+    ...SANDBOX_FLAGS,
+    "--config",
+    new URL("../deno.json", new URL(main, "file:///")).pathname,
+  ],
 ): Promise<TrackerProcess> {
-  const args = ["-c", core, Deno.execPath(), "run", "--allow-all"];
+  // The sandbox of `deno task start` by default: Deno checks the permission of every UDP
+  // destination, so what the permission set costs is part of the figures.
+  const args = ["-c", core, Deno.execPath(), "run", ...permissions];
   if (v8Flags.length > 0) args.push(`--v8-flags=${v8Flags.join(",")}`);
   const httpPort = freePort();
   const udpPort = freePort();
@@ -313,17 +326,33 @@ export async function runLoad(
   ];
   const child = new Deno.Command("taskset", { args, stdout: "piped", stderr: "piped" }).spawn();
   let cpu0 = cpuSeconds(tracker.pid);
+  let machine0 = machineBusySeconds();
   let t0 = performance.now();
   const started = setTimeout(() => {
     cpu0 = cpuSeconds(tracker.pid);
+    machine0 = machineBusySeconds();
     t0 = performance.now();
   }, o.fill ? 0 : o.warmup * 1000);
   const out = await child.output();
   clearTimeout(started);
-  const trackerCpu = (cpuSeconds(tracker.pid) - cpu0) / ((performance.now() - t0) / 1000);
+  const seconds = (performance.now() - t0) / 1000;
+  const trackerCpu = (cpuSeconds(tracker.pid) - cpu0) / seconds;
+  const machine = (machineBusySeconds() - machine0) / seconds;
   const text = new TextDecoder().decode(out.stdout).trim();
   if (!out.success || text === "") {
     throw new Error(`loadgen ${o.mode} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
-  return { ...JSON.parse(text), trackerCpu };
+  const result = JSON.parse(text);
+  // What neither the tracker nor the generator used: other processes on this machine.
+  const othersCpu = Math.max(0, machine - trackerCpu - result.cpu);
+  return { ...result, trackerCpu, othersCpu, requestedRate: o.rate ?? 0 };
+}
+
+/** CPU seconds all cores of the machine spent busy (not idle, not waiting for I/O) so far. */
+export function machineBusySeconds(): number {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+  const ticks = line.split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already in user).
+  const busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7];
+  return busy / 100;
 }

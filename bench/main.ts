@@ -118,21 +118,20 @@ async function compare(
 function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Figures>): void {
   console.log(
     `\n${s.title} — ${num(TRAFFIC.peers)} peers over ${num(TRAFFIC.torrents)} torrents,` +
-      ` ${s.conc} requests in flight, ${ROUNDS} × ${DURATION} s each`,
+      ` ${s.conc} requests in flight, ${ROUNDS} × ${DURATION} s each (medians)`,
   );
-  const w = [12, 9, 8, 9, 8, 8, 6, 8, 12];
+  const w = [12, 9, 8, 9, 7, 7, 6, 7, 7];
   console.log(row(
-    ["", "req/s", "tracker", "µs CPU", "p50 ms", "p99 ms", "gen.", "peers", "p99 ms @50%"],
+    ["", "req/s", "tracker", "µs CPU", "p50", "p99", "gen.", "others", "peers"],
     w,
   ));
-  console.log(row(["", "", "CPU", "per req", "", "", "CPU", "/reply", "of peak"], w));
+  console.log(row(["", "", "CPU", "per req", "ms", "ms", "CPU", "CPU", "/reply"], w));
   const summary = new Map<string, { rate: number; cpuPerReq: number }>();
   for (const t of trackers) {
     const f = figures.get(t.name)!;
     const rate = median(f.peak.map((r) => r.rate));
     const cpuPerReq = median(f.peak.map((r) => r.trackerCpu * 1e6 / Math.max(r.rate, 1)));
     summary.set(t.name, { rate, cpuPerReq });
-    const last = f.peak[f.peak.length - 1];
     console.log(row([
       t.name,
       num(rate),
@@ -141,8 +140,8 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
       ms(median(f.peak.map((r) => r.p50_us))),
       ms(median(f.peak.map((r) => r.p99_us))),
       pct(median(f.peak.map((r) => r.cpu))),
-      last.peers_per_reply.toFixed(0),
-      f.half ? `${ms(f.half.p99_us)} @${num(f.half.rate)}/s` : "",
+      pct(median(f.peak.map((r) => r.othersCpu))),
+      median(f.peak.map((r) => r.peers_per_reply)).toFixed(0),
     ], w));
     const bad = f.peak.reduce((n, r) => n + r.errors + r.failures + r.lost, 0);
     if (bad > 0) console.log(`    ${t.name}: ${bad} errors, failure replies or lost requests`);
@@ -155,6 +154,20 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
       );
     }
   }
+  for (const t of trackers) {
+    const half = figures.get(t.name)!.half;
+    if (half === undefined) continue;
+    const behind = half.rate < 0.95 * half.requestedRate
+      ? ` — fell behind (others used ${pct(half.othersCpu)} of a core): not a steady 50%`
+      : "";
+    console.log(
+      `  ${t.name} at 50% of its peak (${num(half.requestedRate)}/s asked, ${
+        num(half.rate)
+      }/s served): p50 ${ms(half.p50_us)} ms, p99 ${ms(half.p99_us)} ms${
+        t.name === "hefur" ? " (target < 5 ms)" : ""
+      }${behind}`,
+    );
+  }
   const h = summary.get("hefur");
   for (const other of ["opentracker", "deno echo"]) {
     const o = summary.get(other);
@@ -164,26 +177,16 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
     );
     const target = s.target && other === "opentracker" ? ` (target ≥ ${s.target.toFixed(2)})` : "";
     console.log(
-      `  hefur/${other}: rate ${(h.rate / o.rate).toFixed(2)}${target} [rounds: ${
-        rounds.join(", ")
-      }]; CPU per request ×${(h.cpuPerReq / o.cpuPerReq).toFixed(2)}, so at equal CPU ${
-        (o.cpuPerReq / h.cpuPerReq).toFixed(2)
-      }`,
+      `  hefur/${other}: rate ${(h.rate / o.rate).toFixed(2)} [rounds: ${rounds.join(", ")}]; ` +
+        `CPU per request ×${(h.cpuPerReq / o.cpuPerReq).toFixed(2)}, so with a core each ` +
+        `${(o.cpuPerReq / h.cpuPerReq).toFixed(2)}${target}`,
     );
   }
-  const hf = figures.get("hefur")?.half;
-  if (hf) {
+  const busy = median([...figures.values()].flatMap((f) => f.peak.map((r) => r.othersCpu)));
+  if (busy > 0.25) {
     console.log(
-      `  hefur p99 at 50% of its peak: ${ms(hf.p99_us)} ms (target < 5 ms), p50 ${
-        ms(hf.p50_us)
-      } ms`,
-    );
-  }
-  const starved = [...figures].filter(([, f]) => median(f.peak.map((r) => r.trackerCpu)) < 0.85);
-  if (starved.length > 0) {
-    console.log(
-      `  note: ${starved.map(([n]) => n).join(" and ")} got less than 85% of a core: other ` +
-        `processes shared it, so compare CPU per request rather than rates`,
+      `  note: other processes used ${pct(busy)} of a core meanwhile, so the trackers did not ` +
+        `have their core to themselves: rates and latencies are noisy, CPU per request is not`,
     );
   }
 }
@@ -258,11 +261,15 @@ async function loadTests(): Promise<void> {
         conc: 32,
         target: 0.8,
       });
-      await compare(loadgen, trackers, {
-        title: "(2) HTTP announces, keep-alive asked",
-        mode: "http-keep",
-        conc: 32,
-      });
+      // Neither tracker keeps announce connections open (hefurd's rule, reference §3.5): the
+      // figures then match the line above; a full run shows it, a quick one skips it.
+      if (!QUICK) {
+        await compare(loadgen, trackers, {
+          title: "(2) HTTP announces, keep-alive asked",
+          mode: "http-keep",
+          conc: 32,
+        });
+      }
     }
   } finally {
     for (const t of trackers) await t.stop();
