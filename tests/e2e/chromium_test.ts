@@ -5,8 +5,8 @@
  */
 import { strict as assert } from "node:assert/strict";
 import { addPeer, hash20, startPageServer } from "../support/page_server.ts";
+import { CHROMIUM, HEADLESS_FLAGS } from "../support/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
   try {
     return Deno.statSync(CHROMIUM).isFile;
@@ -97,15 +97,7 @@ class Cdp {
 async function launch(userDataDir: string) {
   const child = new Deno.Command(CHROMIUM, {
     args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-dev-shm-usage",
+      ...HEADLESS_FLAGS,
       `--user-data-dir=${userDataDir}`,
       "--remote-debugging-address=127.0.0.1",
       "--remote-debugging-port=0",

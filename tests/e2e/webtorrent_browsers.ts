@@ -8,8 +8,8 @@
  */
 import { startHefur } from "../../src/app.ts";
 import { freePort, testConfig } from "../helpers.ts";
+import { CHROMIUM, HEADLESS_FLAGS } from "../support/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const TIMEOUT_MS = 60_000;
 
 /** The page: two WebTorrent clients, one seeds 300 kB, the other downloads it by magnet link. */
@@ -91,15 +91,7 @@ const site = Deno.serve(
 const profile = await Deno.makeTempDir({ prefix: "hefur_chromium_" });
 const browser = new Deno.Command(CHROMIUM, {
   args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
+    ...HEADLESS_FLAGS,
     // Host candidates as plain addresses: no mDNS names to resolve.
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     `--user-data-dir=${profile}`,

@@ -12,8 +12,8 @@
  * fetch the bundle (pinned below) from the registry; skipped otherwise.
  */
 import { strict as assert } from "node:assert/strict";
+import { CHROMIUM } from "../support/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const WEBTORRENT = "webtorrent@3.0.21";
 
 async function succeeds(cmd: string, args: string[]): Promise<boolean> {
