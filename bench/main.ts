@@ -182,6 +182,14 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
         `${(o.cpuPerReq / h.cpuPerReq).toFixed(2)}${target}`,
     );
   }
+  const saturated = [...figures].filter(([, f]) => median(f.peak.map((r) => r.cpu)) > 0.85);
+  if (saturated.length > 0) {
+    console.log(
+      `  note: against ${saturated.map(([n]) => n).join(" and ")} the generator used more than ` +
+        `85% of its core, so it may have set the pace: the rate understates that tracker; CPU ` +
+        `per request does not`,
+    );
+  }
   const busy = median([...figures.values()].flatMap((f) => f.peak.map((r) => r.othersCpu)));
   if (busy > 0.25) {
     console.log(
