@@ -188,6 +188,9 @@ export class Tracker implements TrackerStore {
   // Reply buffers reused by every announce: callers encode a reply before the next announce.
   readonly #out4: Uint8Array;
   readonly #out6: Uint8Array;
+  // Views of the reply buffers by peer count, made once: a view per announce is an allocation.
+  readonly #views4: Uint8Array[] = [];
+  readonly #views6: Uint8Array[] = [];
   readonly #ids: string[] = [];
 
   constructor(options: Partial<TrackerOptions> = {}) {
@@ -250,8 +253,8 @@ export class Tracker implements TrackerStore {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers4: this.#out4.subarray(0, n4 * 6),
-      peers6: this.#out6.subarray(0, n6 * 18),
+      peers4: this.#views4[n4] ??= this.#out4.subarray(0, n4 * 6),
+      peers6: this.#views6[n6] ??= this.#out6.subarray(0, n6 * 18),
       peerIds: ids,
     };
   }
