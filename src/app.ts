@@ -28,7 +28,7 @@ import { parseHostPort } from "./net/host_port.ts";
 import { StateStore } from "./state/state_store.ts";
 import type { TrackerStore } from "./tracker/store.ts";
 import { parseStoreSpec } from "./tracker/store_url.ts";
-import { RedisStore } from "./tracker/redis_store.ts";
+import type { RedisStore } from "./tracker/redis_store.ts";
 
 /** How often the deny file is checked for changes (ms). */
 export const DENY_POLL_MS = 5000;
@@ -119,6 +119,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   let redis: RedisStore | undefined;
   if (spec.kind === "redis") {
     try {
+      // Loaded only when asked for: the Redis client and the Node compatibility layer under it
+      // add about 7 MiB to the heap, which every full garbage collection would then walk.
+      const { RedisStore } = await import("./tracker/redis_store.ts");
       redis = await RedisStore.connect(spec.url, spec.name, tracker);
     } catch (e) {
       await admission.close();
