@@ -9,12 +9,12 @@ import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
-import { StoreUnavailableError, type SwarmView } from "../tracker/store.ts";
+import type { SwarmView } from "../tracker/store.ts";
 import { formatAge, formatBytes, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
 import { announceUrls, errorPage, page, type Site } from "./site.ts";
-import { storeUnavailablePage, torrentHex, torrentLinks } from "./stat.ts";
+import { renderFromStore, torrentHex, torrentLinks } from "./stat.ts";
 
 /** Most peers listed on one page. */
 export const PEERS_PAGE_LIMIT = 1000;
@@ -103,13 +103,7 @@ export function peersPage(site: Site, req: HttpRequest): HttpResponse | Promise<
   const hash = requestedHash(site, req);
   if (!("key" in hash)) return hash;
   const view = site.store.peersOf(hash.key, PEERS_PAGE_LIMIT);
-  if (view instanceof Promise) {
-    return view.then((v) => renderPeers(site, req, hash, v), (e) => {
-      if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
-      throw e;
-    });
-  }
-  return renderPeers(site, req, hash, view);
+  return renderFromStore(site, view, (v) => renderPeers(site, req, hash, v));
 }
 
 function renderPeers(

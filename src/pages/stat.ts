@@ -155,6 +155,22 @@ export function storeUnavailablePage(site: Site): HttpResponse {
   );
 }
 
+/**
+ * Renders what the store read, waiting only when a shared store answers with a promise; while
+ * that store cannot be reached, the "temporarily unavailable" page is shown instead.
+ */
+export function renderFromStore<T>(
+  site: Site,
+  read: T | Promise<T>,
+  render: (value: T) => HttpResponse,
+): HttpResponse | Promise<HttpResponse> {
+  if (!(read instanceof Promise)) return render(read);
+  return read.then(render, (e) => {
+    if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
+    throw e;
+  });
+}
+
 /** Renders `/stat` (`?page=N` for torrents past the first {@link STAT_PAGE_SIZE}). */
 export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   let pageNo = 1;
@@ -167,14 +183,7 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<H
     return errorPage(site, 400, "Bad request", e.message);
   }
   if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
-  const listing = site.store.listing();
-  if (listing instanceof Promise) {
-    return listing.then((l) => renderStat(site, req, pageNo, l), (e) => {
-      if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
-      throw e;
-    });
-  }
-  return renderStat(site, req, pageNo, listing);
+  return renderFromStore(site, site.store.listing(), (l) => renderStat(site, req, pageNo, l));
 }
 
 function renderStat(
