@@ -9,7 +9,7 @@
  * about 45 bytes/peer less at a million peers).
  */
 import { Tracker } from "../src/tracker/tracker.ts";
-import { AnnounceEvent, type AnnounceRequest, Want } from "../src/protocol/types.ts";
+import { AnnounceEvent, blankAnnounceRequest } from "../src/protocol/types.ts";
 
 const TORRENTS = Number(Deno.env.get("TORRENTS") ?? 10_000);
 const PER_TORRENT = Number(Deno.env.get("PER_TORRENT") ?? 100);
@@ -24,18 +24,9 @@ function measure() {
 
 const tracker = new Tracker({ maxTorrents: TORRENTS * 2, maxPeers: PER_TORRENT * 2 });
 const before = measure();
-const req: AnnounceRequest = {
-  infoHash: "",
-  peerId: "",
-  ip: "",
-  port: 0,
-  uploaded: 0,
-  downloaded: 0,
-  left: 0,
-  event: AnnounceEvent.Started,
-  numwant: 0,
-  want: Want.V4,
-};
+const req = blankAnnounceRequest();
+req.event = AnnounceEvent.Started;
+req.numwant = 0;
 const t0 = performance.now();
 for (let t = 0; t < TORRENTS; t++) {
   req.infoHash = ("t" + t).padEnd(20, "#");

@@ -15,7 +15,11 @@
  */
 import { Tracker } from "../src/tracker/tracker.ts";
 import { RedisStore } from "../src/tracker/redis_store.ts";
-import { AnnounceEvent, type AnnounceRequest, Want } from "../src/protocol/types.ts";
+import {
+  AnnounceEvent,
+  type AnnounceRequest,
+  blankAnnounceRequest,
+} from "../src/protocol/types.ts";
 
 const QUICK = Deno.args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
 const SECONDS = QUICK ? 2 : 5;
@@ -40,18 +44,7 @@ function peer(req: AnnounceRequest, t: number, p: number): AnnounceRequest {
 }
 
 function blank(): AnnounceRequest {
-  return {
-    infoHash: "",
-    peerId: "",
-    ip: "",
-    port: 0,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: AnnounceEvent.None,
-    numwant: 50,
-    want: Want.V4,
-  };
+  return { ...blankAnnounceRequest(), numwant: 50 };
 }
 
 /** Fills every swarm: each peer announces once. */

@@ -46,9 +46,9 @@ import {
   writeScrapeReply,
 } from "../protocol/udp_packet.ts";
 import {
-  AnnounceEvent,
   type AnnounceRequest,
   type AnnounceResult,
+  blankAnnounceRequest,
   isFailure,
   type SwarmCounts,
   Want,
@@ -179,18 +179,7 @@ export class UdpServer {
   readonly #sendLength: number;
   // Shared by both sockets: each is filled and consumed within one synchronous `handle` call.
   readonly #scratch = new UdpParseScratch();
-  readonly #request: AnnounceRequest = {
-    infoHash: "",
-    peerId: "",
-    ip: "",
-    port: 0,
-    uploaded: 0,
-    downloaded: 0,
-    left: 0,
-    event: AnnounceEvent.None,
-    numwant: -1,
-    want: Want.V4,
-  };
+  readonly #request: AnnounceRequest = blankAnnounceRequest();
   readonly #source: Source = { ip: "", v6: false };
   readonly #conns: Deno.DatagramConn[];
   readonly #loops: Promise<void>[];

@@ -46,6 +46,25 @@ export interface AnnounceRequest {
   want: Want;
 }
 
+/**
+ * A blank announce to be filled in place: listeners and load generators reuse one object instead
+ * of building a new one per packet.
+ */
+export function blankAnnounceRequest(): AnnounceRequest {
+  return {
+    infoHash: "",
+    peerId: "",
+    ip: "",
+    port: 0,
+    uploaded: 0,
+    downloaded: 0,
+    left: 0,
+    event: AnnounceEvent.None,
+    numwant: -1,
+    want: Want.V4,
+  };
+}
+
 /** The seeders / leechers / completed counters of one torrent. */
 export interface SwarmCounts {
   /** Peers with nothing left to download. */
