@@ -74,3 +74,44 @@ Deno.test("select copies wire forms from a rotating cursor, skipping self and it
   table.select(2, out, 0, -1, "", undefined);
   assert.deepEqual([out[3], out[9]], [6, 7]);
 });
+
+for (const width of [6, 18] as const) {
+  Deno.test(`PeerTable(${width}).select agrees with a slot-by-slot model`, () => {
+    const random = rng(100 + width);
+    for (let trial = 0; trial < 300; trial++) {
+      const table = new PeerTable(width);
+      const size = 1 + Math.floor(random() * 40);
+      const selfId = "SELF".padEnd(20, "x");
+      const idOf: string[] = [];
+      for (let n = 0; n < size; n++) {
+        const s = table.add(keyOf(n, width));
+        // Some peers share the requester's id, as a client behind several addresses does.
+        idOf[s] = random() < 0.15 ? selfId : String(n).padStart(20, "0");
+        table.set(s, idOf[s], 1, 0, 0, n);
+      }
+      let cursor = 0;
+      for (let call = 0; call < 5; call++) {
+        const self = random() < 0.3 ? -1 : Math.floor(random() * size);
+        const n = Math.floor(random() * (size + 3));
+        const out = new Uint8Array((size + 3) * width).fill(0xee);
+        const ids: string[] = [];
+        const got = table.select(n, out, width, self, selfId, ids);
+        // The model: walk slots from the cursor, once around at most.
+        const expected: number[] = [];
+        let slot = cursor < size ? cursor : 0;
+        for (let seen = 0; seen < size && expected.length < n; seen++) {
+          if (slot !== self && idOf[slot] !== selfId) expected.push(slot);
+          slot = (slot + 1) % size;
+        }
+        if (n > 0) cursor = slot;
+        assert.equal(got, expected.length, `trial ${trial} call ${call}`);
+        assert.deepEqual(ids, expected.map((s) => idOf[s]));
+        const wires = expected.flatMap((s) => [...table.wire(s)]);
+        assert.deepEqual([...out.subarray(width, width + got * width)], wires);
+        // Nothing written before `offset` nor after the last peer.
+        assert.ok(out.subarray(0, width).every((x) => x === 0xee));
+        assert.ok(out.subarray(width + got * width).every((x) => x === 0xee));
+      }
+    }
+  });
+}

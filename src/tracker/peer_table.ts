@@ -10,7 +10,7 @@
  * | ------------- | ------------------------------------------------------------------------ |
  * | 3 × float64   | left, uploaded, downloaded                                               |
  * | 3 × int32     | previous and next slot in announce order, last announce (tracker clock)  |
- * | int32         | peer id tag: its last 4 bytes                                            |
+ * | int32         | peer id tag: a hash of its 20 bytes                                      |
  * | 2 × int32     | the index (two cells per slot)                                           |
  * | `addrLen + 2` | the wire form: address then big-endian port (6 or 18 bytes)              |
  * | 20            | peer id                                                                  |
@@ -24,7 +24,8 @@
  *   less time per announce than records of 62 bytes, with 100 peers in each of 1,000 swarms).
  * - **peer id tags**: leaving the requester's own id out of a reply compares one integer per
  *   peer, read from a contiguous array; the 20 bytes are compared only when tags match. The tag
- *   is the end of the id, its random part (ids start with a client prefix shared by many peers).
+ *   hashes the whole id: ids often share a client prefix, and some clients (and load generators)
+ *   number their peers, so no fixed 4 bytes of an id tell peers apart.
  * - **an index** (open addressing, linear probing) finds a slot by its wire form, so an announce
  *   never scans the swarm.
  * - **a linked list in announce order**: each announce moves its slot to the tail, so the head is
@@ -41,10 +42,11 @@ const PREV = 0;
 const NEXT = 1;
 const SEEN = 2;
 
-/** The last 4 bytes of a peer id (its most random part): the tag that stands for it. */
+/** The tag that stands for a peer id: FNV-1a over its 20 bytes. */
 function idTag(id: string): number {
-  return (id.charCodeAt(16) << 24) | (id.charCodeAt(17) << 16) | (id.charCodeAt(18) << 8) |
-    id.charCodeAt(19);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < ID_LEN; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** A peer as shown on pages and in APIs: a snapshot, decoded from its record. */
@@ -205,16 +207,24 @@ export class PeerTable {
     const tags = this.#tagsAt;
     const tag = idTag(selfId);
     let slot = this.#cursor < count ? this.#cursor : 0;
+    // Wire forms of consecutive chosen slots lie end to end: copy each run of them at once.
+    let run = slot;
     let got = 0;
     let to = offset;
     for (let seen = 0; seen < count && got < n; seen++) {
       if (slot !== self && (ints[tags + slot] !== tag || !this.#idEquals(slot, selfId))) {
-        for (let i = slot * w, end = i + w; i < end; i++) out[to++] = b[i];
         if (ids !== undefined) ids.push(this.#idString(slot));
         got++;
+      } else {
+        to = copyRun(b, run * w, slot * w, out, to);
+        run = slot + 1;
       }
-      if (++slot === count) slot = 0;
+      if (++slot === count) {
+        to = copyRun(b, run * w, slot * w, out, to);
+        slot = run = 0;
+      }
     }
+    copyRun(b, run * w, slot * w, out, to);
     this.#cursor = slot;
     return got;
   }
@@ -400,4 +410,22 @@ export class PeerTable {
     }
     ints[at + hole] = 0;
   }
+}
+
+/** Copies `from[start, end)` into `out` at `to`; returns where the copy ended in `out`. */
+function copyRun(
+  from: Uint8Array,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  to: number,
+): number {
+  if (end <= start) return to;
+  // Short runs byte by byte: a subarray costs more than copying a peer or two.
+  if (end - start <= 36) {
+    for (let i = start; i < end; i++) out[to++] = from[i];
+    return to;
+  }
+  out.set(from.subarray(start, end), to);
+  return to + end - start;
 }
