@@ -61,6 +61,12 @@ export enum Update {
 // The requester's wire form, written once per announce (announces are handled one at a time).
 const key = new Uint8Array(18);
 
+/** How many peers of each family {@link Swarm.select} copied. */
+export interface Chosen {
+  v4: number;
+  v6: number;
+}
+
 /** The peers and counters of one torrent. */
 export class Swarm implements SwarmCounts {
   complete = 0;
@@ -145,7 +151,8 @@ export class Swarm implements SwarmCounts {
   /**
    * Copies up to `numwant` peers of the wanted families into `out4` / `out6`, never the requester
    * of the last {@link update} nor a peer that uses `selfId`. Appends peer ids to `ids` when given.
-   * Returns how many peers of each family were copied, `[n4, n6]`.
+   * Writes how many peers of each family were copied into `chosen` (the caller's object, reused:
+   * an array per announce would be garbage).
    */
   select(
     numwant: number,
@@ -154,7 +161,8 @@ export class Swarm implements SwarmCounts {
     out4: Uint8Array,
     out6: Uint8Array,
     ids: string[] | undefined,
-  ): [number, number] {
+    chosen: Chosen,
+  ): void {
     const v6 = this.#v6;
     const self4 = this.#selfTable === this.v4 ? this.#selfSlot : -1;
     const self6 = v6 !== undefined && this.#selfTable === v6 ? this.#selfSlot : -1;
@@ -170,7 +178,8 @@ export class Swarm implements SwarmCounts {
       n4 = this.v4.select(numwant - for6, out4, 0, self4, selfId, ids);
       n6 = v6.select(numwant - n4, out6, 0, self6, selfId, ids);
     }
-    return [n4, n6];
+    chosen.v4 = n4;
+    chosen.v6 = n6;
   }
 
   /**

@@ -8,13 +8,14 @@
  * @module
  */
 import {
+  type AnnounceReply,
   type AnnounceRequest,
   type AnnounceResult,
   type SwarmCounts,
   Want,
 } from "../protocol/types.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
-import { type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
+import { type Chosen, type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
 import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./store.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
@@ -192,6 +193,9 @@ export class Tracker implements TrackerStore {
   readonly #views4: Uint8Array[] = [];
   readonly #views6: Uint8Array[] = [];
   readonly #ids: string[] = [];
+  readonly #chosen: Chosen = { v4: 0, v6: 0 };
+  /** The reply of every announce, filled in anew each time (see {@link announce}). */
+  readonly #reply: AnnounceReply;
 
   constructor(options: Partial<TrackerOptions> = {}) {
     this.options = { ...DEFAULT_TRACKER_OPTIONS, ...options };
@@ -205,6 +209,16 @@ export class Tracker implements TrackerStore {
     this.#start = this.options.clock();
     this.#out4 = new Uint8Array(this.options.maxNumwant * 6);
     this.#out6 = new Uint8Array(this.options.maxNumwant * 18);
+    this.#reply = {
+      interval: this.options.announceInterval,
+      minInterval: this.options.minAnnounceInterval,
+      complete: 0,
+      incomplete: 0,
+      downloaded: 0,
+      peers4: this.#out4.subarray(0, 0),
+      peers6: this.#out6.subarray(0, 0),
+      peerIds: this.#ids,
+    };
   }
 
   /** Seconds since the tracker started, by its clock. */
@@ -213,8 +227,9 @@ export class Tracker implements TrackerStore {
   }
 
   /**
-   * Handles one announce. On success the reply's `peers4`, `peers6` and `peerIds` are views into
-   * buffers that the next announce overwrites: encode them before announcing again. `peerIds` is
+   * Handles one announce. On success the reply is an object the next announce fills in again, and
+   * its `peers4`, `peers6` and `peerIds` are views into buffers the next announce overwrites:
+   * encode a reply before announcing again (an object per announce would be garbage). `peerIds` is
    * filled only when asked for (non-compact HTTP replies need it; nothing else does).
    */
   announce(req: AnnounceRequest, withPeerIds = false): AnnounceResult {
@@ -229,8 +244,8 @@ export class Tracker implements TrackerStore {
     const swarm = torrent.swarm;
     const ids = this.#ids;
     ids.length = 0;
-    let n4 = 0;
-    let n6 = 0;
+    const chosen = this.#chosen;
+    chosen.v4 = chosen.v6 = 0;
     const update = swarm.update(req, this.now(), this.#limits);
     if (update === Update.Early) {
       this.counters.early++;
@@ -238,25 +253,23 @@ export class Tracker implements TrackerStore {
         return this.#fail(earlyFailure(this.options.minAnnounceInterval));
       }
     } else if (update === Update.Served) {
-      [n4, n6] = swarm.select(
+      swarm.select(
         this.#numwant(req.numwant),
         req.want,
         req.peerId,
         this.#out4,
         this.#out6,
         withPeerIds ? ids : undefined,
+        chosen,
       );
     }
-    return {
-      interval: this.options.announceInterval,
-      minInterval: this.options.minAnnounceInterval,
-      complete: swarm.complete,
-      incomplete: swarm.incomplete,
-      downloaded: swarm.downloaded,
-      peers4: this.#views4[n4] ??= this.#out4.subarray(0, n4 * 6),
-      peers6: this.#views6[n6] ??= this.#out6.subarray(0, n6 * 18),
-      peerIds: ids,
-    };
+    const reply = this.#reply;
+    reply.complete = swarm.complete;
+    reply.incomplete = swarm.incomplete;
+    reply.downloaded = swarm.downloaded;
+    reply.peers4 = this.#views4[chosen.v4] ??= this.#out4.subarray(0, chosen.v4 * 6);
+    reply.peers6 = this.#views6[chosen.v6] ??= this.#out6.subarray(0, chosen.v6 * 18);
+    return reply;
   }
 
   /**
