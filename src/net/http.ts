@@ -161,22 +161,32 @@ function refused(r: Refusal): HttpResponse {
   return bencoded(encodeFailure(r.reason, r.retryIn === undefined ? undefined : r.retryIn / 60));
 }
 
+/**
+ * Where synchronous announce replies are encoded: the server copies a body into its own buffer as
+ * soon as the handler returns, before any other handler can run, so one buffer serves them all.
+ * A reply that comes later (a promise) gets a buffer of its own, since others may run meanwhile.
+ */
+const replyScratch = new Uint8Array(4096);
+
 function announceResponse(
   result: AnnounceResult,
   compact: boolean,
   noPeerId: boolean,
   c: TrackerRouteCounters,
+  into?: Uint8Array,
 ): HttpResponse {
   if (isFailure(result)) {
     c.announceFailures++;
     return bencoded(encodeFailure(result.failure));
   }
-  return bencoded(encodeAnnounceReply(result, compact, noPeerId));
+  return bencoded(encodeAnnounceReply(result, compact, noPeerId, into));
 }
 
 /**
  * Adds `/announce` and `/scrape` for `store` to `router`. A store that answers synchronously (the
  * in-memory one) is answered synchronously; a promise is awaited only when the store gives one.
+ * The body of an announce answered synchronously is a view of a buffer that the next one
+ * overwrites: send (or copy) it before handling another request, as the HTTP server does.
  */
 export function addTrackerRoutes(
   router: Router,
@@ -210,7 +220,7 @@ export function addTrackerRoutes(
     if (result instanceof Promise) {
       return result.then((r) => announceResponse(r, compact, noPeerId, c));
     }
-    return announceResponse(result, compact, noPeerId, c);
+    return announceResponse(result, compact, noPeerId, c, replyScratch);
   });
 
   router.on("/scrape", (req) => {

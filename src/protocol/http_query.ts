@@ -216,6 +216,9 @@ const KEYS: readonly [string, Key][] = [
   ["ipv6", Key.Ipv6],
 ];
 const KEY_BY_NAME = new Map(KEYS);
+/** The keys by length of their name: a key in a query is compared with those of its length only. */
+const KEYS_BY_LENGTH: (readonly [string, Key])[][] = [];
+for (const k of KEYS) (KEYS_BY_LENGTH[k[0].length] ??= []).push(k);
 
 /** True when `q[start, end)` holds a `%` (must be decoded before it is compared or parsed). */
 function escaped(q: string, start: number, end: number): boolean {
@@ -223,11 +226,20 @@ function escaped(q: string, start: number, end: number): boolean {
   return false;
 }
 
-/** Which key `q[start, end)` names once decoded; compared in place unless it has escapes. */
+/**
+ * Which key `q[start, end)` names once decoded. Compared in place with the names of its length
+ * first (no name holds a `%`, so a match needs no decoding); decoded only when that fails and it
+ * has escapes.
+ */
 function keyAt(q: string, start: number, end: number): Key {
+  const candidates = KEYS_BY_LENGTH[end - start];
+  if (candidates !== undefined) {
+    const first = q.charCodeAt(start);
+    for (const [name, key] of candidates) {
+      if (name.charCodeAt(0) === first && q.startsWith(name, start)) return key;
+    }
+  }
   if (escaped(q, start, end)) return KEY_BY_NAME.get(percentDecode(q, start, end)) ?? Key.Other;
-  const len = end - start;
-  for (const [name, key] of KEYS) if (name.length === len && q.startsWith(name, start)) return key;
   return Key.Other;
 }
 

@@ -15,8 +15,9 @@ import { formatIp } from "./ip.ts";
 class Writer {
   buf: Uint8Array;
   at = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
+  /** Writes into `into` when given and at least `size` long, else into a buffer of `size`. */
+  constructor(size: number, into?: Uint8Array) {
+    this.buf = into !== undefined && into.length >= size ? into : new Uint8Array(size);
   }
   #room(n: number): void {
     if (this.at + n <= this.buf.length) return;
@@ -96,6 +97,10 @@ export function encodeFailure(reason: string, retryInMinutes?: number): Uint8Arr
  * The body of a successful announce. Compact replies (BEP 23, BEP 7) carry `peers` and `peers6` as
  * packed bytes; non-compact ones a list of `{ip, peer id, port}` dictionaries.
  *
+ * Written into `into` when it is given and large enough (the result is then a view of it, valid
+ * until `into` is written again): a fresh buffer per reply costs an allocation outside the V8
+ * heap, which is a measurable part of an HTTP announce.
+ *
  * @example
  * ```ts
  * import { encodeAnnounceReply } from "./http_reply.ts";
@@ -110,8 +115,9 @@ export function encodeAnnounceReply(
   reply: AnnounceReply,
   compact: boolean,
   noPeerId: boolean,
+  into?: Uint8Array,
 ): Uint8Array {
-  const w = new Writer(128 + reply.peers4.length + reply.peers6.length);
+  const w = new Writer(128 + reply.peers4.length + reply.peers6.length, into);
   w.text("d8:complete").int(reply.complete)
     .text("10:downloaded").int(reply.downloaded)
     .text("10:incomplete").int(reply.incomplete)
