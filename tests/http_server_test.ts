@@ -119,3 +119,42 @@ Deno.test("a request that announces a body is refused with 413; an empty one is 
     await server.close();
   }
 });
+
+Deno.test("request lines are checked byte by byte: malformed ones get 400", async () => {
+  const server = startServer((req) => `${req.method} ${req.target}`);
+  try {
+    for (
+      const line of [
+        "GET /x HTTP/1.1x",
+        "GET /x HTTP/1.2",
+        "GET /x HTTP/2.0",
+        "GET /x  HTTP/1.1",
+        "GET  /x HTTP/1.1",
+        "get /x HTTP/1.1",
+        "GET /x",
+        "GET /x HTTP/1.1 ",
+        "GET\t/x HTTP/1.1",
+        "ABCDEFGHIJKLMNOPQ /x HTTP/1.1",
+      ]
+    ) {
+      const text = await exchange(server, [`${line}\r\nHost: x\r\n\r\n`]);
+      assert.equal(text.slice(9, 12), "400", JSON.stringify(line));
+    }
+    // Well formed: no header lines at all, another method, a target with bytes past ASCII.
+    for (
+      const [line, body] of [
+        ["GET /x HTTP/1.0", "GET /x"],
+        ["PURGE /x?a=%20 HTTP/1.1", "PURGE /x?a=%20"],
+        ["GET /\xe9 HTTP/1.1", "GET /\xc3\xa9"],
+      ]
+    ) {
+      const text = await exchange(server, [`${line}\r\nConnection: close\r\n\r\n`]);
+      assert.equal(text.slice(9, 12), "200", JSON.stringify(line));
+      assert.equal(bodies(text)[0], body);
+    }
+    const bare = await exchange(server, ["GET /y HTTP/1.0\r\n\r\n"]);
+    assert.deepEqual(bodies(bare), ["GET /y"]);
+  } finally {
+    await server.close();
+  }
+});

@@ -444,17 +444,6 @@ function wantsKeepAlive(req: HttpRequest): boolean {
 }
 
 /**
- * The headers the server itself reads on every request, found while the head is checked (one pass
- * over the header lines), so that asking for them scans nothing.
- */
-interface KnownHeaders {
-  connection: string | undefined;
-  upgrade: string | undefined;
-  contentLength: string | undefined;
-  transferEncoding: string | undefined;
-}
-
-/**
  * A request as the server parsed it. Its header map is built on first use: a tracker's announce
  * never reads it, and {@link requestHeader} finds one header without it.
  */
@@ -470,7 +459,12 @@ class ParsedRequest implements HttpRequest {
     readonly version: string,
     /** The header lines, CRLF-separated, already checked to be well formed. */
     readonly fields: string,
-    readonly known: KnownHeaders,
+    // The headers the server itself reads on every request, found while the head was checked (one
+    // pass over the header lines), so that asking for them scans nothing.
+    readonly connection: string | undefined,
+    readonly upgrade: string | undefined,
+    readonly contentLength: string | undefined,
+    readonly transferEncoding: string | undefined,
     readonly remoteIp: string,
     readonly remotePort: number,
     readonly secure: boolean,
@@ -505,13 +499,13 @@ class ParsedRequest implements HttpRequest {
       case ":version":
         return this.version;
       case "connection":
-        return this.known.connection;
+        return this.connection;
       case "upgrade":
-        return this.known.upgrade;
+        return this.upgrade;
       case "content-length":
-        return this.known.contentLength;
+        return this.contentLength;
       case "transfer-encoding":
-        return this.known.transferEncoding;
+        return this.transferEncoding;
     }
     const f = this.fields;
     for (let at = 0; at < f.length;) {
@@ -572,42 +566,41 @@ function parseHead(
   remotePort: number,
   secure: boolean,
 ): HttpRequest | string {
-  let lineEnd = end;
-  for (let i = 0; i + 1 < end; i++) {
-    if (buf[i] === 13 && buf[i + 1] === 10) {
-      lineEnd = i;
-      break;
-    }
-  }
-  // The request line, checked byte by byte.
+  // The request line, checked byte by byte; the target's bytes are gathered into `ascii` on the way.
+  let ascii = 0;
   let i = 0;
-  while (i < lineEnd && buf[i] >= 65 && buf[i] <= 90) i++;
-  if (i === 0 || i > 16 || i >= lineEnd || buf[i] !== 32) return "malformed request line";
+  while (i < end && buf[i] >= 65 && buf[i] <= 90) i++;
+  if (i === 0 || i > 16 || i >= end || buf[i] !== 32) return "malformed request line";
   const methodEnd = i++;
   const targetStart = i;
-  while (i < lineEnd && !isSpace(buf[i])) i++;
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (isSpace(c)) break;
+    ascii |= c;
+  }
+  // The version takes 9 bytes, and the line ends there: at a CRLF or with the head.
+  const lineEnd = i + 9;
   if (
-    i === targetStart || lineEnd - i !== 9 || buf[i] !== 32 || !bytesAre(buf, i + 1, "HTTP/1.") ||
-    (buf[i + 8] !== 48 && buf[i + 8] !== 49)
+    i === targetStart || buf[i] !== 32 || lineEnd > end ||
+    (lineEnd < end && (buf[lineEnd] !== 13 || buf[lineEnd + 1] !== 10)) ||
+    !bytesAre(buf, i + 1, "HTTP/1.") || (buf[i + 8] !== 48 && buf[i + 8] !== 49)
   ) return "malformed request line";
   const targetEnd = i;
   const version = buf[i + 8] === 49 ? "1.1" : "1.0";
 
   // One character per byte; the parts are slices of it. Heads are ASCII as a rule, and then the
   // UTF-8 decoder gives the same string several times faster than String.fromCharCode (measured).
-  let ascii = 0;
-  for (let j = 0; j < end; j++) ascii |= buf[j];
+  // The method and version were checked to be ASCII; the header lines are checked here.
+  for (let j = lineEnd; j < end; j++) ascii |= buf[j];
   const bytes = buf.subarray(0, end);
   const text: string = ascii < 0x80
     ? utf8.decode(bytes)
     : String.fromCharCode.apply(null, bytes as unknown as number[]);
   const fields = lineEnd + 2 < end ? text.slice(lineEnd + 2) : "";
-  const known: KnownHeaders = {
-    connection: undefined,
-    upgrade: undefined,
-    contentLength: undefined,
-    transferEncoding: undefined,
-  };
+  let connection: string | undefined;
+  let upgrade: string | undefined;
+  let contentLength: string | undefined;
+  let transferEncoding: string | undefined;
   for (let at = 0; at < fields.length;) {
     let next = fields.indexOf("\r\n", at);
     if (next < 0) next = fields.length;
@@ -621,24 +614,24 @@ function parseHead(
     while (stop > start && isSpace(fields.charCodeAt(stop - 1))) stop--;
     switch (stop - start) {
       case 7:
-        if (known.upgrade === undefined && nameIs(fields, start, stop, "upgrade")) {
-          known.upgrade = fields.slice(colon + 1, next).trim();
+        if (upgrade === undefined && nameIs(fields, start, stop, "upgrade")) {
+          upgrade = fields.slice(colon + 1, next).trim();
         }
         break;
       case 10:
-        if (known.connection === undefined && nameIs(fields, start, stop, "connection")) {
-          known.connection = fields.slice(colon + 1, next).trim();
+        if (connection === undefined && nameIs(fields, start, stop, "connection")) {
+          connection = fields.slice(colon + 1, next).trim();
         }
         break;
       case 14:
-        if (known.contentLength === undefined && nameIs(fields, start, stop, "content-length")) {
-          known.contentLength = fields.slice(colon + 1, next).trim();
+        if (contentLength === undefined && nameIs(fields, start, stop, "content-length")) {
+          contentLength = fields.slice(colon + 1, next).trim();
         }
         break;
       case 17:
         if (
-          known.transferEncoding === undefined && nameIs(fields, start, stop, "transfer-encoding")
-        ) known.transferEncoding = fields.slice(colon + 1, next).trim();
+          transferEncoding === undefined && nameIs(fields, start, stop, "transfer-encoding")
+        ) transferEncoding = fields.slice(colon + 1, next).trim();
         break;
     }
     at = next + 2;
@@ -660,7 +653,10 @@ function parseHead(
     query,
     version,
     fields,
-    known,
+    connection,
+    upgrade,
+    contentLength,
+    transferEncoding,
     remoteIp,
     remotePort,
     secure,
