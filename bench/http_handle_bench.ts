@@ -6,9 +6,12 @@
  * `Connection: close`, 32 connections at once). What it leaves out is the runtime's socket work
  * (accept, read, write and close ops), which `deno task bench` measures with the rest.
  *
- * Run: `deno run --allow-all bench/http_handle_bench.ts [SECONDS] [ROUNDS]`; add
- * `--cpu-prof --cpu-prof-dir=DIR` before the script and read the profile with
- * `deno run --allow-read bench/profile_summary.ts DIR/*.cpuprofile 40`.
+ * Run: `deno run --allow-all --v8-flags=--max-semi-space-size=2 bench/http_handle_bench.ts
+ * [SECONDS] [ROUNDS]` (the young generation of `deno task start`: it sets how often the garbage
+ * collector runs); add `--cpu-prof --cpu-prof-dir=DIR` before the script and read the profile with
+ * `deno run --allow-read bench/profile_summary.ts DIR/*.cpuprofile 40`. It prints the CPU time of
+ * the whole process per request (all threads, so the collector's too) for each round, and their
+ * median. Measured on the shared 2-core VM: 10.4 µs before the changes of issue 8, 8.0 after.
  *
  * @module
  */
