@@ -199,6 +199,47 @@ function report(s: Scenario, trackers: TrackerProcess[], figures: Map<string, Fi
   }
 }
 
+/** µs of tracker CPU per request, the median over runs. */
+function cpuPerRequest(runs: LoadResult[]): number {
+  return median(runs.map((r) => r.trackerCpu * 1e6 / Math.max(r.rate, 1)));
+}
+
+/**
+ * Where Hefur's CPU per UDP announce goes: Deno's own receive and send (the echo loop), Hefur's
+ * work on an announce answered without peers (numwant=0: parse, connection id, the swarm update),
+ * and what asking for 50 peers adds (their selection and a longer reply).
+ */
+async function udpBreakdown(
+  loadgen: string,
+  hefur: TrackerProcess,
+  announces: Map<string, Figures>,
+): Promise<void> {
+  const echo = announces.get("deno echo");
+  if (echo === undefined) return;
+  const noPeers: LoadResult[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    noPeers.push(
+      await runLoad(loadgen, CORES, hefur, {
+        mode: "udp-announce",
+        port: hefur.udpPort,
+        conc: 64,
+        warmup: 0.5,
+        duration: DURATION,
+        numwant: 0,
+        ...TRAFFIC,
+      }),
+    );
+  }
+  const floor = cpuPerRequest(echo.peak);
+  const bare = cpuPerRequest(noPeers);
+  const full = cpuPerRequest(announces.get("hefur")!.peak);
+  console.log(
+    `  where hefur's ${full.toFixed(1)} µs go: Deno's receive and send ${floor.toFixed(1)} ` +
+      `(the echo loop), an announce answered without peers +${(bare - floor).toFixed(1)}, ` +
+      `50 peers in the reply +${(full - bare).toFixed(1)}`,
+  );
+}
+
 /** Announces every simulated peer once, so that swarms are full before anything is measured. */
 async function fill(loadgen: string, t: TrackerProcess): Promise<void> {
   const t0 = performance.now();
@@ -247,12 +288,13 @@ async function loadTests(): Promise<void> {
         const echo = await startUdpEcho(CORES.tracker);
         udp.push(echo);
         trackers.push(echo);
-        await compare(loadgen, udp, {
+        const announces = await compare(loadgen, udp, {
           title: "(1) UDP announces",
           mode: "udp-announce",
           conc: 64,
           target: 0.5,
         });
+        await udpBreakdown(loadgen, udp.find((t) => t.name === "hefur")!, announces);
         trackers.splice(trackers.indexOf(echo), 1);
         await echo.stop();
         await compare(loadgen, udp.slice(0, -1), {
@@ -324,6 +366,8 @@ const MICRO: Record<string, string[]> = {
   "admission_bench.ts": [],
   "connection_id_bench.ts": [],
   "flood_bench.ts": [],
+  "http_handle_bench.ts": ["--v8-flags=--max-semi-space-size=2"],
+  "udp_handle_bench.ts": ["--v8-flags=--max-semi-space-size=2"],
   "udp_packet_bench.ts": [],
   "webtorrent_bench.ts": [],
   "whitelist_bench.ts": ["--v8-flags=--expose-gc"],

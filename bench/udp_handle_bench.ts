@@ -1,11 +1,16 @@
 /**
  * The JavaScript work of one UDP announce, without sockets: {@linkcode UdpServer.handle} fed the
  * traffic of the load generator (bench/loadgen.c): 100,000 peers over 1,000 torrents, each asking
- * for 50 peers. What `deno task bench` measures over loopback is this plus the cost of Deno's
- * receive and send; this part is what the code can change.
+ * for 50 peers. It prints µs of CPU per announce (CPU time, so that a shared core does not inflate
+ * it), the median of 5 rounds after the swarms are full.
  *
- * Run: `deno run -A bench/udp_handle_bench.ts [--seconds=S]` (or `deno bench`-free, on purpose: a
- * steady state of full swarms matters more here than many short runs).
+ * What `deno task bench` measures over loopback is this plus Deno's receive and send, but not only:
+ * there the kernel's network path shares the core's caches with the tracker, and the same work
+ * costs 1.5 to 2 times as much (see the breakdown line of `deno task bench`). This benchmark is the
+ * steady one to compare code changes with.
+ *
+ * Run: `deno run -A --v8-flags=--max-semi-space-size=2 bench/udp_handle_bench.ts [--seconds=S]`
+ * (`deno task bench` runs it in its full form).
  *
  * @module
  */
