@@ -19,6 +19,7 @@ import { cpuUsage } from "node:process";
 import { startHefur } from "../src/app.ts";
 import { parseServeArgs } from "../src/cli/args.ts";
 import { DEFAULT_HTTP_LIMITS, HttpServer } from "../src/net/http_server.ts";
+import { BENCH_SERVE_ARGS } from "./load.ts";
 
 const SECONDS = Number(Deno.args[0] ?? 3);
 const ROUNDS = Number(Deno.args[1] ?? 5);
@@ -155,16 +156,7 @@ class FakeListener {
 // ---- Hefur as `deno task bench` runs it, without listeners --------------------------------------
 
 const hefur = await startHefur({
-  ...parseServeArgs([
-    "--announce-rate",
-    "0",
-    "--scrape-rate",
-    "0",
-    "--early-announces",
-    "off",
-    "--log-level",
-    "warning",
-  ]),
+  ...parseServeArgs([...BENCH_SERVE_ARGS, "--log-level", "warning"]),
   bindAddr: "127.0.0.1",
   httpPort: 0,
   httpsPort: 0,

@@ -143,6 +143,20 @@ function stopper(child: Deno.ChildProcess): () => Promise<void> {
 }
 
 /**
+ * Options of every Hefur under load. The whole load comes from 127.0.0.1 and its peers re-announce
+ * at once: without these the rate limit and the early-announce path would answer most of it
+ * (opentracker has neither; admission_bench.ts measures their cost).
+ */
+export const BENCH_SERVE_ARGS: readonly string[] = [
+  "--announce-rate",
+  "0",
+  "--scrape-rate",
+  "0",
+  "--early-announces",
+  "off",
+];
+
+/**
  * Starts Hefur on 127.0.0.1 (random ports), pinned to `core`, with extra V8 flags. Resolves once
  * it printed its ready line.
  */
@@ -177,15 +191,7 @@ export async function startHefur(
     // No control socket: the default one is shared by every Hefur of this user.
     "--control-socket",
     "",
-    // The whole load comes from 127.0.0.1 and its peers re-announce at once: without these the
-    // rate limit and the early-announce path would answer most of it (opentracker has neither;
-    // admission_bench.ts measures their cost).
-    "--announce-rate",
-    "0",
-    "--scrape-rate",
-    "0",
-    "--early-announces",
-    "off",
+    ...BENCH_SERVE_ARGS,
   );
   const child = new Deno.Command("taskset", { args, stdout: "null", stderr: "piped" }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
