@@ -9,6 +9,7 @@ const CASES: Record<string, number> = {
   metainfo: 3000,
   udp: 5000,
   "http-query": 4000,
+  "http-head": 4000,
   websocket: 3000,
   webtorrent: 4000,
 };

@@ -557,9 +557,10 @@ function bytesAre(buf: Uint8Array, at: number, text: string): boolean {
 /**
  * Parses a request head (`buf[0, end)`, without the final CRLFCRLF); returns a message when it is
  * malformed. The request line must read `METHOD SP target SP HTTP/1.x` (method: 1 to 16 capital
- * letters; target: no white space); every header line needs a name before a colon.
+ * letters; target: no white space); every header line needs a name before a colon. Exported for
+ * the fuzzer (tests/fuzz), which checks it against the request's plain header map.
  */
-function parseHead(
+export function parseHead(
   buf: Uint8Array,
   end: number,
   remoteIp: string,

@@ -39,6 +39,8 @@ import { benc, mutateBytes, randomTorrent, randomTree, tokenSoup } from "./benco
 import { type QueryCase, randomQuery } from "./query_gen.ts";
 import { randomPacket, type UdpCase } from "./udp_gen.ts";
 import { type FrameCase, randomFrames, randomWebTorrentMessage } from "./websocket_gen.ts";
+import { type HeadCase, randomHead } from "./http_head_gen.ts";
+import { parseHead, requestHeader } from "../../src/net/http_server.ts";
 import {
   CloseCode,
   FrameReader,
@@ -404,6 +406,52 @@ export const httpQueryTarget: FuzzTarget<QueryCase> = {
     `query ${showBinary(c.query)}`,
 };
 
+/** Headers asked of every parsed head: the server's own four, and two it finds by scanning. */
+const HEADS_ASKED = ["connection", "upgrade", "content-length", "transfer-encoding", "host", "x"];
+
+/**
+ * The HTTP server's request-head parser: a request or a message, never a throw; the headers the
+ * server finds on its fast paths are those of the request's plain header map; a clean head parses
+ * to what was sent.
+ */
+export const httpHeadTarget: FuzzTarget<HeadCase> = {
+  name: "http-head",
+  generate: (rng) => randomHead(rng),
+  check({ head, intent }) {
+    let req;
+    try {
+      req = parseHead(head, head.length, "192.0.2.1", 6881, false);
+    } catch (e) {
+      fail(`the parser threw ${describeError(e)}`);
+    }
+    if (typeof req === "string") {
+      expect(intent === undefined, `clean head refused: ${req}`);
+      return;
+    }
+    expect(/^[A-Z]{1,16}$/.test(req.method), `method ${JSON.stringify(req.method)}`);
+    expect(req.target !== "" && !/\s/.test(req.target), `target ${JSON.stringify(req.target)}`);
+    expect(req.target.startsWith(req.path), "the path is not the start of the target");
+    // The fast answers first: once the map is built, it answers every question.
+    const fast = HEADS_ASKED.map((name) => requestHeader(req, name));
+    const plain = HEADS_ASKED.map((name) => req.headers.get(name));
+    expect(
+      isDeepStrictEqual(fast, plain),
+      `fast header look-ups ${JSON.stringify(fast)}, header map ${JSON.stringify(plain)}`,
+    );
+    if (intent === undefined) return;
+    expect(req.method === intent.method, `method ${req.method}, sent ${intent.method}`);
+    expect(req.target === intent.target, `target ${req.target}, sent ${intent.target}`);
+    expect(requestHeader(req, ":version") === intent.version, "version");
+    // The map also holds the version, as the pseudo-header `:version`.
+    const got = new Map([...req.headers].filter(([name]) => name !== ":version"));
+    expect(
+      isDeepStrictEqual(got, intent.headers),
+      `headers ${JSON.stringify([...got])}, sent ${JSON.stringify([...intent.headers])}`,
+    );
+  },
+  show: (c) => `${c.intent ? "clean" : "mutated"} head ${showBytes(c.head)}`,
+};
+
 /** Close codes a framing fault may carry. */
 const FRAMING_CODES = new Set<number>([
   CloseCode.ProtocolError,
@@ -514,6 +562,7 @@ export const TARGETS: Record<string, FuzzTarget<unknown>> = Object.fromEntries(
     metainfoTarget,
     udpTarget,
     httpQueryTarget,
+    httpHeadTarget,
     websocketTarget,
     webtorrentTarget,
   ].map((t) => [
