@@ -130,13 +130,21 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   }
   const store: TrackerStore = redis ?? tracker;
 
+  // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
+  const wsTracker = new WsTracker<WebSocketConnection>(tracker, {
+    interval: Math.max(tracker.options.minAnnounceInterval, config.announceInterval * 12),
+    peerTimeout: tracker.options.peerTimeout,
+    maxPeers: config.maxPeers,
+  });
+
   // History comes back before the whitelist or any listener touches the tracker; in whitelist mode
-  // it waits in the tracker until the whitelist adds each torrent.
+  // it waits in the tracker until the whitelist adds each torrent. The WebSocket swarms' completed
+  // counts come back too (made before the state, for that).
   const state = config.stateFile === "" ? undefined : new StateStore(tracker, {
     path: config.stateFile,
     interval: config.stateInterval,
     peers: config.statePeers,
-  });
+  }, wsTracker);
   state?.load();
 
   // Metrics read their sources when /metrics is served, so they exist before the listeners do.
@@ -175,12 +183,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       throw e;
     }
   }
-  // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
-  const wsTracker = new WsTracker<WebSocketConnection>(tracker, {
-    interval: Math.max(tracker.options.minAnnounceInterval, config.announceInterval * 12),
-    peerTimeout: tracker.options.peerTimeout,
-    maxPeers: config.maxPeers,
-  });
   const sweeper = setInterval(() => {
     tracker.sweep();
     wsTracker.sweep();

@@ -72,6 +72,7 @@ function sample(): StateContents {
         },
       ],
     }],
+    wsSwarms: [],
   };
 }
 
@@ -85,11 +86,13 @@ function problem(bytes: Uint8Array): string {
   return "none";
 }
 
-/** Re-seals edited lines with a correct end line, as a buggy writer would. */
-function seal(lines: string[], torrents: number, peers: number): Uint8Array {
+/** Re-seals edited lines with a correct end line (`ws_swarms` as version 2 writes it). */
+function seal(lines: string[], torrents: number, peers: number, ws_swarms = 0): Uint8Array {
   const body = lines.map((l) => l + "\n").join("");
   const sha256 = createHash("sha256").update(enc.encode(body)).digest("hex");
-  return enc.encode(body + JSON.stringify({ end: true, torrents, peers, sha256 }) + "\n");
+  return enc.encode(
+    body + JSON.stringify({ end: true, torrents, peers, ws_swarms, sha256 }) + "\n",
+  );
 }
 
 Deno.test("state format: round trip, header, and each kind of bad file", () => {
@@ -101,7 +104,7 @@ Deno.test("state format: round trip, header, and each kind of bad file", () => {
     JSON.parse(lines[0]),
     {
       format: "hefur-state",
-      version: 1,
+      version: 2,
       saved_at: "2023-11-14T22:13:20.000Z",
       saved_at_ms: 1_700_000_000_000,
       hefur: "0.1.0",
@@ -130,7 +133,7 @@ Deno.test("state format: round trip, header, and each kind of bad file", () => {
   assert.equal(problem(enc.encode('{"format":"other","version":1}\n')), "foreign");
   assert.equal(problem(new Uint8Array([0xff, 0xfe, 0, 1])), "foreign");
   assert.equal(problem(new Uint8Array()), "foreign");
-  const newer = lines[0].replace('"version":1', '"version":7');
+  const newer = lines[0].replace('"version":2', '"version":7');
   assert.equal(problem(seal([newer], 0, 0)), "newer");
 });
 
@@ -312,6 +315,7 @@ Deno.test("with --torrent-dir, history reaches torrents found at start and those
       savedAt: Date.now(),
       hefur: "0.1.0",
       torrents: [history(earlyHash, 7), history(lateHash, 2)],
+      wsSwarms: [],
     }),
   );
   {

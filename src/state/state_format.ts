@@ -3,16 +3,23 @@
  * values in, text out, and back; no file system and no clock.
  *
  * ```text
- * {"format":"hefur-state","version":1,"saved_at":"2025-01-02T03:04:05.000Z","saved_at_ms":…,"hefur":"0.1.0"}
+ * {"format":"hefur-state","version":2,"saved_at":"2025-01-02T03:04:05.000Z","saved_at_ms":…,"hefur":"0.1.0"}
  * {"info_hash":"<40 hex>","completed":12,"announces":3400,"first_seen_ms":…,"peers":[…]}
  * …one line per torrent…
- * {"end":true,"torrents":1,"peers":0,"sha256":"<hex of every byte before this line>"}
+ * {"ws_info_hash":"<40 hex>","completed":5}
+ * …one line per WebSocket swarm with completions…
+ * {"end":true,"torrents":1,"peers":0,"ws_swarms":1,"sha256":"<hex of every byte before this line>"}
  * ```
  *
  * A peer is `{"ip":"…","port":6881,"peer_id":"<40 hex>","left":0,"uploaded":0,"downloaded":0,
  * "age":42}`, `age` being the seconds between its last announce and the save. Lines keep the file
  * readable with ordinary tools and let a reader check its size line by line; the closing line
  * with its checksum tells a complete file from a truncated or edited one.
+ *
+ * Version 2 added the `ws_info_hash` lines: the completed counts of the WebSocket (WebTorrent)
+ * swarms, which are counted apart from the UDP/HTTP ones. Their peers are not kept: browsers
+ * reconnect on their own. A version 1 file (no such lines, no `ws_swarms` in the end line) is still
+ * read, as before.
  *
  * @module
  */
@@ -23,7 +30,9 @@ import { canonicalIp } from "../protocol/ip.ts";
 /** The `format` value of the header line. */
 export const STATE_FORMAT = "hefur-state";
 /** The version this code writes, and the newest it reads. */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
+/** The oldest version this code reads: version 1 had no WebSocket swarms. */
+export const STATE_OLDEST_VERSION = 1;
 /** Largest state file read, in bytes: a file larger than this is not Hefur's. */
 export const STATE_MAX_BYTES = 256 * 1024 * 1024;
 /** Peers written per torrent at most: the most recent ones, enough to answer announces. */
@@ -57,6 +66,13 @@ export interface SavedTorrent {
   peers: SavedPeer[];
 }
 
+/** A WebSocket (WebTorrent) swarm as saved: only its completed count, peers are not kept. */
+export interface SavedWsSwarm {
+  /** 20-byte key, binary string. */
+  infoHash: string;
+  completed: number;
+}
+
 /** Everything a state file holds. */
 export interface StateContents {
   /** When it was written, ms since the epoch. */
@@ -64,6 +80,8 @@ export interface StateContents {
   /** Version of the Hefur that wrote it. */
   hefur: string;
   torrents: SavedTorrent[];
+  /** WebSocket swarms with completions; empty when read from a version 1 file. */
+  wsSwarms: SavedWsSwarm[];
 }
 
 /** Why a file cannot be read as Hefur's state. */
@@ -103,6 +121,7 @@ export class StateWriter {
   readonly #hash = createHash("sha256");
   #torrents = 0;
   #peers = 0;
+  #wsSwarms = 0;
 
   /** The header line; call first. */
   header(savedAt: number, hefur: string): Uint8Array {
@@ -138,6 +157,15 @@ export class StateWriter {
     }));
   }
 
+  /** The line of one WebSocket swarm; call after the torrents. */
+  wsSwarm(s: SavedWsSwarm): Uint8Array {
+    this.#wsSwarms++;
+    return this.#line(JSON.stringify({
+      ws_info_hash: binaryToHex(s.infoHash),
+      completed: s.completed,
+    }));
+  }
+
   /** The end line, with the counts and the checksum of everything before it; call last. */
   end(): Uint8Array {
     return encoder.encode(
@@ -145,6 +173,7 @@ export class StateWriter {
         end: true,
         torrents: this.#torrents,
         peers: this.#peers,
+        ws_swarms: this.#wsSwarms,
         sha256: this.#hash.digest("hex"),
       }) + "\n",
     );
@@ -164,9 +193,14 @@ export class StateWriter {
  * ```ts
  * import assert from "node:assert/strict";
  * import { decodeState, encodeState } from "./state_format.ts";
- * const state = { savedAt: 1, hefur: "0.1.0", torrents: [
- *   { infoHash: "\x01".repeat(20), completed: 5, announces: 9, firstSeen: 0, peers: [] },
- * ] };
+ * const state = {
+ *   savedAt: 1,
+ *   hefur: "0.1.0",
+ *   torrents: [
+ *     { infoHash: "\x01".repeat(20), completed: 5, announces: 9, firstSeen: 0, peers: [] },
+ *   ],
+ *   wsSwarms: [{ infoHash: "\x02".repeat(20), completed: 3 }],
+ * };
  * assert.deepEqual(decodeState(encodeState(state)), state);
  * ```
  */
@@ -174,6 +208,7 @@ export function encodeState(contents: StateContents): Uint8Array {
   const w = new StateWriter();
   const parts = [w.header(contents.savedAt, contents.hefur)];
   for (const t of contents.torrents) parts.push(w.torrent(t));
+  for (const s of contents.wsSwarms) parts.push(w.wsSwarm(s));
   parts.push(w.end());
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -197,11 +232,18 @@ export function decodeState(bytes: Uint8Array): StateContents {
   if (!isObject(header) || header.format !== STATE_FORMAT) {
     throw new StateFileError("foreign", "it does not start with a hefur-state header");
   }
-  if (header.version !== STATE_VERSION) {
-    if (typeof header.version === "number" && header.version > STATE_VERSION) {
-      throw new StateFileError("newer", `version ${header.version}, this Hefur reads 1`);
+  const version = header.version;
+  if (
+    typeof version !== "number" || !Number.isSafeInteger(version) ||
+    version < STATE_OLDEST_VERSION || version > STATE_VERSION
+  ) {
+    if (typeof version === "number" && version > STATE_VERSION) {
+      throw new StateFileError(
+        "newer",
+        `version ${version}, this Hefur reads ${STATE_OLDEST_VERSION} to ${STATE_VERSION}`,
+      );
     }
-    throw new StateFileError("damaged", `bad version ${JSON.stringify(header.version)}`);
+    throw new StateFileError("damaged", `bad version ${JSON.stringify(version)}`);
   }
   if (bytes.length === 0 || bytes[bytes.length - 1] !== 10) {
     throw new StateFileError("damaged", "truncated: no final newline");
@@ -222,16 +264,39 @@ export function decodeState(bytes: Uint8Array): StateContents {
   const text = new TextDecoder().decode(bytes.subarray(firstEnd + 1, lastStart));
   const lines = text.split("\n");
   lines.pop(); // the empty string after the last newline
+  const wsSwarms: SavedWsSwarm[] = [];
+  // A hash listed twice would add its count twice on restore: refused rather than guessed at.
+  const wsSeen = new Set<string>();
   let peerCount = 0;
   for (let i = 0; i < lines.length; i++) {
-    const t = readTorrent(lines[i], i + 2);
+    const lineNo = i + 2;
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[i]);
+    } catch {
+      throw new StateFileError("damaged", `line ${lineNo}: not JSON`);
+    }
+    // Version 1 knew only torrent lines: there, a `ws_info_hash` line is as bad as any other.
+    if (version >= 2 && isObject(v) && "ws_info_hash" in v) {
+      const s = readWsSwarm(v, lineNo);
+      if (wsSeen.has(s.infoHash)) {
+        throw new StateFileError("damaged", `line ${lineNo}: WebSocket swarm listed twice`);
+      }
+      wsSeen.add(s.infoHash);
+      wsSwarms.push(s);
+      continue;
+    }
+    const t = readTorrent(v, lineNo);
     peerCount += t.peers.length;
     torrents.push(t);
   }
-  if (end.torrents !== torrents.length || end.peers !== peerCount) {
+  if (
+    end.torrents !== torrents.length || end.peers !== peerCount ||
+    (version >= 2 ? end.ws_swarms !== wsSwarms.length : end.ws_swarms !== undefined)
+  ) {
     throw new StateFileError("damaged", "the end line's counts do not match the file");
   }
-  return { savedAt, hefur: String(header.hefur ?? "?"), torrents };
+  return { savedAt, hefur: String(header.hefur ?? "?"), torrents, wsSwarms };
 }
 
 function parseLine(bytes: Uint8Array): unknown {
@@ -254,18 +319,27 @@ function isAmount(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0;
 }
 
-function readTorrent(line: string, lineNo: number): SavedTorrent {
+/** A 40-hex-digit hash as a 20-byte binary string, or undefined. */
+function hashOf(v: unknown): string | undefined {
+  return typeof v === "string" && v.length === 40 ? hexToBinary(v) : undefined;
+}
+
+function readWsSwarm(v: Record<string, unknown>, lineNo: number): SavedWsSwarm {
   const bad = (what: string) => new StateFileError("damaged", `line ${lineNo}: ${what}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    throw bad("not JSON");
+  const hash = hashOf(v.ws_info_hash);
+  if (hash === undefined) {
+    throw bad(`bad ws_info_hash ${JSON.stringify(v.ws_info_hash)?.slice(0, 60)}`);
   }
+  if (!isCount(v.completed)) {
+    throw bad(`bad WebSocket completed count ${JSON.stringify(v.completed)?.slice(0, 60)}`);
+  }
+  return { infoHash: hash, completed: v.completed };
+}
+
+function readTorrent(v: unknown, lineNo: number): SavedTorrent {
+  const bad = (what: string) => new StateFileError("damaged", `line ${lineNo}: ${what}`);
   if (!isObject(v)) throw bad("not an object");
-  const hash = typeof v.info_hash === "string" && v.info_hash.length === 40
-    ? hexToBinary(v.info_hash)
-    : undefined;
+  const hash = hashOf(v.info_hash);
   if (hash === undefined) throw bad("bad info_hash");
   if (!isCount(v.completed) || !isCount(v.announces) || !isCount(v.first_seen_ms)) {
     throw bad("bad counters");

@@ -9,6 +9,8 @@
  *   renamed, saving is turned off rather than writing over it.
  * - **Peers** (with `--state-peers`) are saved with their age, and restored with a last-seen time
  *   that counts the downtime, so they expire as if there had been no restart.
+ * - **WebSocket swarms** keep only their completed counts (those above 0); their peers are browsers,
+ *   which reconnect and announce again on their own.
  *
  * @module
  */
@@ -16,11 +18,13 @@ import { getLogger } from "../log/mod.ts";
 import { isIpv6 } from "../protocol/ip.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent, TorrentHistory, Tracker } from "../tracker/tracker.ts";
+import type { WsTracker } from "../tracker/ws_tracker.ts";
 import { VERSION } from "../version.ts";
 import {
   decodeState,
   type SavedPeer,
   type SavedTorrent,
+  type SavedWsSwarm,
   STATE_MAX_BYTES,
   STATE_MAX_PEERS_PER_TORRENT,
   StateFileError,
@@ -60,6 +64,10 @@ export interface LoadReport {
   /** Of `torrents`, those applied at once (the rest wait for the whitelist). */
   applied: number;
   peers: number;
+  /** WebSocket swarms read from the file. */
+  wsSwarms: number;
+  /** Of `wsSwarms`, those given back (the rest were over the torrent bound). */
+  wsApplied: number;
   /** Where a bad file went. */
   setAsideTo?: string;
 }
@@ -114,6 +122,8 @@ export class StateStore {
     lastBytes: 0,
   };
   readonly #tracker: Tracker;
+  /** The WebSocket swarms whose completed counts are kept too, when there are any. */
+  readonly #wsTracker: WsTracker<unknown> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** The save in progress: saves never overlap. */
   #saving: Promise<boolean> | undefined;
@@ -122,9 +132,10 @@ export class StateStore {
   /** What {@link load} found. */
   lastLoad: LoadReport | undefined;
 
-  constructor(tracker: Tracker, options: StateOptions) {
+  constructor(tracker: Tracker, options: StateOptions, wsTracker?: WsTracker<unknown>) {
     this.#tracker = tracker;
     this.options = options;
+    this.#wsTracker = wsTracker;
   }
 
   /** Whether saves go to disk (false after a bad file could not be moved away). */
@@ -143,7 +154,14 @@ export class StateStore {
 
   #load(): LoadReport {
     const path = this.options.path;
-    const report: LoadReport = { outcome: "loaded", torrents: 0, applied: 0, peers: 0 };
+    const report: LoadReport = {
+      outcome: "loaded",
+      torrents: 0,
+      applied: 0,
+      peers: 0,
+      wsSwarms: 0,
+      wsApplied: 0,
+    };
     let bytes: Uint8Array;
     try {
       const size = Deno.statSync(path).size;
@@ -158,8 +176,12 @@ export class StateStore {
         report.peers += history.peers.length;
         if (this.#tracker.restore(history)) report.applied++;
       }
+      for (const saved of contents.wsSwarms) {
+        report.wsSwarms++;
+        if (this.#wsTracker?.restore(saved.infoHash, saved.completed)) report.wsApplied++;
+      }
       log.info(
-        "state: loaded {torrents} torrents ({applied} tracked now) and {peers} peers from {path}, saved {downtime} s ago by Hefur {hefur}",
+        "state: loaded {torrents} torrents ({applied} tracked now), {peers} peers and {wsApplied} of {wsSwarms} WebSocket swarms from {path}, saved {downtime} s ago by Hefur {hefur}",
         { ...report, path, downtime, hefur: contents.hefur },
       );
       return report;
@@ -287,6 +309,14 @@ export class StateStore {
     return all.slice(-STATE_MAX_PEERS_PER_TORRENT).map((p) => savedPeer(p, now));
   }
 
+  /** The WebSocket swarms worth saving: those with completions (peers are not kept). */
+  *#wsSwarms(): Generator<SavedWsSwarm> {
+    if (this.#wsTracker === undefined) return;
+    for (const [infoHash, swarm] of this.#wsTracker.swarms()) {
+      if (swarm.downloaded > 0) yield { infoHash, completed: swarm.downloaded };
+    }
+  }
+
   #alive(peers: Peer[], now: number): SavedPeer[] {
     const timeout = this.#tracker.options.peerTimeout;
     return peers.filter((p) => p.lastSeen + timeout > now).slice(-STATE_MAX_PEERS_PER_TORRENT)
@@ -313,6 +343,13 @@ export class StateStore {
         let batch = [writer.header(Date.now(), VERSION)];
         for (const t of this.#histories()) {
           batch.push(writer.torrent(t));
+          if (batch.length >= SAVE_BATCH) {
+            await write(batch);
+            batch = [];
+          }
+        }
+        for (const s of this.#wsSwarms()) {
+          batch.push(writer.wsSwarm(s));
           if (batch.length >= SAVE_BATCH) {
             await write(batch);
             batch = [];

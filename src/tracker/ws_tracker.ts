@@ -131,6 +131,25 @@ export class WsTracker<C> {
     return this.#swarms.entries();
   }
 
+  /**
+   * Gives back a WebSocket swarm's completed count saved in a state file (its peers are not kept:
+   * browsers reconnect). The count is added to the swarm's; a new, peerless swarm is made only
+   * under the same bound as announces make them, `maxTorrents`, in either mode (in whitelist mode
+   * the whitelist is not read yet at start-up, and {@link sweep} later drops the swarms of
+   * torrents it does not track). Returns whether the count was applied.
+   */
+  restore(infoHash: string, downloaded: number): boolean {
+    if (downloaded <= 0) return false;
+    let swarm = this.#swarms.get(infoHash);
+    if (swarm === undefined) {
+      if (this.#swarms.size >= this.#tracker.options.maxTorrents) return false;
+      swarm = new WsSwarm<C>();
+      this.#swarms.set(infoHash, swarm);
+    }
+    swarm.downloaded += downloaded;
+    return true;
+  }
+
   /** Handles one announce from `conn`. */
   announce(conn: C, req: WebTorrentAnnounce): WsAnnounceOutcome<C> {
     this.counters.announces++;
