@@ -147,7 +147,7 @@ Deno.test("the unit's hefur serve command works in the sandbox", async () => {
     assert.match(logs[0].name, /^hefur-\d{4}-\d{2}-\d{2}\.log(\.zst)?$/);
     // The state file was saved at shutdown, in the service's own directory.
     const state = await Deno.readTextFile(`${dir}/state/state.jsonl`);
-    assert.match(state, /^\{"format":"hefur-state","version":1,/);
+    assert.match(state, /^\{"format":"hefur-state","version":2,/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
