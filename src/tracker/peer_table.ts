@@ -42,10 +42,18 @@ const PREV = 0;
 const NEXT = 1;
 const SEEN = 2;
 
+// The last id tagged and its tag: an announce tags the requester's id twice, once to record it
+// and once to leave it out of the reply.
+let taggedId = "";
+let lastTag = 0;
+
 /** The tag that stands for a peer id: FNV-1a over its 20 bytes. */
 function idTag(id: string): number {
+  if (id === taggedId) return lastTag;
   let h = 0x811c9dc5;
   for (let i = 0; i < ID_LEN; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  taggedId = id;
+  lastTag = h;
   return h;
 }
 
