@@ -5,9 +5,8 @@
  * @module
  */
 import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
-import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import { percentDecode } from "../protocol/http_query.ts";
-import { errorPage, type Site } from "./site.ts";
+import { errorPage, queryInfoHash, type Site } from "./site.ts";
 import { torrentByHash } from "./peers.ts";
 import { torrentHex } from "./stat.ts";
 import { readTorrentFile } from "../whitelist/torrent_file.ts";
@@ -39,15 +38,9 @@ export function attachment(name: string): string {
 
 /** Serves the `.torrent` file of the torrent named by the query or by the friendly path. */
 export async function fileResponse(site: Site, req: HttpRequest): Promise<HttpResponse> {
-  let value: string | undefined;
-  try {
-    forEachPair(req.query, (k, v) => {
-      if (k === "info_hash") value ??= v;
-    }, 32);
-  } catch (e) {
-    if (!(e instanceof QueryError)) throw e;
-    return errorPage(site, 400, "Bad request", e.message);
-  }
+  const query = queryInfoHash(site, req);
+  if (!("value" in query)) return query;
+  let value = query.value;
   if (value === undefined) {
     const m = FRIENDLY.exec(percentDecode(req.path));
     if (m === null && req.path !== "/file") {

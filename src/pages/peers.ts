@@ -5,7 +5,6 @@
  * @module
  */
 import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
-import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
@@ -13,7 +12,7 @@ import type { SwarmView } from "../tracker/store.ts";
 import { formatAge, formatBytes, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
-import { announceUrls, errorPage, page, type Site } from "./site.ts";
+import { announceUrls, errorPage, page, queryInfoHash, type Site } from "./site.ts";
 import { renderFromStore, torrentHex, torrentLinks } from "./stat.ts";
 
 /** Most peers listed on one page. */
@@ -24,16 +23,8 @@ export const PEERS_PAGE_LIMIT = 1000;
  * missing or malformed hash).
  */
 function requestedHash(site: Site, req: HttpRequest): PageHash | HttpResponse {
-  let value: string | undefined;
-  try {
-    forEachPair(req.query, (k, v) => {
-      if (k === "info_hash") value ??= v;
-    }, 32);
-  } catch (e) {
-    if (!(e instanceof QueryError)) throw e;
-    return errorPage(site, 400, "Bad request", e.message);
-  }
-  return pageHash(site, value);
+  const query = queryInfoHash(site, req);
+  return "value" in query ? pageHash(site, query.value) : query;
 }
 
 /** An `info_hash` value (already percent-decoded) read, or the 400 page. */

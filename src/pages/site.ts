@@ -4,6 +4,7 @@
  * @module
  */
 import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
+import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
@@ -82,6 +83,26 @@ export function errorPage(
   message: string,
 ): HttpResponse {
   return page(site, status, title, html`<p class="lead">${message}</p>`);
+}
+
+/**
+ * The first `info_hash` of a page's query (percent-decoded; `undefined` when there is none), or the
+ * 400 page when the query itself is malformed.
+ */
+export function queryInfoHash(
+  site: Site,
+  req: HttpRequest,
+): { value: string | undefined } | HttpResponse {
+  let value: string | undefined;
+  try {
+    forEachPair(req.query, (k, v) => {
+      if (k === "info_hash") value ??= v;
+    }, 32);
+  } catch (e) {
+    if (!(e instanceof QueryError)) throw e;
+    return errorPage(site, 400, "Bad request", e.message);
+  }
+  return { value };
 }
 
 /** The 404 page for paths that match nothing. */
