@@ -42,8 +42,8 @@ const PREV = 0;
 const NEXT = 1;
 const SEEN = 2;
 
-// The last id tagged and its tag: an announce tags the requester's id twice, once to record it
-// and once to leave it out of the reply.
+// The last id tagged and its tag: an announce tags the requester's id when it records it, and
+// needs the tag again to leave that id out of the reply.
 let taggedId = "";
 let lastTag = 0;
 
@@ -162,13 +162,21 @@ export class PeerTable {
   ): void {
     const b = this.#bytes;
     const from = this.#idsAt + slot * ID_LEN;
-    for (let i = 0; i < ID_LEN; i++) b[from + i] = peerId.charCodeAt(i);
+    // The id's bytes and its tag in one pass; the tag is kept for the reply's select().
+    let tag = 0x811c9dc5;
+    for (let i = 0; i < ID_LEN; i++) {
+      const c = peerId.charCodeAt(i);
+      b[from + i] = c;
+      tag = Math.imul(tag ^ c, 0x01000193);
+    }
+    taggedId = peerId;
+    lastTag = tag;
     const f = this.#f64;
     f[slot * 3] = left;
     f[slot * 3 + 1] = uploaded;
     f[slot * 3 + 2] = downloaded;
     const ints = this.#ints;
-    ints[this.#tagsAt + slot] = idTag(peerId);
+    ints[this.#tagsAt + slot] = tag;
     ints[slot * INTS + SEEN] = now;
     if (slot !== this.#tail) {
       this.#unlink(slot);
@@ -215,24 +223,29 @@ export class PeerTable {
     const tags = this.#tagsAt;
     const tag = idTag(selfId);
     let slot = this.#cursor < count ? this.#cursor : 0;
-    // Wire forms of consecutive chosen slots lie end to end: copy each run of them at once.
-    let run = slot;
     let got = 0;
+    let seen = 0;
     let to = offset;
-    for (let seen = 0; seen < count && got < n; seen++) {
-      if (slot !== self && (ints[tags + slot] !== tag || !this.#idEquals(slot, selfId))) {
-        if (ids !== undefined) ids.push(this.#idString(slot));
-        got++;
-      } else {
-        to = copyRun(b, run * w, slot * w, out, to);
-        run = slot + 1;
+    // Walk the slots from the cursor, in stretches of peers that are all chosen: a stretch ends
+    // at the requester, at a peer with its id, at the end of the table (the walk wraps around)
+    // or when enough peers were found. Each stretch is copied in one go.
+    while (got < n && seen < count) {
+      const stop = Math.min(count, slot + (count - seen), slot + (n - got));
+      let end = slot;
+      while (
+        end < stop && end !== self && (ints[tags + end] !== tag || !this.#idEquals(end, selfId))
+      ) end++;
+      to = copyRun(b, slot * w, end * w, out, to);
+      if (ids !== undefined) { for (let s = slot; s < end; s++) ids.push(this.#idString(s)); }
+      got += end - slot;
+      seen += end - slot;
+      // Stopped at the requester or at a peer with its id: step over it.
+      if (end < stop) {
+        end++;
+        seen++;
       }
-      if (++slot === count) {
-        to = copyRun(b, run * w, slot * w, out, to);
-        slot = run = 0;
-      }
+      slot = end === count ? 0 : end;
     }
-    copyRun(b, run * w, slot * w, out, to);
     this.#cursor = slot;
     return got;
   }

@@ -17,6 +17,7 @@ import {
 import type { IpSet } from "../protocol/ip_set.ts";
 import { type Chosen, type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
 import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./store.ts";
+import { InfoHashMap } from "./info_hash_map.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -181,7 +182,7 @@ export class Tracker implements TrackerStore {
     full: 0,
     early: 0,
   };
-  readonly #torrents = new Map<string, Torrent>();
+  readonly #torrents = new InfoHashMap<Torrent>();
   /** Saved history of torrents not tracked (yet): applied when the whitelist adds them. */
   readonly #pending = new Map<string, TorrentHistory>();
   readonly #limits: SwarmLimits;
@@ -243,7 +244,8 @@ export class Tracker implements TrackerStore {
     torrent.announces++;
     const swarm = torrent.swarm;
     const ids = this.#ids;
-    ids.length = 0;
+    // Only non-compact HTTP replies fill it; emptying an empty array is not free.
+    if (ids.length !== 0) ids.length = 0;
     const chosen = this.#chosen;
     chosen.v4 = chosen.v6 = 0;
     const update = swarm.update(req, this.now(), this.#limits);
