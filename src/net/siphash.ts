@@ -23,53 +23,58 @@ export class SipHashKeyError extends Error {
 /** v0..v3 as [hi, lo] pairs: indexes 0/1 = v0, 2/3 = v1, 4/5 = v2, 6/7 = v3. */
 type State = Int32Array;
 
-/** One SipRound over the state, with the rotation amounts of the paper (13, 32, 16, 21, 17, 32). */
-function sipRound(s: State): void {
+/**
+ * `rounds` SipRounds over the state, with the rotation amounts of the paper (13, 32, 16, 21, 17,
+ * 32). The lanes stay in local variables across the rounds: loading and storing the state around
+ * every round, in a call each, made the hash about a tenth slower (measured with callgrind).
+ */
+function sipRounds(s: State, rounds: number): void {
   let v0h = s[0], v0l = s[1], v1h = s[2], v1l = s[3];
   let v2h = s[4], v2l = s[5], v3h = s[6], v3l = s[7];
   let l: number, t: number;
+  for (let r = 0; r < rounds; r++) {
+    // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
+    l = (v0l + v1l) | 0;
+    v0h = (v0h + v1h + ((l >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = l;
+    t = (v1h << 13) | (v1l >>> 19);
+    v1l = (v1l << 13) | (v1h >>> 19);
+    v1h = t ^ v0h;
+    v1l ^= v0l;
+    t = v0h;
+    v0h = v0l;
+    v0l = t;
 
-  // v0 += v1; v1 <<<= 13; v1 ^= v0; v0 <<<= 32
-  l = (v0l + v1l) | 0;
-  v0h = (v0h + v1h + ((l >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
-  v0l = l;
-  t = (v1h << 13) | (v1l >>> 19);
-  v1l = (v1l << 13) | (v1h >>> 19);
-  v1h = t ^ v0h;
-  v1l ^= v0l;
-  t = v0h;
-  v0h = v0l;
-  v0l = t;
+    // v2 += v3; v3 <<<= 16; v3 ^= v2
+    l = (v2l + v3l) | 0;
+    v2h = (v2h + v3h + ((l >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = l;
+    t = (v3h << 16) | (v3l >>> 16);
+    v3l = (v3l << 16) | (v3h >>> 16);
+    v3h = t ^ v2h;
+    v3l ^= v2l;
 
-  // v2 += v3; v3 <<<= 16; v3 ^= v2
-  l = (v2l + v3l) | 0;
-  v2h = (v2h + v3h + ((l >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
-  v2l = l;
-  t = (v3h << 16) | (v3l >>> 16);
-  v3l = (v3l << 16) | (v3h >>> 16);
-  v3h = t ^ v2h;
-  v3l ^= v2l;
+    // v0 += v3; v3 <<<= 21; v3 ^= v0
+    l = (v0l + v3l) | 0;
+    v0h = (v0h + v3h + ((l >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = l;
+    t = (v3h << 21) | (v3l >>> 11);
+    v3l = (v3l << 21) | (v3h >>> 11);
+    v3h = t ^ v0h;
+    v3l ^= v0l;
 
-  // v0 += v3; v3 <<<= 21; v3 ^= v0
-  l = (v0l + v3l) | 0;
-  v0h = (v0h + v3h + ((l >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
-  v0l = l;
-  t = (v3h << 21) | (v3l >>> 11);
-  v3l = (v3l << 21) | (v3h >>> 11);
-  v3h = t ^ v0h;
-  v3l ^= v0l;
-
-  // v2 += v1; v1 <<<= 17; v1 ^= v2; v2 <<<= 32
-  l = (v2l + v1l) | 0;
-  v2h = (v2h + v1h + ((l >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
-  v2l = l;
-  t = (v1h << 17) | (v1l >>> 15);
-  v1l = (v1l << 17) | (v1h >>> 15);
-  v1h = t ^ v2h;
-  v1l ^= v2l;
-  t = v2h;
-  v2h = v2l;
-  v2l = t;
+    // v2 += v1; v1 <<<= 17; v1 ^= v2; v2 <<<= 32
+    l = (v2l + v1l) | 0;
+    v2h = (v2h + v1h + ((l >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = l;
+    t = (v1h << 17) | (v1l >>> 15);
+    v1l = (v1l << 17) | (v1h >>> 15);
+    v1h = t ^ v2h;
+    v1l ^= v2l;
+    t = v2h;
+    v2h = v2l;
+    v2l = t;
+  }
 
   s[0] = v0h, s[1] = v0l, s[2] = v1h, s[3] = v1l;
   s[4] = v2h, s[5] = v2l, s[6] = v3h, s[7] = v3l;
@@ -79,8 +84,7 @@ function sipRound(s: State): void {
 function compress(s: State, mh: number, ml: number): void {
   s[6] ^= mh;
   s[7] ^= ml;
-  sipRound(s);
-  sipRound(s);
+  sipRounds(s, 2);
   s[0] ^= mh;
   s[1] ^= ml;
 }
@@ -137,10 +141,7 @@ export class SipHash24 {
     compress(s, mh, ml);
 
     s[5] ^= 0xff;
-    sipRound(s);
-    sipRound(s);
-    sipRound(s);
-    sipRound(s);
+    sipRounds(s, 4);
     this.hi = (s[0] ^ s[2] ^ s[4] ^ s[6]) >>> 0;
     this.lo = (s[1] ^ s[3] ^ s[5] ^ s[7]) >>> 0;
   }
