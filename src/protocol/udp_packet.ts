@@ -15,6 +15,7 @@
 
 import type { AnnounceReply, SwarmCounts } from "./types.ts";
 import { AnnounceEvent } from "./types.ts";
+import { InfoHashCache } from "./info_hash_cache.ts";
 
 /** High 32 bits of the BEP 15 protocol id `0x41727101980` that every connect request carries. */
 export const UDP_PROTOCOL_ID_HI = 0x417;
@@ -182,6 +183,8 @@ export class UdpParseScratch {
   readonly announce: UdpAnnounceRequest = newAnnounce();
   /** Filled by scrape requests; its array is reused too. */
   readonly scrape: UdpScrapeRequest = newScrape();
+  /** Info hashes already seen, so that a known one costs no new string. */
+  readonly infoHashes: InfoHashCache = new InfoHashCache();
 }
 
 function newAnnounce(): UdpAnnounceRequest {
@@ -306,7 +309,7 @@ export function parseUdpRequest(
       r.connectionIdHi = hi;
       r.connectionIdLo = lo;
       r.transactionId = tid;
-      r.infoHash = read20(packet, 16);
+      r.infoHash = scratch ? scratch.infoHashes.read(packet, 16) : read20(packet, 16);
       r.peerId = read20(packet, 36);
       r.downloaded = readU64(packet, 56);
       r.left = readU64(packet, 64);
@@ -330,7 +333,11 @@ export function parseUdpRequest(
       r.connectionIdLo = lo;
       r.transactionId = tid;
       const hashes = r.infoHashes;
-      for (let i = 0; i < k; i++) hashes[i] = read20(packet, UDP_HEADER_LENGTH + 20 * i);
+      const cache = scratch?.infoHashes;
+      for (let i = 0; i < k; i++) {
+        const at = UDP_HEADER_LENGTH + 20 * i;
+        hashes[i] = cache ? cache.read(packet, at) : read20(packet, at);
+      }
       hashes.length = k;
       return r;
     }

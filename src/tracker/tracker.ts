@@ -17,7 +17,6 @@ import {
 import type { IpSet } from "../protocol/ip_set.ts";
 import { type Chosen, type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
 import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./store.ts";
-import { InfoHashMap } from "./info_hash_map.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -182,7 +181,7 @@ export class Tracker implements TrackerStore {
     full: 0,
     early: 0,
   };
-  readonly #torrents = new InfoHashMap<Torrent>();
+  readonly #torrents = new Map<string, Torrent>();
   /** Saved history of torrents not tracked (yet): applied when the whitelist adds them. */
   readonly #pending = new Map<string, TorrentHistory>();
   readonly #limits: SwarmLimits;
