@@ -16,6 +16,7 @@
  */
 import process from "node:process";
 import { UdpServer } from "../src/net/udp.ts";
+import { ConnectionIds } from "../src/net/connection_id.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
 import { encodeUdpRequest } from "../src/protocol/udp_packet.ts";
 
@@ -69,8 +70,12 @@ function packets(server: UdpServer, peers: (i: number) => number): Uint8Array[] 
 }
 
 const seconds = Number(Deno.args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 3);
-const tracker = new Tracker({ earlyAnnounces: "off" });
-const server = new UdpServer([], tracker);
+// The clocks `hefur serve` gives the core and the connection ids: a copy of the time that a timer
+// refreshes once a second, so that an announce reads no system clock (src/app.ts). A constant
+// stands for it here.
+const clock = () => 1_000_000;
+const tracker = new Tracker({ earlyAnnounces: "off", clock });
+const server = new UdpServer([], tracker, { connectionIds: new ConnectionIds(undefined, clock) });
 const out = new Uint8Array(65536);
 // Each datagram is handled from one receive buffer, as in the packet loop (Deno copies into it).
 const recv = new Uint8Array(4096);
