@@ -30,19 +30,16 @@ const announces = Number(
 );
 const SYNC = "HEFUR_BENCH_SYNC";
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits for `path` to appear; fails if `child` ended first. */
-async function waitFor(path: string, child?: Deno.ChildProcess, ended?: () => boolean) {
-  while (!exists(path)) {
-    if (child !== undefined && ended?.()) throw new Error("the measured process ended early");
+/** Waits for `path` to appear; fails if the process it waits on `ended` first. */
+async function waitFor(path: string, ended?: () => boolean): Promise<void> {
+  for (;;) {
+    try {
+      Deno.statSync(path);
+      return;
+    } catch {
+      // Not there yet.
+    }
+    if (ended?.()) throw new Error("the measured process ended early");
     await new Promise((ok) => setTimeout(ok, 100));
   }
 }
@@ -110,10 +107,10 @@ async function driver(): Promise<void> {
   });
   const stderr = new Response(child.stderr).text();
   try {
-    await waitFor(`${dir}/ready`, child, () => ended);
+    await waitFor(`${dir}/ready`, () => ended);
     await run("callgrind_control", ["-i", "on", String(child.pid)]);
     Deno.writeTextFileSync(`${dir}/go`, "");
-    await waitFor(`${dir}/done`, child, () => ended);
+    await waitFor(`${dir}/done`, () => ended);
     await run("callgrind_control", ["-i", "off", String(child.pid)]);
     Deno.writeTextFileSync(`${dir}/exit`, "");
     if (!(await status).success) throw new Error(await stderr);
