@@ -26,6 +26,35 @@ export function bytesToBinary(
   return s;
 }
 
+/**
+ * The 20 bytes at `b[o, o + 20)` (an info hash or a peer id) as a binary string: one flat string
+ * made in one call, cheaper on hot paths than {@linkcode bytesToBinary}'s concatenation.
+ */
+export function binary20(b: Uint8Array, o: number): string {
+  return String.fromCharCode(
+    b[o],
+    b[o + 1],
+    b[o + 2],
+    b[o + 3],
+    b[o + 4],
+    b[o + 5],
+    b[o + 6],
+    b[o + 7],
+    b[o + 8],
+    b[o + 9],
+    b[o + 10],
+    b[o + 11],
+    b[o + 12],
+    b[o + 13],
+    b[o + 14],
+    b[o + 15],
+    b[o + 16],
+    b[o + 17],
+    b[o + 18],
+    b[o + 19],
+  );
+}
+
 /** Turns a binary string back into bytes, writing into `out` at `offset` when given. */
 export function binaryToBytes(s: string, out = new Uint8Array(s.length), offset = 0): Uint8Array {
   for (let i = 0; i < s.length; i++) out[offset + i] = s.charCodeAt(i) & 0xff;

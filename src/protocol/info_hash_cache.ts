@@ -23,6 +23,8 @@
  * @module
  */
 
+import { binary20 } from "./binary.ts";
+
 /** Cells of a cache unless told otherwise: about half a MiB once full. */
 export const DEFAULT_INFO_HASH_CACHE_CELLS = 8192;
 
@@ -52,28 +54,7 @@ export class InfoHashCache {
     // All 20 bytes equal: a hit, unless the cell was never filled (its bytes are zeros then).
     if (i === 20 && this.#strings[cell] !== "") return this.#strings[cell];
     for (let j = 0; j < 20; j++) bytes[from + j] = b[at + j];
-    const s = String.fromCharCode(
-      b[at],
-      b[at + 1],
-      b[at + 2],
-      b[at + 3],
-      b[at + 4],
-      b[at + 5],
-      b[at + 6],
-      b[at + 7],
-      b[at + 8],
-      b[at + 9],
-      b[at + 10],
-      b[at + 11],
-      b[at + 12],
-      b[at + 13],
-      b[at + 14],
-      b[at + 15],
-      b[at + 16],
-      b[at + 17],
-      b[at + 18],
-      b[at + 19],
-    );
+    const s = binary20(b, at);
     this.#strings[cell] = s;
     return s;
   }

@@ -16,6 +16,7 @@
 import type { AnnounceReply, SwarmCounts } from "./types.ts";
 import { AnnounceEvent } from "./types.ts";
 import { InfoHashCache } from "./info_hash_cache.ts";
+import { binary20 } from "./binary.ts";
 
 /** High 32 bits of the BEP 15 protocol id `0x41727101980` that every connect request carries. */
 export const UDP_PROTOCOL_ID_HI = 0x417;
@@ -234,32 +235,6 @@ function readU64(b: Uint8Array, o: number): number {
   return hi * 0x100000000 + readU32(b, o + 4);
 }
 
-/** 20 bytes as a binary string, in one flat string (no per-byte concatenation). */
-function read20(b: Uint8Array, o: number): string {
-  return String.fromCharCode(
-    b[o],
-    b[o + 1],
-    b[o + 2],
-    b[o + 3],
-    b[o + 4],
-    b[o + 5],
-    b[o + 6],
-    b[o + 7],
-    b[o + 8],
-    b[o + 9],
-    b[o + 10],
-    b[o + 11],
-    b[o + 12],
-    b[o + 13],
-    b[o + 14],
-    b[o + 15],
-    b[o + 16],
-    b[o + 17],
-    b[o + 18],
-    b[o + 19],
-  );
-}
-
 /**
  * Parses one client datagram.
  *
@@ -309,8 +284,8 @@ export function parseUdpRequest(
       r.connectionIdHi = hi;
       r.connectionIdLo = lo;
       r.transactionId = tid;
-      r.infoHash = scratch ? scratch.infoHashes.read(packet, 16) : read20(packet, 16);
-      r.peerId = read20(packet, 36);
+      r.infoHash = scratch ? scratch.infoHashes.read(packet, 16) : binary20(packet, 16);
+      r.peerId = binary20(packet, 36);
       r.downloaded = readU64(packet, 56);
       r.left = readU64(packet, 64);
       r.uploaded = readU64(packet, 72);
@@ -336,7 +311,7 @@ export function parseUdpRequest(
       const cache = scratch?.infoHashes;
       for (let i = 0; i < k; i++) {
         const at = UDP_HEADER_LENGTH + 20 * i;
-        hashes[i] = cache ? cache.read(packet, at) : read20(packet, at);
+        hashes[i] = cache ? cache.read(packet, at) : binary20(packet, at);
       }
       hashes.length = k;
       return r;
