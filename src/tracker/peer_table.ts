@@ -42,6 +42,10 @@ const PREV = 0;
 const NEXT = 1;
 const SEEN = 2;
 
+/** FNV-1a's starting value and prime: peer-id tags and the index hash both use it. */
+const FNV_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 // The last id tagged and its tag: an announce tags the requester's id when it records it, and
 // needs the tag again to leave that id out of the reply.
 let taggedId = "";
@@ -50,8 +54,8 @@ let lastTag = 0;
 /** The tag that stands for a peer id: FNV-1a over its 20 bytes. */
 function idTag(id: string): number {
   if (id === taggedId) return lastTag;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < ID_LEN; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  let h = FNV_BASIS;
+  for (let i = 0; i < ID_LEN; i++) h = Math.imul(h ^ id.charCodeAt(i), FNV_PRIME);
   taggedId = id;
   lastTag = h;
   return h;
@@ -162,12 +166,13 @@ export class PeerTable {
   ): void {
     const b = this.#bytes;
     const from = this.#idsAt + slot * ID_LEN;
-    // The id's bytes and its tag in one pass; the tag is kept for the reply's select().
-    let tag = 0x811c9dc5;
+    // The id's bytes and its tag (FNV-1a, as idTag computes it) in one pass; the tag is kept for
+    // the reply's select().
+    let tag = FNV_BASIS;
     for (let i = 0; i < ID_LEN; i++) {
       const c = peerId.charCodeAt(i);
       b[from + i] = c;
-      tag = Math.imul(tag ^ c, 0x01000193);
+      tag = Math.imul(tag ^ c, FNV_PRIME);
     }
     taggedId = peerId;
     lastTag = tag;
@@ -395,8 +400,8 @@ export class PeerTable {
 
   /** FNV-1a over the wire form found at `from` of `key`. */
   #hash(key: Uint8Array, from: number): number {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < this.wireLen; i++) h = Math.imul(h ^ key[from + i], 0x01000193);
+    let h = FNV_BASIS;
+    for (let i = 0; i < this.wireLen; i++) h = Math.imul(h ^ key[from + i], FNV_PRIME);
     return h >>> 0;
   }
 
