@@ -89,9 +89,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   const useTls = config.httpCert !== "" && config.httpsPort !== 0;
   const keyPair = useTls ? readKeyPair(config.httpCert, config.httpKey) : undefined;
 
-  // The core and the UDP connection ids read a clock on every announce. Reading the system clock
-  // costs about 0.1 µs each time; this copy, refreshed once a second by the ticker below, costs
-  // nothing. The core counts time in whole seconds, the ids in minutes.
+  // The core, the rate limits and the UDP connection ids read a clock on every request. Reading
+  // the system clock costs about 0.1 µs each time; this copy, refreshed once a second by the
+  // ticker below, costs nothing. The core counts time in whole seconds, the ids in minutes, and
+  // the rate limits are set per minute.
   let clockMs = performance.now();
   const tracker = new Tracker({
     clock: () => clockMs,
@@ -119,7 +120,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       burst: config.scrapeBurst,
       maxAddresses: config.rateLimitAddresses,
     },
-  });
+  }, () => clockMs);
   await admission.deny.start();
   const spec = parseStoreSpec(config.store);
   let redis: RedisStore | undefined;
