@@ -226,7 +226,7 @@ Deno.test({
       const p = meta.permissions as Record<string, unknown>;
       const set = denoJson.permissions.hefur;
       assert.equal(p.prompt, false);
-      assert.deepEqual(p.allow_net, []); // [] is "all"; see README, Deployment
+      assert.deepEqual(p.allow_net, []); // [] is "all"; see docs/security.md
       assert.deepEqual(p.deny_net, set.net.deny);
       assert.deepEqual(p.allow_read, []);
       assert.deepEqual(p.deny_read, set.read.deny);
@@ -238,7 +238,7 @@ Deno.test({
       }
       assert.equal(p.allow_run, null);
       assert.equal(p.allow_ffi, null);
-      // Only the ids and umask the control socket and --uid/--gid need (README, Deployment).
+      // Only the ids and umask the control socket and --uid/--gid need (docs/security.md).
       assert.deepEqual(p.allow_sys, set.sys);
       assert.equal(p.deny_sys, null);
     } finally {

@@ -1,15 +1,15 @@
-// The README's option list is generated from the options table; they must agree.
+// The option list in docs/options.md is generated from the options table; they must agree.
 import assert from "node:assert/strict";
 import { withOptions } from "../src/cli/options_doc.ts";
 
 // `deno fmt` re-aligns Markdown tables, so compare with white space and rule lengths folded.
 const fold = (s: string) => s.replace(/-{3,}/g, "---").replace(/\s+/g, " ");
 
-Deno.test("README option list matches the options table", async () => {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+Deno.test("docs/options.md matches the options table", async () => {
+  const readme = await Deno.readTextFile(new URL("../docs/options.md", import.meta.url));
   assert.ok(
     fold(withOptions(readme)) === fold(readme),
-    "README.md's option list is stale: run `deno run -A src/cli/options_doc.ts --write`",
+    "docs/options.md is stale: run `deno run -A src/cli/options_doc.ts --write`",
   );
 });
 

@@ -601,7 +601,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: "Security",
     help: "refused: use the permission sandbox and the service manager",
     unavailable:
-      "Deno cannot chroot. Hefur already runs in Deno's permission sandbox (see README, Deployment); use your service manager's RootDirectory= or a container for a file-system jail",
+      "Deno cannot chroot. Hefur already runs in Deno's permission sandbox (see docs/security.md); use your service manager's RootDirectory= or a container for a file-system jail",
   },
 ];
 

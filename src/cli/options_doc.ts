@@ -1,13 +1,13 @@
 /**
- * Renders the options table as the Markdown list in the README, so the README cannot drift from
+ * Renders the options table as the Markdown list in docs/options.md, so the docs cannot drift from
  * the parser. `deno run -A src/cli/options_doc.ts --write` rewrites the part of
- * README.md between `<!-- options:begin -->` and `<!-- options:end -->`; a test checks they agree.
+ * docs/options.md between `<!-- options:begin -->` and `<!-- options:end -->`; a test checks they agree.
  *
  * @module
  */
 import { OPTIONS } from "./options.ts";
 
-/** The README's option list, one table per help group. */
+/** The option list of docs/options.md, one table per help group. */
 export function optionsMarkdown(): string {
   const groups = [...new Set(OPTIONS.map((o) => o.group))];
   let md = "";
@@ -34,17 +34,17 @@ export function optionsMarkdown(): string {
 const BEGIN = "<!-- options:begin -->";
 const END = "<!-- options:end -->";
 
-/** README text with its option list replaced by the current one. */
+/** The text of docs/options.md with its option list replaced by the current one. */
 export function withOptions(readme: string): string {
   const a = readme.indexOf(BEGIN);
   const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`README.md lacks the ${BEGIN} … ${END} markers`);
+  if (a < 0 || b < a) throw new Error(`docs/options.md lacks the ${BEGIN} … ${END} markers`);
   return readme.slice(0, a + BEGIN.length) + "\n" + optionsMarkdown() + "\n" + readme.slice(b);
 }
 
 if (import.meta.main) {
   if (Deno.args.includes("--write")) {
-    const path = new URL("../../README.md", import.meta.url);
+    const path = new URL("../../docs/options.md", import.meta.url);
     await Deno.writeTextFile(path, withOptions(await Deno.readTextFile(path)));
   } else {
     console.log(optionsMarkdown());
