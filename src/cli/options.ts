@@ -351,8 +351,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 64,
     ...U32,
     group: "Whitelist",
-    help:
-      "pages cut torrent names to this many characters (links, feed and downloads keep them whole)",
+    help: "pages cut torrent names to this many characters (links and the feed keep them whole)",
   },
   // Pages
   {
