@@ -132,8 +132,13 @@ Deno.test("scrape: every info_hash in order, bounded, 20 bytes each", () => {
   ]);
   assert.deepEqual(parseScrapeQuery("", 10).infoHashes, []);
   assert.throws(() => parseScrapeQuery("info_hash=short", 10), /invalid info_hash: 5 bytes/);
-  assert.throws(
-    () => parseScrapeQuery(`info_hash=${a}&`.repeat(11), 10),
-    /too many info_hash values \(max 10\)/,
+  // More than the bound: the first ones, and the rest of the query is not even read.
+  const long = parseScrapeQuery(`info_hash=${a}&`.repeat(10) + `info_hash=${b}&info_hash=bad`, 10);
+  assert.deepEqual(long, { infoHashes: Array(10).fill(a), truncated: true });
+  assert.equal(parseScrapeQuery(`info_hash=${a}&`.repeat(10), 10).truncated, false);
+  // Far more than the bound costs no more than the bound.
+  assert.equal(
+    parseScrapeQuery(`info_hash=${a}&`.repeat(100_000), 10).infoHashes.length,
+    10,
   );
 });

@@ -31,6 +31,28 @@ Deno.test("announce returns peers of the same torrent, and scrape its counters",
   assert.equal((s.get("flags") as Map<string, number>).get("min_request_interval"), 900);
 });
 
+Deno.test("a scrape of more than --max-scrape-torrents hashes gets the first ones answered", async () => {
+  await using hefur = await startTestHefur({ maxScrapeTorrents: 3 });
+  const base = httpBase(hefur);
+  await getBencoded(announce(base, 5001)); // the only torrent: HASH
+  const others = ["a", "b", "c", "d"].map((c) => c.repeat(20));
+  const scrape = (hashes: string[]) =>
+    getBencoded(`${base}/scrape?${hashes.map((h) => `info_hash=${pct(h)}`).join("&")}`);
+
+  // HASH among the first three: answered, with a warning that the rest was left out.
+  let s = await scrape([others[0], HASH, others[1], others[2], others[3]]);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], [HASH]);
+  assert.equal(text(s.get("warning message")), "only the first 3 info hashes are answered");
+  // HASH fourth: past the bound, not answered (open mode: an empty files dict, no failure).
+  s = await scrape([...others.slice(0, 3), HASH]);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], []);
+  assert.equal(s.get("failure reason"), undefined);
+  // Within the bound: no warning.
+  s = await scrape([HASH, others[0], others[1]]);
+  assert.equal(s.get("warning message"), undefined);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], [HASH]);
+});
+
 Deno.test("bad announces get a bencoded failure reason with status 200", async () => {
   await using hefur = await startTestHefur();
   const base = httpBase(hefur);
