@@ -108,6 +108,26 @@ Deno.test("a trusted reverse proxy sets the client address; others cannot", asyn
   }
 });
 
+Deno.test("--reverse-proxy-from 0.0.0.0/0 trusts every IPv4 client", async () => {
+  await using hefur = await startTestHefur({ reverseProxyFrom: ["0.0.0.0/0", "::/0"] });
+  const port = hefur.http!.addr.port;
+  await rawHttp(port, `GET ${announce("", 6001)} HTTP/1.1\r\nX-Real-IP: 203.0.113.7\r\n\r\n`);
+  const peers = [...hefur.tracker.get(HASH)!.swarm.peers()].map((p) => p.ip);
+  assert.deepEqual(peers, ["203.0.113.7"]);
+});
+
+Deno.test("with --allow-proxy, ip=<DNS name> announces the sender's address", async () => {
+  await using hefur = await startTestHefur({ allowProxy: true });
+  const base = httpBase(hefur);
+  const r = await getBencoded(announce(base, 6001, "&ip=peer.example.org"));
+  assert.equal(r.get("failure reason"), undefined);
+  await getBencoded(announce(base, 6002, "&ip=198.51.100.4"));
+  const peers = [...hefur.tracker.get(HASH)!.swarm.peers()].map((p) => `${p.ip}:${p.port}`);
+  assert.deepEqual(peers.sort(), ["127.0.0.1:6001", "198.51.100.4:6002"]);
+  const bad = await getBencoded(announce(base, 6003, "&ip=1.2.3.999"));
+  assert.match(text(bad.get("failure reason")), /invalid ip/);
+});
+
 Deno.test("a client that does not finish its request within http-timeout is cut off", async () => {
   await using hefur = await startTestHefur({ httpTimeout: 300 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: hefur.http!.addr.port });

@@ -169,6 +169,9 @@ export interface AnnounceQueryOptions {
 }
 
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+/** A DNS name (RFC 1123 labels, at most 253 characters) with a letter, so no malformed address. */
+const DNS_NAME =
+  /^(?=.{1,253}$)(?=.*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 /** Most `key=value` pairs read from an announce. */
 const MAX_PAIRS = 256;
 
@@ -439,10 +442,11 @@ export function parseAnnounceQuery(
   let address = ip;
   if (options.allowProxy && ipParam !== undefined && ipParam !== "") {
     const given = canonicalIp(ipParam);
-    if (given === undefined) {
+    if (given !== undefined) address = given;
+    // BEP 3 allows a DNS name; like the original, Hefur looks none up and keeps the sender's.
+    else if (!DNS_NAME.test(ipParam)) {
       throw new QueryError(`invalid ip: ${JSON.stringify(ipParam.slice(0, 64))}`, "ip");
     }
-    address = given;
   }
   // BEP 7: an IPv4 client that says it also has IPv6 gets IPv6 peers too, and vice versa.
   want |= isIpv6(address) ? Want.Both : Want.V4;
