@@ -179,7 +179,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxScanDepth: config.maxScanDepth,
       maxScanInodes: config.maxScanInodes,
       maxTorrentSize: config.maxTorrentSize * 1024 * 1024,
-      maxTorrentName: config.maxTorrentName,
       onScan: metrics?.observeScan,
     });
     try {
@@ -226,6 +225,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     feedEntries: config.feedEntries,
     feedTitle: config.feedTitle,
     badges: !config.disableBadges,
+    maxTorrentName: config.maxTorrentName,
   }, store);
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,

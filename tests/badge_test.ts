@@ -50,9 +50,9 @@ Deno.test("/badge/<hex>.svg shows the swarm, embeddable from anywhere", async ()
     assert.ok(svg.includes("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;"));
     const texts = svgTexts(svg);
     assert.equal(texts[1], "swarm");
-    assert.equal(texts[3], "2 seeders · 1 leechers · 1 completed");
+    assert.equal(texts[3], "2 seeders · 1 leecher · 1 completed");
     const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@" }).parse(svg);
-    assert.equal(doc.svg.title, `${EVIL}: 2 seeders, 1 leechers, 1 completed`);
+    assert.equal(doc.svg.title, `${EVIL}: 2 seeders, 1 leecher, 1 completed`);
     // The box fits its text.
     assert.ok(Number(doc.svg["@width"]) >= textWidth("swarm") + textWidth(texts[3]));
 
@@ -104,7 +104,7 @@ Deno.test("/badge works in open mode; --disable-badges turns it off", async () =
     addPeer(hefur.tracker, hash20(0x42), "10.0.0.1", 6881, 0, undefined, AnnounceEvent.Started);
     const res = await fetch(`${httpBase(hefur)}/badge/${"42".repeat(20)}.svg`);
     assert.equal(res.status, 200);
-    assert.equal(svgTexts(await res.text())[3], "1 seeders · 0 leechers · 0 completed");
+    assert.equal(svgTexts(await res.text())[3], "1 seeder · 0 leechers · 0 completed");
     const post = await fetch(`${httpBase(hefur)}/badge/${"42".repeat(20)}.svg`, { method: "POST" });
     assert.equal(post.status, 405);
     await post.body?.cancel();

@@ -60,6 +60,26 @@ Deno.test("bad values, unknown options and unavailable options fail clearly", ()
   fails(["stray"], /too many arguments|unexpected/i);
 });
 
+Deno.test("--reverse-proxy-from: networks for everyone, a bare wildcard refused", () => {
+  assert.deepEqual(
+    parseServeArgs(["--reverse-proxy-from", "0.0.0.0/0,::/0"]).reverseProxyFrom,
+    ["0.0.0.0/0", "::/0"],
+  );
+  for (const [entry, hint] of [["0.0.0.0", "0.0.0.0/0"], ["::", "::/0"], ["0:0::0", "::/0"]]) {
+    assert.throws(
+      () => parseServeArgs(["-reverse-proxy-from", entry]),
+      (e: Error) =>
+        e instanceof UsageError && e.message.includes(`--reverse-proxy-from ${entry}:`) &&
+        e.message.includes(`write ${hint}`),
+      entry,
+    );
+  }
+  assert.throws(
+    () => parseServeArgs(["--reverse-proxy-from", "proxy.example"]),
+    /--reverse-proxy-from: not an IP address or CIDR network: "proxy.example"/,
+  );
+});
+
 Deno.test("--help lists every option, grouped", () => {
   const help = serveHelp();
   for (const o of OPTIONS) assert.ok(help.includes(`--${o.name}`), `--${o.name} missing from help`);

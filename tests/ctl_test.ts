@@ -6,6 +6,7 @@ import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { getBencoded, pct, text } from "./helpers.ts";
 import { eventually, runCtl, startServe, startTrackerWithCtl, tempDir } from "./process_helpers.ts";
+import { normalizeCtlArgs } from "../src/cli/ctl.ts";
 
 function torrent(name: string): Uint8Array {
   return encode({
@@ -207,5 +208,44 @@ Deno.test("ctl: release-torrent and retire-torrent against a live whitelist serv
   assert.ok(s.requests.announces >= 3);
 
   server.child.kill("SIGTERM");
+  assert.equal((await server.exited).code, 0, server.stderr());
+});
+
+Deno.test("ctl: the original's spelling, -socket PATH -release-logs -quit", async () => {
+  assert.deepEqual(normalizeCtlArgs(["-socket=/s", "-json", "-timeout", "2", "status"]), {
+    args: ["--socket=/s", "--json", "--timeout", "2", "status"],
+    actions: [],
+    command: true,
+  });
+  // A value is never read as an option, and nothing after the command is rewritten.
+  assert.deepEqual(normalizeCtlArgs(["-socket", "-quit", "retire-torrent", "-socket"]).args, [
+    "--socket",
+    "-quit",
+    "retire-torrent",
+    "-socket",
+  ]);
+
+  await using tmp = await tempDir();
+  const socket = join(tmp.path, "control");
+  await using server = await startServe([
+    "--http-port",
+    "0",
+    "--udp-port",
+    "0",
+    "--control-socket",
+    socket,
+  ]);
+  const status = await runCtl(["-socket", socket, "-json", "status"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.equal(JSON.parse(status.stdout).result.pid, server.pid);
+
+  const mixed = await runCtl(["-socket", socket, "-quit", "status"]);
+  assert.equal(mixed.code, 2);
+  assert.match(mixed.stderr, /-quit \(the original's spelling\) cannot go with a command/);
+
+  // Both actions, in the original's order whatever the order given.
+  const both = await runCtl(["-quit", "-socket", socket, "-release-logs"]);
+  assert.equal(both.code, 0, both.stderr);
+  assert.match(both.stdout, /logs released[^]*the server is stopping/);
   assert.equal((await server.exited).code, 0, server.stderr());
 });

@@ -7,6 +7,7 @@ import { Tracker } from "../src/tracker/tracker.ts";
 import { httpBase, startTestHefur } from "./helpers.ts";
 import { makeTorrent, writeTorrent } from "./support/torrents.ts";
 import type { ServeConfig } from "../src/cli/args.ts";
+import { formatCount } from "../src/pages/format.ts";
 
 const EVIL = `Evil <b>&</b> "name' \x01 release`;
 const DAY = 86400;
@@ -91,10 +92,15 @@ Deno.test("/feed.atom is a valid Atom feed of the releases, newest first", async
   assert.equal(evil.url, `${r.base}/peers?info_hash=${r.evil.hex}`);
   const enclosure = evil.media.find((m) => m.mimeType === "application/x-bittorrent");
   assert.equal(enclosure?.url, `${r.base}/file/${r.evil.hex}.torrent`);
+  // RFC 4287 §4.2.7.6: the enclosure's length is the .torrent file's size in bytes.
+  const rawEnclosure = all(entries[1].link).find((l: Record<string, string>) =>
+    l["@rel"] === "enclosure"
+  );
+  assert.equal(rawEnclosure["@length"], String(r.evil.bytes.length));
 
   // The content names size, hashes, magnet link with web seeds and trackers, and .torrent link.
   const content = evil.content ?? "";
-  assert.match(content, new RegExp(`Size: .*\\(${r.evil.length} bytes\\)`));
+  assert.match(content, new RegExp(`Size: .*\\(${formatCount(r.evil.length)} bytes\\)`));
   assert.ok(content.includes(r.evil.hex));
   assert.ok(content.includes(`magnet:?xt=urn:btih:${r.evil.hex}`));
   assert.ok(content.includes("ws=https%3A%2F%2Fmirror.example%2Ffiles%2F"));
@@ -185,4 +191,46 @@ Deno.test("newestReleases keeps the newest under the bound, whatever the order o
     top.map((r) => r.info.name),
     Array.from({ length: 10 }, (_, i) => `t${499 - i}`),
   );
+});
+
+Deno.test("--max-torrent-name cuts names where pages show them, never in links, feed or files", async () => {
+  const long = "Débian 12.5.0 amd64 netinst & friends, the long edition";
+  const cut = "Débian 12.…"; // 11 characters, the last an ellipsis
+  const dir = await Deno.makeTempDir({ prefix: "hefur_names_" });
+  const t = makeTorrent(long);
+  await writeTorrent(dir, "long.torrent", t, T0);
+  await using hefur = await startTestHefur({ torrentDir: dir, maxTorrentName: 11 });
+  const base = httpBase(hefur);
+  try {
+    const escaped = long.replace("&", "&amp;");
+    const dn = `dn=${encodeURIComponent(long).replace(/'/g, "&#39;")}`;
+
+    const stat = await (await fetch(`${base}/stat`)).text();
+    const cell = /<td class="name"[^>]*?\s+title="([^"]*)"\s*>([^<]*)<\/td>/.exec(stat);
+    assert.deepEqual(cell?.slice(1), [escaped, cut], "the cell shows the cut name, whole in title");
+    assert.ok(stat.includes(dn), "the magnet link keeps the whole name");
+    assert.ok(!stat.includes(`dn=${encodeURIComponent(cut)}`));
+
+    const peers = await (await fetch(`${base}/peers?info_hash=${t.hex}`)).text();
+    assert.ok(peers.includes(`>${cut}</h2>`));
+    assert.ok(peers.includes(dn));
+
+    const feed = parseFeed(await (await fetch(`${base}/feed.atom`)).text());
+    assert.equal(feed.items[0].title, long);
+    assert.ok(feed.items[0].content?.includes(`dn=${encodeURIComponent(long)}`));
+
+    const file = await fetch(`${base}/file/${t.hex}.torrent`);
+    await file.body?.cancel();
+    assert.ok(
+      file.headers.get("content-disposition")?.includes(
+        `filename*=UTF-8''${encodeURIComponent(long)}.torrent`,
+      ),
+      file.headers.get("content-disposition") ?? "",
+    );
+
+    const badge = await (await fetch(`${base}/badge/${t.hex}.svg`)).text();
+    assert.ok(badge.includes(`<title>${cut}: 0 seeders, 0 leechers, 0 completed</title>`), badge);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -89,7 +89,7 @@ Deno.test("numwant that is not a number means the default", () => {
   assert.equal(parseAnnounceQuery(base + "&numwant=0", "10.0.0.1", opts).request.numwant, 0);
 });
 
-Deno.test("the ip parameter counts only with allowProxy, and must be an address", () => {
+Deno.test("the ip parameter counts only with allowProxy; a DNS name keeps the sender's address", () => {
   assert.equal(parseAnnounceQuery(base + "&ip=1.2.3.4", "10.0.0.1", opts).request.ip, "10.0.0.1");
   const proxy = { allowProxy: true };
   assert.equal(parseAnnounceQuery(base + "&ip=1.2.3.4", "10.0.0.1", proxy).request.ip, "1.2.3.4");
@@ -97,10 +97,23 @@ Deno.test("the ip parameter counts only with allowProxy, and must be an address"
     parseAnnounceQuery(base + "&ip=%3A%3Affff%3A1.2.3.4", "10.0.0.1", proxy).request.ip,
     "1.2.3.4",
   );
-  assert.throws(
-    () => parseAnnounceQuery(base + "&ip=example.org", "10.0.0.1", proxy),
-    /invalid ip/,
+  // BEP 3 allows a DNS name; no lookup is made, the sender's address is kept (as the original).
+  for (const name of ["example.org", "tracker-peer.example.org.", "localhost", "a1"]) {
+    const r = parseAnnounceQuery(`${base}&ip=${name}`, "10.0.0.1", proxy).request;
+    assert.equal(r.ip, "10.0.0.1", name);
+  }
+  assert.equal(
+    parseAnnounceQuery(base + "&ip=host.example", "2001:db8::5", proxy).request.ip,
+    "2001:db8::5",
   );
+  // Neither an address nor a name: refused.
+  for (const bad of ["1.2.3.999", "1.2.3", "-x.org", "a..b", "bad%20name", "x".repeat(254)]) {
+    assert.throws(
+      () => parseAnnounceQuery(`${base}&ip=${bad}`, "10.0.0.1", proxy),
+      /invalid ip/,
+      bad,
+    );
+  }
 });
 
 Deno.test("an ip with an IPv6 zone id is refused, not kept as a second form of the address", () => {
@@ -132,8 +145,13 @@ Deno.test("scrape: every info_hash in order, bounded, 20 bytes each", () => {
   ]);
   assert.deepEqual(parseScrapeQuery("", 10).infoHashes, []);
   assert.throws(() => parseScrapeQuery("info_hash=short", 10), /invalid info_hash: 5 bytes/);
-  assert.throws(
-    () => parseScrapeQuery(`info_hash=${a}&`.repeat(11), 10),
-    /too many info_hash values \(max 10\)/,
+  // More than the bound: the first ones, and the rest of the query is not even read.
+  const long = parseScrapeQuery(`info_hash=${a}&`.repeat(10) + `info_hash=${b}&info_hash=bad`, 10);
+  assert.deepEqual(long, { infoHashes: Array(10).fill(a), truncated: true });
+  assert.equal(parseScrapeQuery(`info_hash=${a}&`.repeat(10), 10).truncated, false);
+  // Far more than the bound costs no more than the bound.
+  assert.equal(
+    parseScrapeQuery(`info_hash=${a}&`.repeat(100_000), 10).infoHashes.length,
+    10,
   );
 });

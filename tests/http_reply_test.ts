@@ -64,6 +64,10 @@ Deno.test("scrape reply: files sorted by hash, duplicates once, flags after file
     latin1(encodeScrapeReply([], 60)),
     "d5:filesde5:flagsd20:min_request_intervali60eee",
   );
+  assert.equal(
+    latin1(encodeScrapeReply([], 60, "only 2")),
+    "d5:filesde5:flagsd20:min_request_intervali60ee15:warning message6:only 2e",
+  );
 });
 
 Deno.test("every reply decodes with the strict bencode decoder", () => {

@@ -31,6 +31,28 @@ Deno.test("announce returns peers of the same torrent, and scrape its counters",
   assert.equal((s.get("flags") as Map<string, number>).get("min_request_interval"), 900);
 });
 
+Deno.test("a scrape of more than --max-scrape-torrents hashes gets the first ones answered", async () => {
+  await using hefur = await startTestHefur({ maxScrapeTorrents: 3 });
+  const base = httpBase(hefur);
+  await getBencoded(announce(base, 5001)); // the only torrent: HASH
+  const others = ["a", "b", "c", "d"].map((c) => c.repeat(20));
+  const scrape = (hashes: string[]) =>
+    getBencoded(`${base}/scrape?${hashes.map((h) => `info_hash=${pct(h)}`).join("&")}`);
+
+  // HASH among the first three: answered, with a warning that the rest was left out.
+  let s = await scrape([others[0], HASH, others[1], others[2], others[3]]);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], [HASH]);
+  assert.equal(text(s.get("warning message")), "only the first 3 info hashes are answered");
+  // HASH fourth: past the bound, not answered (open mode: an empty files dict, no failure).
+  s = await scrape([...others.slice(0, 3), HASH]);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], []);
+  assert.equal(s.get("failure reason"), undefined);
+  // Within the bound: no warning.
+  s = await scrape([HASH, others[0], others[1]]);
+  assert.equal(s.get("warning message"), undefined);
+  assert.deepEqual([...(s.get("files") as Map<string, unknown>).keys()], [HASH]);
+});
+
 Deno.test("bad announces get a bencoded failure reason with status 200", async () => {
   await using hefur = await startTestHefur();
   const base = httpBase(hefur);
@@ -84,6 +106,26 @@ Deno.test("a trusted reverse proxy sets the client address; others cannot", asyn
     const peers = [...hefur.tracker.get(HASH)!.swarm.peers()].map((p) => p.ip);
     assert.deepEqual(peers, ["127.0.0.1"]);
   }
+});
+
+Deno.test("--reverse-proxy-from 0.0.0.0/0 trusts every IPv4 client", async () => {
+  await using hefur = await startTestHefur({ reverseProxyFrom: ["0.0.0.0/0", "::/0"] });
+  const port = hefur.http!.addr.port;
+  await rawHttp(port, `GET ${announce("", 6001)} HTTP/1.1\r\nX-Real-IP: 203.0.113.7\r\n\r\n`);
+  const peers = [...hefur.tracker.get(HASH)!.swarm.peers()].map((p) => p.ip);
+  assert.deepEqual(peers, ["203.0.113.7"]);
+});
+
+Deno.test("with --allow-proxy, ip=<DNS name> announces the sender's address", async () => {
+  await using hefur = await startTestHefur({ allowProxy: true });
+  const base = httpBase(hefur);
+  const r = await getBencoded(announce(base, 6001, "&ip=peer.example.org"));
+  assert.equal(r.get("failure reason"), undefined);
+  await getBencoded(announce(base, 6002, "&ip=198.51.100.4"));
+  const peers = [...hefur.tracker.get(HASH)!.swarm.peers()].map((p) => `${p.ip}:${p.port}`);
+  assert.deepEqual(peers.sort(), ["127.0.0.1:6001", "198.51.100.4:6002"]);
+  const bad = await getBencoded(announce(base, 6003, "&ip=1.2.3.999"));
+  assert.match(text(bad.get("failure reason")), /invalid ip/);
 });
 
 Deno.test("a client that does not finish its request within http-timeout is cut off", async () => {

@@ -3,6 +3,7 @@ import { type BEncodable, encode } from "../src/protocol/bencode.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import {
   magnetLink,
+  MAX_NAME_LENGTH,
   parseMetainfo,
   TorrentFileError,
   wireHashes,
@@ -203,7 +204,11 @@ Deno.test("name: invalid UTF-8 is replaced, and maxNameLength truncates with an 
   // The file list keeps the full name.
   assert.deepEqual(parseMetainfo(torrent("abcdef"), { maxNameLength: 3 }).files, [
     { path: "abcdef", length: 1 },
-  ]);
+  ]); // By default a name is kept whole up to MAX_NAME_LENGTH (1024) characters, and no longer.
+  assert.equal(MAX_NAME_LENGTH, 1024);
+  const long = "n".repeat(1024);
+  assert.equal(parseMetainfo(torrent(long)).name, long);
+  assert.equal(parseMetainfo(torrent(long + "xyz")).name, "n".repeat(1023) + "…");
 });
 
 Deno.test("bad torrents are refused with the field at fault", () => {

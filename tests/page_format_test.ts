@@ -1,27 +1,56 @@
 import { strict as assert } from "node:assert/strict";
-import { formatAge, formatBytes, formatDuration, formatPeerId } from "../src/pages/format.ts";
+import {
+  countOf,
+  formatAge,
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatPeerId,
+} from "../src/pages/format.ts";
 import { escapeHtml, html, Layout, TemplateError } from "../src/pages/html.ts";
 import { parsePageHash } from "../src/pages/info_hash.ts";
 import { acceptsGzip } from "../src/net/content_encoding.ts";
 import { attachment } from "../src/pages/file.ts";
 
-Deno.test("formatBytes: the reference examples, without the leading-zero quirk", () => {
+Deno.test("formatBytes: three significant digits, cut, a space before the binary unit", () => {
   const cases: [number, string][] = [
-    [0, "0B"],
-    [1023, "1023B"],
-    [1024, "1KiB"],
-    [1536, "1.5KiB"],
-    [1076, "1.05KiB"], // the original prints 1.5KiB
-    [4160752058, "3.87GiB"],
-    [711983104, "679MiB"],
-    [Math.floor(9.075 * 1024 ** 3), "9.07GiB"], // the original prints 9.7GiB
-    [Math.floor(15.05 * 1024 ** 2), "15MiB"], // one decimal above 10: 15.0 → 15
-    [Math.floor(15.5 * 1024 ** 2), "15.5MiB"],
-    [Math.floor(10.25 * 1024), "10.25KiB"], // i = 10 still gets two decimals, as in the original
-    [1024 ** 2 - 1, "1023KiB"], // i ≥ 100: whole units
-    [2 ** 53 - 1, "7.99PiB"],
+    [0, "0 B"],
+    [1, "1 B"],
+    [1023, "1023 B"],
+    [1024, "1 KiB"],
+    [1536, "1.5 KiB"],
+    [1076, "1.05 KiB"], // the original prints 1.5KiB
+    [4160752058, "3.87 GiB"], // 3.875 GiB: cut, as the original does, never rounded up
+    [711983104, "679 MiB"],
+    [Math.floor(9.075 * 1024 ** 3), "9.07 GiB"], // the original prints 9.7GiB
+    [Math.floor(15.05 * 1024 ** 2), "15 MiB"], // one decimal from 10 on: 15.0 → 15
+    [Math.floor(15.5 * 1024 ** 2), "15.5 MiB"],
+    [Math.floor(10.25 * 1024), "10.2 KiB"], // the original prints 10.25KiB
+    [100 * 1024, "100 KiB"],
+    [1024 ** 2 - 1, "1023 KiB"], // whole units from 100 on
+    [1024 ** 3, "1 GiB"],
+    [2 ** 53 - 1, "7.99 PiB"],
   ];
   for (const [v, want] of cases) assert.equal(formatBytes(v), want, String(v));
+  // Every size has at most three significant digits, except whole units from 1000 to 1023.
+  for (let v = 1024; v < 2 ** 40; v = Math.floor(v * 1.37) + 1) {
+    const [number, unit] = formatBytes(v).split(" ");
+    assert.match(unit, /^[KMGT]iB$/, String(v));
+    const digits = number.replace(".", "").replace(/^0+/, "");
+    assert.ok(digits.length <= 3 || /^10[0-2][0-9]$/.test(number), `${v}: ${number}`);
+  }
+});
+
+Deno.test("formatCount groups thousands and countOf pluralises", () => {
+  assert.equal(formatCount(0), "0");
+  assert.equal(formatCount(999), "999");
+  assert.equal(formatCount(1000), "1\u202f000");
+  assert.equal(formatCount(1234567), "1\u202f234\u202f567");
+  assert.equal(countOf(0, "seeder"), "0 seeders");
+  assert.equal(countOf(1, "seeder"), "1 seeder");
+  assert.equal(countOf(2, "leecher"), "2 leechers");
+  assert.equal(countOf(12345, "announce"), "12\u202f345 announces");
+  assert.equal(countOf(1, "byte"), "1 byte");
 });
 
 Deno.test("formatDuration, formatAge and formatPeerId", () => {

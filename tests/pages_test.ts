@@ -92,7 +92,7 @@ Deno.test("/stat lists every torrent with escaped names, counters and totals", a
       "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;",
       "v1",
       hex1,
-      "1.05KiB",
+      "1.05 KiB",
       "2",
       "1",
       "1",
@@ -102,7 +102,7 @@ Deno.test("/stat lists every torrent with escaped names, counters and totals", a
       "Débian v2",
       "v2",
       hexV2,
-      "3.87GiB",
+      "3.87 GiB",
       "0",
       "0",
       "0",
@@ -114,7 +114,7 @@ Deno.test("/stat lists every torrent with escaped names, counters and totals", a
     // Totals: 2 seeders, 2 leechers, 1 completed, size of both files.
     const foot = text.slice(text.indexOf("<tfoot>"), text.indexOf("</tfoot>"));
     const totals = [...foot.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]);
-    assert.deepEqual(totals, ["3.87GiB", "2", "2", "1"]);
+    assert.deepEqual(totals, ["3.87 GiB", "2", "2", "1"]);
     assert.match(text, /<span class="k">Torrents<\/span><span class="v">3<\/span>/);
 
     // The tracker's counters since start: 5 announces so far, no scrape.
@@ -149,7 +149,7 @@ Deno.test("/stat counters follow HTTP announces and scrapes", async () => {
     await get(s, `/scrape?info_hash=${ih}`);
     const { text } = await get(s, "/stat");
     assert.match(text, /<span id="announces">3<\/span> announces/);
-    assert.match(text, /<span id="scrapes">1<\/span> scrapes/);
+    assert.match(text, /<span id="scrapes">1<\/span> scrape,/); // one: no plural
     assert.deepEqual(rowCells(text, "44".repeat(20)).slice(5), ["1", "2", "0"]);
   } finally {
     await s.close();
@@ -213,9 +213,9 @@ Deno.test("/peers lists the peers, escaped, newest first; hashes as hex or bytes
       "6882",
       "leecher",
       "&lt;b&gt;peer&lt;/b&gt;&amp;id%01%FF----",
-      "500B",
-      "1.5KiB",
-      "1.05KiB",
+      "500 B",
+      "1.5 KiB",
+      "1.05 KiB",
       "0 s ago",
     ]);
     assert.equal(rowCells(text, "10.0.0.1")[2], "seeder");
@@ -474,7 +474,7 @@ Deno.test("/peers shows at most PEERS_PAGE_LIMIT peers and says so", async () =>
     assert.match(
       text,
       new RegExp(
-        `Showing the ${PEERS_PAGE_LIMIT} most recently heard peers of ${PEERS_PAGE_LIMIT + 20}`,
+        `Showing the 1\u202f000 most recently heard peers of 1\u202f020`, // grouped
       ),
     );
     // The newest peer first, the 20 oldest left out.
@@ -501,7 +501,7 @@ Deno.test("/stat pages past STAT_PAGE_SIZE torrents; totals cover all", async ()
     const two = await get(s, "/stat?page=2");
     assert.equal((two.text.match(/data-label="Name"/g) ?? []).length, 5);
     assert.ok(two.text.includes(`>t${n - 1}<`));
-    assert.match(two.text, new RegExp(`<span class="v">${n}B</span>`)); // < 1024: bytes
+    assert.match(two.text, new RegExp(`<span class="v">${n} B</span>`)); // < 1024: bytes
     assert.equal((await get(s, "/stat?page=3")).status, 404);
     assert.equal((await get(s, "/stat?page=x")).status, 400);
   } finally {
@@ -546,7 +546,7 @@ Deno.test("with --torrent-dir: /stat names the whitelisted torrent and /file ser
         "&lt;i&gt;whitelisted&lt;/i&gt;.iso",
         "v1",
         hex,
-        "1.05KiB",
+        "1.05 KiB",
       ]);
       const res = await fetch(`${s.origin}/file/${hex}.torrent`);
       assert.equal(res.status, 200);
@@ -556,5 +556,42 @@ Deno.test("with --torrent-dir: /stat names the whitelisted torrent and /file ser
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("numbers are grouped alike on cards, rows, totals, notices and badges", async () => {
+  const s = await startPageServer({ config: { maxPeers: 3000 } });
+  try {
+    const h = hash20(0x77);
+    s.tracker.addTorrent(h, { name: "big", length: 5 * 1024 ** 3, version: 1, fullHash: h });
+    for (let i = 0; i < 2500; i++) addPeer(s.tracker, h, `10.2.${i >> 8}.${i & 255}`, 7000, i % 2);
+    const g = (n: string) => n.replace(" ", "\u202f"); // the narrow no-break space
+    const stat = (await get(s, "/stat")).text;
+    // 1250 seeders (left 0) and 1250 leechers.
+    assert.deepEqual(rowCells(stat, "77".repeat(20)).slice(4), [
+      "5 GiB",
+      g("1 250"),
+      g("1 250"),
+      "0",
+    ]);
+    assert.match(stat, new RegExp(`<span class="k">Seeders</span><span class="v">${g("1 250")}<`));
+    const foot = stat.slice(stat.indexOf("<tfoot>"), stat.indexOf("</tfoot>"));
+    assert.deepEqual([...foot.matchAll(/<td[^>]*>([^<]*)<\/td>/g)].map((m) => m[1]), [
+      "5 GiB",
+      g("1 250"),
+      g("1 250"),
+      "0",
+    ]);
+    // Raw values for the sorting script, beside the grouped text.
+    assert.ok(stat.includes(`data-label="Seeders" data-v="1250">${g("1 250")}<`));
+
+    const peers = (await get(s, `/peers?info_hash=${"77".repeat(20)}`)).text;
+    assert.match(peers, new RegExp(`<span class="v">${g("1 250")}</span>`));
+    assert.match(peers, new RegExp(`peers of ${g("2 500")}\\.`));
+
+    const badge = await (await fetch(`${s.origin}/badge/${"77".repeat(20)}.svg`)).text();
+    assert.ok(badge.includes(`${g("1 250")} seeders · ${g("1 250")} leechers · 0 completed`));
+  } finally {
+    await s.close();
   }
 });

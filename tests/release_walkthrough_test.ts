@@ -58,7 +58,7 @@ Deno.test("running a release: publish, feed, badge, official seed, retire, audit
   const badge = await fetch(`${base}/badge/${release.hex}.svg`);
   assert.equal(badge.status, 200);
   assert.equal(badge.headers.get("access-control-allow-origin"), "*");
-  assert.match(await badge.text(), /1 seeders · 0 leechers · 0 completed/);
+  assert.match(await badge.text(), /1 seeder · 0 leechers · 0 completed/);
 
   // The seed box goes away: down.
   await httpAnnounce(base, { infoHash: release.key, port: 51413, left: 0, event: "stopped" });

@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { optionKey, OPTIONS, type OptionSpec } from "./options.ts";
 import { EARLY_ANNOUNCE_POLICIES } from "../tracker/tracker.ts";
 import { IpSet, IpSetError } from "../protocol/ip_set.ts";
+import { canonicalIp } from "../protocol/ip.ts";
 import { parseHostPort } from "../net/host_port.ts";
 import { parseStoreSpec, StoreUrlError } from "../tracker/store_url.ts";
 
@@ -183,11 +184,12 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
       }`,
     );
   }
+  checkReverseProxyFrom(config.reverseProxyFrom);
   for (
     const [option, list] of [["official-seed", config.officialSeed], [
       "deny-from",
       config.denyFrom,
-    ]] as const
+    ], ["reverse-proxy-from", config.reverseProxyFrom]] as const
   ) {
     try {
       new IpSet(list);
@@ -227,6 +229,23 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     }
   }
   return config;
+}
+
+/**
+ * Refuses a bare `0.0.0.0` or `::` in `--reverse-proxy-from`. The original reads them as "trust
+ * everyone"; here an address is one host, and those two are no host, so the entry would silently
+ * match nothing. Trusting every address is written as a network: `0.0.0.0/0`, `::/0`.
+ */
+function checkReverseProxyFrom(entries: readonly string[]): void {
+  for (const entry of entries) {
+    const ip = canonicalIp(entry.trim());
+    if (ip === "0.0.0.0" || ip === "::") {
+      throw new UsageError(
+        `--reverse-proxy-from ${entry}: a wildcard address matches no proxy; to trust every ` +
+          `client write ${ip === "::" ? "::/0 (IPv6)" : "0.0.0.0/0 (IPv4)"}, or name the proxy`,
+      );
+    }
+  }
 }
 
 /** The `--help` text of `hefur serve`. */

@@ -14,6 +14,9 @@
  * Exit codes: 0 every command succeeded, 1 a command failed (refused by the server, or a file
  * could not be read), 2 usage error, 3 the server could not be reached or did not answer.
  *
+ * The original `hefurctl`'s spelling works too, as `hefur serve` takes `-name` options:
+ * `hefur ctl -socket PATH -release-logs -quit` (see {@link normalizeCtlArgs}).
+ *
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
@@ -261,8 +264,76 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
   return failed ? CTL_EXIT.failed : CTL_EXIT.ok;
 }
 
+/** `hefur ctl`'s options, which the original spells with one dash (`-socket PATH`). */
+const CTL_OPTIONS = new Set(["socket", "json", "timeout", "help"]);
+/** Options that take the next argument as their value. */
+const CTL_VALUED = new Set(["socket", "timeout"]);
+/** The original's action flags, in the order it runs them. */
+const ORIGINAL_ACTIONS = ["release-logs", "quit"];
+
+/**
+ * Reads the original `hefurctl`'s spelling: single-dash options (`-socket PATH`, `-json=…`) become
+ * `--` ones, and its action flags `-release-logs` and `-quit` (before any command) become the
+ * commands of the same name, run in the original's order. `actions` is empty when none was given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { normalizeCtlArgs } from "./ctl.ts";
+ * assert.deepEqual(normalizeCtlArgs(["-socket", "/run/c", "-quit", "-release-logs"]), {
+ *   args: ["--socket", "/run/c"],
+ *   actions: ["release-logs", "quit"],
+ *   command: false,
+ * });
+ * ```
+ */
+export function normalizeCtlArgs(
+  argv: readonly string[],
+): { args: string[]; actions: string[]; command: boolean } {
+  const args: string[] = [];
+  const flags = new Set<string>();
+  let command = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const m = /^--?([a-z][a-z-]*)(=.*)?$/.exec(arg);
+    if (!command && m !== null && CTL_OPTIONS.has(m[1])) {
+      args.push(`--${m[1]}${m[2] ?? ""}`);
+      if (CTL_VALUED.has(m[1]) && m[2] === undefined && i + 1 < argv.length) args.push(argv[++i]);
+    } else if (
+      !command && m !== null && arg.startsWith("-") && !arg.startsWith("--") &&
+      ORIGINAL_ACTIONS.includes(m[1]) && m[2] === undefined
+    ) {
+      flags.add(m[1]);
+    } else {
+      if (!arg.startsWith("-")) command = true;
+      args.push(arg);
+    }
+  }
+  return { args, actions: ORIGINAL_ACTIONS.filter((a) => flags.has(a)), command };
+}
+
 /** Runs `hefur ctl` with `args`; resolves with the exit code (see {@link CTL_EXIT}). */
-export async function ctl(args: string[]): Promise<number> {
+export async function ctl(argv: string[]): Promise<number> {
+  const { args, actions, command } = normalizeCtlArgs(argv);
+  if (actions.length === 0) return await ctlCommandLine(args);
+  if (command) {
+    err(
+      `hefur ctl: -${actions.join(", -")} (the original's spelling) cannot go with a command
+` +
+        "See 'hefur ctl --help'.",
+    );
+    return CTL_EXIT.usage;
+  }
+  // As the original: each action in turn, stopping at the first that fails.
+  for (const action of actions) {
+    const code = await ctlCommandLine([...args, action]);
+    if (code !== CTL_EXIT.ok) return code;
+  }
+  return CTL_EXIT.ok;
+}
+
+/** Runs one `hefur ctl` command line (options then one command). */
+async function ctlCommandLine(args: string[]): Promise<number> {
   let pending: Promise<number> | undefined;
   const program = ctlCommand((steps, opts) => {
     pending = execute(steps, opts);

@@ -351,7 +351,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 64,
     ...U32,
     group: "Whitelist",
-    help: "torrent names are cut to this many characters",
+    help: "pages cut torrent names to this many characters (links and the feed keep them whole)",
   },
   // Pages
   {

@@ -133,7 +133,6 @@ function release(ctx: ControlContext, args: Record<string, unknown>) {
     whitelist,
     tracker,
     maxTorrentSize: config.maxTorrentSize * MiB,
-    maxNameLength: config.maxTorrentName,
   }, bytesArg(args));
 }
 

@@ -17,6 +17,9 @@ import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
 import { FAILURE } from "../tracker/tracker.ts";
 import { StoreUnavailableError, type TorrentListing, type TrackerStore } from "../tracker/store.ts";
 import type { Admission, Refusal } from "../admission/admission.ts";
+import { getLogger } from "../log/mod.ts";
+
+const log = getLogger("http");
 
 /**
  * Answers a request that carries an `Upgrade` header, or returns undefined to let it be routed as
@@ -232,8 +235,17 @@ export function addTrackerRoutes(
       return refused(refusal);
     }
     let hashes: string[];
+    let warning: string | undefined;
     try {
-      hashes = parseScrapeQuery(req.query, options.maxScrapeTorrents).infoHashes;
+      const scrape = parseScrapeQuery(req.query, options.maxScrapeTorrents);
+      hashes = scrape.infoHashes;
+      if (scrape.truncated) {
+        warning = `only the first ${hashes.length} info hashes are answered`;
+        log.debug("scrape from {ip}: more than {max} info hashes, the first ones answered", {
+          ip: clientIp(req, options),
+          max: options.maxScrapeTorrents,
+        });
+      }
     } catch (e) {
       if (e instanceof QueryError) {
         c.badQueries++;
@@ -256,9 +268,9 @@ export function addTrackerRoutes(
     }
     const counts = store.scrape(hashes);
     if (counts instanceof Promise) {
-      return counts.then((n) => scrapeResponse(hashes, n), (e) => unavailable(e, c));
+      return counts.then((n) => scrapeResponse(hashes, n, warning), (e) => unavailable(e, c));
     }
-    return scrapeResponse(hashes, counts);
+    return scrapeResponse(hashes, counts, warning);
   });
 
   function fullScrape(listing: TorrentListing): HttpResponse {
@@ -267,7 +279,11 @@ export function addTrackerRoutes(
     return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
   }
 
-  function scrapeResponse(hashes: string[], counts: (SwarmCounts | undefined)[]): HttpResponse {
+  function scrapeResponse(
+    hashes: string[],
+    counts: (SwarmCounts | undefined)[],
+    warning: string | undefined,
+  ): HttpResponse {
     const entries: [string, SwarmCounts][] = [];
     for (let i = 0; i < hashes.length; i++) {
       const n = counts[i];
@@ -278,7 +294,7 @@ export function addTrackerRoutes(
     if (entries.length === 0 && !store.options.open) {
       return bencoded(encodeFailure(FAILURE.notFound));
     }
-    return bencoded(encodeScrapeReply(entries, options.scrapeInterval));
+    return bencoded(encodeScrapeReply(entries, options.scrapeInterval, warning));
   }
 
   /** A shared store that cannot answer gives the client a reason to come back, not an error. */

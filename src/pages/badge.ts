@@ -12,7 +12,8 @@ import type { Torrent } from "../tracker/tracker.ts";
 import type { SwarmCounts } from "../protocol/types.ts";
 import { StoreUnavailableError } from "../tracker/store.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
-import type { Site } from "./site.ts";
+import { shownName, type Site } from "./site.ts";
+import { countOf } from "./format.ts";
 import { xml } from "./xml.ts";
 
 /** Seconds a badge may be cached: short, since swarms change, but enough to spare the tracker. */
@@ -30,7 +31,8 @@ export const BADGE_HEADERS: Readonly<Record<string, string>> = {
   "x-content-type-options": "nosniff",
 };
 
-const NARROW = new Set([..."ijlrtf.,:;!|·' ()"]);
+// U+202F is the narrow no-break space that groups thousands (formatCount).
+const NARROW = new Set([..."ijlrtf.,:;!|·' ()\u202f"]);
 const WIDE = new Set([..."mwMW@%"]);
 
 /**
@@ -88,14 +90,20 @@ export function badgeSvg(label: string, value: string, color: string, title: str
   `.text;
 }
 
-/** The badge of a tracked torrent. */
-export function swarmBadge(t: Pick<Torrent, "info"> & { swarm: SwarmCounts }): string {
+/** The badge of a tracked torrent; its name, in the title, is cut at `maxName` characters. */
+export function swarmBadge(
+  t: Pick<Torrent, "info"> & { swarm: SwarmCounts },
+  maxName: number,
+): string {
   const s = t.swarm;
-  const value = `${s.complete} seeders · ${s.incomplete} leechers · ${s.downloaded} completed`;
+  const seeders = countOf(s.complete, "seeder");
+  const leechers = countOf(s.incomplete, "leecher");
+  const completed = countOf(s.downloaded, "completed", "completed");
+  const value = `${seeders} · ${leechers} · ${completed}`;
   const color = s.complete > 0 ? COLORS.seeded : s.incomplete > 0 ? COLORS.leeched : COLORS.empty;
   const name = t.info?.name;
-  const title = `${name === undefined ? "" : name + ": "}${s.complete} seeders, ${s.incomplete} ` +
-    `leechers, ${s.downloaded} completed`;
+  const title = `${name === undefined ? "" : shownName({ maxTorrentName: maxName }, name) + ": "}` +
+    `${seeders}, ${leechers}, ${completed}`;
   return badgeSvg("swarm", value, color, title);
 }
 
@@ -109,7 +117,7 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
   if (hash === undefined) return unknownBadge();
   if (site.store !== site.tracker) {
     return Promise.resolve(site.store.peersOf(hash.key, 0)).then(
-      (view) => view === undefined ? unknownBadge() : badge(hash, view.torrent),
+      (view) => view === undefined ? unknownBadge() : badge(site, hash, view.torrent),
       (e) => {
         if (!(e instanceof StoreUnavailableError)) throw e;
         const body = badgeSvg("swarm", "unavailable", COLORS.unknown, "Store unavailable");
@@ -118,16 +126,18 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
     );
   }
   const torrent = site.tracker.get(hash.key);
-  return torrent === undefined ? unknownBadge() : badge(hash, torrent);
+  return torrent === undefined ? unknownBadge() : badge(site, hash, torrent);
 }
 
 function badge(
+  site: Site,
   hash: PageHash,
   torrent: Pick<Torrent, "info"> & { swarm: SwarmCounts },
 ): HttpResponse {
   const full = torrent.info?.fullHash;
   if (hash.full.length === 32 && full !== undefined && full !== hash.full) return unknownBadge();
-  return { status: 200, headers: BADGE_HEADERS, body: swarmBadge(torrent), keepAlive: true };
+  const body = swarmBadge(torrent, site.maxTorrentName);
+  return { status: 200, headers: BADGE_HEADERS, body, keepAlive: true };
 }
 
 function unknownBadge(): HttpResponse {

@@ -15,7 +15,7 @@ import { binaryToHex } from "../protocol/binary.ts";
 import { magnetLink } from "../protocol/metainfo.ts";
 import type { Torrent, TorrentInfo } from "../tracker/tracker.ts";
 import { VERSION } from "../version.ts";
-import { formatBytes } from "./format.ts";
+import { countOf, formatBytes } from "./format.ts";
 import { html } from "./html.ts";
 import { announceUrls, requestOrigin, type Site } from "./site.ts";
 import { type Xml, xml } from "./xml.ts";
@@ -112,7 +112,7 @@ function entry(site: Site, r: Release, origin: string, trackers: string[]): Xml 
   const peersUrl = site.peersPage ? `${origin}/peers?info_hash=${hex}` : undefined;
   const seeds = r.info.webSeeds ?? [];
   // The summary a reader shows: HTML, escaped once more as the text of <content type="html">.
-  const body = html`<p>Size: ${formatBytes(r.info.length)} (${r.info.length} bytes)</p>
+  const body = html`<p>Size: ${formatBytes(r.info.length)} (${countOf(r.info.length, "byte")})</p>
 <ul>${r.v1 && html`<li>Info hash (v1): <code>${binaryToHex(r.v1.fullHash)}</code></li>`}${
     r.v2 && html`<li>Info hash (v2): <code>${binaryToHex(r.v2.fullHash)}</code></li>`
   }</ul>
@@ -140,7 +140,10 @@ function entry(site: Site, r: Release, origin: string, trackers: string[]): Xml 
       <published>${updated}</published>
       <link rel="alternate" href="${alternate}"/>${torrentUrl &&
         xml`
-          <link rel="enclosure" type="application/x-bittorrent" href="${torrentUrl}" />
+          <link rel="enclosure" type="application/x-bittorrent" href="${torrentUrl}" ${r.info
+                .fileSize !== undefined && xml`
+            length="${r.info.fileSize}"
+          `} />
         `}
       <link rel="related" title="Magnet link" href="${magnet}"/>${seeds.map((u) =>
         xml`

@@ -7,34 +7,35 @@
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
 /**
- * A byte count in binary units, as the original prints it (reference §10.1): three significant
- * digits at most, trailing zeros dropped, no space before the unit. Unlike the original, a leading
- * zero of the fraction is kept (1076 → `1.05KiB`, not `1.5KiB`).
+ * A byte count in binary units, the one size format of every page: three significant digits,
+ * cut (never rounded up, so a size is never overstated, as the original does), trailing zeros
+ * dropped, a space before the unit. Unlike the original (reference §10.1), a leading zero of the
+ * fraction is kept (1076 → `1.05 KiB`, not `1.5KiB`) and 10 to 99 units get one decimal like
+ * 11 to 99 (`10.2 KiB`, not `10.25KiB`).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { formatBytes } from "./format.ts";
- * assert.equal(formatBytes(1536), "1.5KiB");
- * assert.equal(formatBytes(1076), "1.05KiB");
- * assert.equal(formatBytes(4160752058), "3.87GiB");
- * assert.equal(formatBytes(711983104), "679MiB");
+ * assert.equal(formatBytes(1536), "1.5 KiB");
+ * assert.equal(formatBytes(1076), "1.05 KiB");
+ * assert.equal(formatBytes(4160752058), "3.87 GiB");
+ * assert.equal(formatBytes(711983104), "679 MiB");
  * ```
  */
 export function formatBytes(v: number): string {
   if (!Number.isFinite(v) || v < 0) return "?";
-  if (v < 1024) return `${Math.floor(v)}B`;
+  if (v < 1024) return `${Math.floor(v)} B`;
   let u = 1;
   while (u < 6 && v >= 1024 ** (u + 1)) u++;
   const unit = 1024 ** u;
-  const i = Math.floor(v / unit);
-  // Hundredths of the unit, computed like the original: whole 1024^(u-1) steps, then hundredths.
-  const hundredths = Math.floor((100 * Math.floor((v % unit) / 1024 ** (u - 1))) / 1024);
-  if (hundredths === 0 || i >= 100) return `${i}${UNITS[u]}`;
-  let digits = String(hundredths).padStart(2, "0");
-  if (i > 10) digits = digits.slice(0, 1); // two digits before the point: keep one after it
-  digits = digits.replace(/0+$/, "");
-  return digits === "" ? `${i}${UNITS[u]}` : `${i}.${digits}${UNITS[u]}`;
+  const whole = v / unit;
+  const decimals = whole >= 100 ? 0 : whole >= 10 ? 1 : 2;
+  // Dividing by a power of two is exact, so the cut never falls on the wrong side of a digit.
+  const scaled = Math.floor((v * 10 ** decimals) / unit) / 10 ** decimals;
+  let text = scaled.toFixed(decimals);
+  if (decimals > 0) text = text.replace(/\.?0+$/, "");
+  return `${text} ${UNITS[u]}`;
 }
 
 function pad2(n: number): string {
@@ -73,9 +74,41 @@ export function formatAge(seconds: number): string {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
-/** An integer with thin grouping (`12 345`), so large counters stay readable. */
+/**
+ * An integer with its thousands grouped by a narrow no-break space (`12 345`), the one number
+ * format of every page, badge and feed, so large counters stay readable and never wrap.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatCount } from "./format.ts";
+ * assert.equal(formatCount(1234567), "1\u202f234\u202f567");
+ * assert.equal(formatCount(999), "999");
+ * ```
+ */
 export function formatCount(n: number): string {
   return Math.floor(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
+}
+
+/**
+ * A count in words, grouped like {@link formatCount} and pluralised by adding `s` (or `plural`
+ * when given): `1 seeder`, `2 seeders`, `0 seeders`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { countOf } from "./format.ts";
+ * assert.equal(countOf(1, "seeder"), "1 seeder");
+ * assert.equal(countOf(1500, "leecher"), "1\u202f500 leechers");
+ * ```
+ */
+export function countOf(n: number, singular: string, plural = singular + "s"): string {
+  return `${formatCount(n)} ${nounFor(n, singular, plural)}`;
+}
+
+/** The noun that goes after the count `n`: `singular` for exactly one, else `plural`. */
+export function nounFor(n: number, singular: string, plural = singular + "s"): string {
+  return n === 1 ? singular : plural;
 }
 
 /**

@@ -9,10 +9,10 @@ import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
 import type { SwarmView } from "../tracker/store.ts";
-import { formatAge, formatBytes, formatPeerId } from "./format.ts";
+import { formatAge, formatBytes, formatCount, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
-import { announceUrls, errorPage, page, queryInfoHash, type Site } from "./site.ts";
+import { announceUrls, errorPage, page, queryInfoHash, shownName, type Site } from "./site.ts";
 import { renderFromStore, torrentHex, torrentLinks } from "./stat.ts";
 
 /** Most peers listed on one page. */
@@ -74,7 +74,7 @@ function peerRow(p: Peer, now: number, official: IpSet | undefined): Html {
   return html`
     <tr>
       <td class="addr" data-label="Address"><code>${p.ip}</code></td>
-      <td class="num" data-label="Port">${p.port}</td>
+      <td class="num" data-label="Port" data-v="${p.port}">${p.port}</td>
       <td data-label="State">${p.left === 0
         ? html`<span class="badge seed">seeder</span>`
         : html`<span class="badge leech">leecher</span>`}${mark}</td>
@@ -116,7 +116,9 @@ function renderPeers(
   const official = officialSeeds === undefined ? undefined : site.tracker.options.official;
   const content = html`
     <section class="torrent-head">
-      <h2 class="name">${info?.name ?? "Torrent without metadata"}</h2>
+      ${info === undefined
+        ? html`<h2 class="name">Torrent without metadata</h2>`
+        : html`<h2 class="name" title="${info.name}">${shownName(site, info.name)}</h2>`}
       <p class="hash"><code>${hex}</code></p>
       <p class="links">${torrentLinks(
         { ...site, peersPage: false },
@@ -125,9 +127,15 @@ function renderPeers(
       )}</p>
     </section>
     <section class="cards" aria-label="Summary">
-    <div class="card"><span class="k">Seeders</span><span class="v">${s.complete}</span></div>
-    <div class="card"><span class="k">Leechers</span><span class="v">${s.incomplete}</span></div>
-    <div class="card"><span class="k">Completed</span><span class="v">${s.downloaded}</span></div>
+    <div class="card"><span class="k">Seeders</span><span class="v">${formatCount(
+      s.complete,
+    )}</span></div>
+    <div class="card"><span class="k">Leechers</span><span class="v">${formatCount(
+      s.incomplete,
+    )}</span></div>
+    <div class="card"><span class="k">Completed</span><span class="v">${formatCount(
+      s.downloaded,
+    )}</span></div>
     <div class="card"><span class="k">Size</span><span class="v">${info
       ? formatBytes(info.length)
       : "—"}</span></div>
@@ -144,7 +152,9 @@ function renderPeers(
     ${total > shown.length &&
       html`
         <p class="note"
-          id="peers-limit">Showing the ${shown.length} most recently heard peers of ${total}.</p>
+          id="peers-limit">Showing the ${formatCount(
+            shown.length,
+          )} most recently heard peers of ${formatCount(total)}.</p>
       `}
     <div class="table-wrap">
       <table class="data sortable" id="peers">
@@ -153,7 +163,7 @@ function renderPeers(
             <th data-sort="text">Address</th>
             <th class="num" data-sort="num">Port</th>
             <th data-sort="text">State</th>
-            <th data-sort="text">Peer ID</th>
+            <th data-sort="plain">Peer ID</th>
             <th class="num" data-sort="num">Left</th>
             <th class="num" data-sort="num">Uploaded</th>
             <th class="num" data-sort="num">Downloaded</th>

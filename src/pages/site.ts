@@ -10,6 +10,7 @@ import type { TrackerStore } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
 import type { Assets } from "./assets.ts";
 import { formatDuration } from "./format.ts";
+import { truncateName } from "../protocol/metainfo.ts";
 import { type Html, html, type HtmlValue } from "./html.ts";
 
 /** Settings of the pages. */
@@ -30,6 +31,11 @@ export interface PageOptions {
   feedTitle: string;
   /** Serve `/badge/<hash>.svg`. */
   badges: boolean;
+  /**
+   * `--max-torrent-name`: names longer than this are cut (with `…`) where pages and badges show
+   * them; magnet links, the feed and download file names keep the whole name.
+   */
+  maxTorrentName: number;
 }
 
 /** The tracker, the store and the page settings, handed to every page. */
@@ -73,6 +79,11 @@ export function page(site: Site, status: number, title: string, content: Html): 
     uptime: formatDuration(site.tracker.now()),
   });
   return { status, headers: PAGE_HEADERS, body: body.text, keepAlive: true };
+}
+
+/** A torrent's name as pages show it: cut at `--max-torrent-name`. */
+export function shownName(site: Pick<PageOptions, "maxTorrentName">, name: string): string {
+  return truncateName(name, site.maxTorrentName);
 }
 
 /** An error page: a title and a sentence, with the right status. */

@@ -17,9 +17,9 @@ import {
   type TorrentListing,
   type TorrentView,
 } from "../tracker/store.ts";
-import { formatBytes, formatCount, formatDuration } from "./format.ts";
+import { countOf, formatBytes, formatCount, formatDuration, nounFor } from "./format.ts";
 import { type Html, html } from "./html.ts";
-import { announceUrls, errorPage, page, type Site } from "./site.ts";
+import { announceUrls, errorPage, page, shownName, type Site } from "./site.ts";
 import { pageOfListing } from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
@@ -50,8 +50,8 @@ export function torrentLinks(
   trackers: string[],
 ): Html {
   const hex = torrentHex(t);
-  const label = t.info?.name ?? hex;
   const info = t.info;
+  const label = info === undefined ? hex : shownName(site, info.name);
   return html`${
     info !== undefined && html`
       <a class="icon" href="${torrentMagnet(info, trackers)}" title="Magnet link"
@@ -81,8 +81,22 @@ export function officialCell(site: Site, t: TorrentView): Html | false {
   if (n === undefined) return false;
   return html`
     <td data-label="Official seed" data-v="${n}">${n > 0
-      ? html`<span class="badge official" title="${n} official seeders online">online</span>`
+      ? html`<span class="badge official" title="${
+        countOf(n, "official seeder")
+      } online">online</span>`
       : html`<span class="badge down">down</span>`}</td>
+  `;
+}
+
+/** A torrent's name in a cell: cut at `--max-torrent-name`, the whole name in its title. */
+export function nameCell(site: Site, info: TorrentInfo | undefined): Html {
+  if (info === undefined) return html`<td class="name" data-label="Name" data-v="">—</td>`;
+  const shown = shownName(site, info.name);
+  const title = shown !== info.name && html`
+    title="${info.name}"
+  `;
+  return html`
+    <td class="name" data-label="Name" ${title}>${shown}</td>
   `;
 }
 
@@ -93,17 +107,19 @@ function row(site: Site, t: TorrentView, trackers: string[]): Html {
   return html`
     <tr>
       <td class="links">${torrentLinks(site, t, trackers)}</td>
-      <td class="name" data-label="Name" ${info === undefined && html`
-        data-v=""
-      `}>${info?.name ?? "—"}</td>
+      ${nameCell(site, info)}
       <td class="num" data-label="Version">${info ? `v${info.version}` : "—"}</td>
       <td class="hash" data-label="Info hash"><code title="${hex}">${hex}</code></td>
       <td class="num" data-label="Size" data-v="${info?.length ?? -1}">${info
         ? formatBytes(info.length)
         : "—"}</td>
-      <td class="num" data-label="Seeders">${s.complete}</td>
-      <td class="num" data-label="Leechers">${s.incomplete}</td>
-      <td class="num" data-label="Completed">${s.downloaded}</td>
+      <td class="num" data-label="Seeders" data-v="${s.complete}">${formatCount(s.complete)}</td>
+      <td class="num" data-label="Leechers" data-v="${s.incomplete}">${formatCount(
+        s.incomplete,
+      )}</td>
+      <td class="num" data-label="Completed" data-v="${s.downloaded}">${formatCount(
+        s.downloaded,
+      )}</td>
       ${officialCell(site, t)}
     </tr>
   `;
@@ -116,7 +132,9 @@ function pager(current: number, pages: number): Html | false {
       aria-label="Pages">${current > 1 &&
         html`<a href="/stat?page=${
           current - 1
-        }" rel="prev">← Previous</a>`}<span>Page ${current} of ${pages}</span>${current < pages &&
+        }" rel="prev">← Previous</a>`}<span>Page ${formatCount(current)} of ${formatCount(
+          pages,
+        )}</span>${current < pages &&
         html`<a href="/stat?page=${current + 1}" rel="next">Next →</a>`}</nav>
   `;
 }
@@ -237,14 +255,14 @@ function renderStat(
       `
     )}
     </section>
-    <div class="table-wrap">
+    <div class="table-wrap stack">
       <table class="data sortable" id="torrents">
         <thead>
           <tr>
             <th class="links" data-sort="none"><span class="sr">Links</span></th>
             <th data-sort="text" data-default="asc">Name</th>
             <th class="num" data-sort="text">Version</th>
-            <th data-sort="text">Info hash</th>
+            <th data-sort="plain">Info hash</th>
             <th class="num" data-sort="num">Size</th>
             <th class="num" data-sort="num">Seeders</th>
             <th class="num" data-sort="num">Leechers</th>
@@ -261,19 +279,26 @@ function renderStat(
           <tr>
             <th colspan="4" scope="row">Total</th>
             <td class="num" data-label="Size">${formatBytes(length)}</td>
-            <td class="num" data-label="Seeders">${seeders}</td>
-            <td class="num" data-label="Leechers">${leechers}</td>
-            <td class="num" data-label="Completed">${completed}</td>
-            ${official && html`<td data-label="Official seed">${officialOnline} online</td>`}
+            <td class="num" data-label="Seeders">${formatCount(seeders)}</td>
+            <td class="num" data-label="Leechers">${formatCount(leechers)}</td>
+            <td class="num" data-label="Completed">${formatCount(completed)}</td>
+            ${official &&
+              html`<td data-label="Official seed">${formatCount(officialOnline)} online</td>`}
           </tr>
         </tfoot>
       </table>
     </div>
     ${pager(pageNo, pages)}
     <p
-      class="counters">Since start (${formatDuration(tracker.now())} ago): <span id="announces">${c
-        .announces}</span> announces, <span id="scrapes">${c
-        .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused.</p>
+      class="counters">Since start (${formatDuration(
+        tracker.now(),
+      )} ago): <span id="announces">${formatCount(
+        c.announces,
+      )}</span> ${nounFor(c.announces, "announce")}, <span id="scrapes">${formatCount(
+        c.scrapes,
+      )}</span> ${nounFor(c.scrapes, "scrape")}, <span id="failures">${formatCount(
+        c.failures,
+      )}</span> refused.</p>
     ${storeLine(site.store.status(), listing.ageMs)}
   `;
   return page(site, 200, "Torrents", content);

@@ -125,11 +125,12 @@ function percentDecodeWide(s: string, start: number, end: number): string {
 /**
  * Calls `visit(key, value)` for each `key=value` pair of a query string (without the `?`), keys
  * and values percent-decoded. Empty pairs are skipped; a pair without `=` has an empty value.
- * Stops after `maxPairs` pairs and throws, so a huge query costs little.
+ * Stops quietly when `visit` returns `true` (exactly); throws past `maxPairs` pairs, so a huge
+ * query costs little.
  */
 export function forEachPair(
   query: string,
-  visit: (key: string, value: string) => void,
+  visit: (key: string, value: string) => unknown,
   maxPairs = 256,
 ): void {
   let pairs = 0;
@@ -140,9 +141,12 @@ export function forEachPair(
     if (end > start) {
       if (++pairs > maxPairs) throw new QueryError(`too many query parameters (max ${maxPairs})`);
       const eq = query.indexOf("=", start);
-      if (eq < 0 || eq > end) visit(percentDecode(query, start, end), "");
-      else if (eq > start) {
-        visit(percentDecode(query, start, eq), percentDecode(query, eq + 1, end));
+      if (eq < 0 || eq > end) {
+        if (visit(percentDecode(query, start, end), "") === true) return;
+      } else if (eq > start) {
+        if (visit(percentDecode(query, start, eq), percentDecode(query, eq + 1, end)) === true) {
+          return;
+        }
       }
     }
     start = end + 1;
@@ -165,6 +169,9 @@ export interface AnnounceQueryOptions {
 }
 
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
+/** A DNS name (RFC 1123 labels, at most 253 characters) with a letter, so no malformed address. */
+const DNS_NAME =
+  /^(?=.{1,253}$)(?=.*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 /** Most `key=value` pairs read from an announce. */
 const MAX_PAIRS = 256;
 
@@ -435,10 +442,11 @@ export function parseAnnounceQuery(
   let address = ip;
   if (options.allowProxy && ipParam !== undefined && ipParam !== "") {
     const given = canonicalIp(ipParam);
-    if (given === undefined) {
+    if (given !== undefined) address = given;
+    // BEP 3 allows a DNS name; like the original, Hefur looks none up and keeps the sender's.
+    else if (!DNS_NAME.test(ipParam)) {
       throw new QueryError(`invalid ip: ${JSON.stringify(ipParam.slice(0, 64))}`, "ip");
     }
-    address = given;
   }
   // BEP 7: an IPv4 client that says it also has IPv6 gets IPv6 peers too, and vice versa.
   want |= isIpv6(address) ? Want.Both : Want.V4;
@@ -469,23 +477,25 @@ function numwantOf(value: string): number {
 /** The info hashes of a scrape; an empty list asks for a full scrape. */
 export interface HttpScrape {
   infoHashes: string[];
+  /** True when the query named more than `maxHashes`: only the first ones were read. */
+  truncated: boolean;
 }
 
 /**
- * Decodes a scrape query: every `info_hash` value, in order. Throws {@link QueryError} when a value
- * is not 20 bytes or when there are more than `maxHashes`.
+ * Decodes a scrape query: every `info_hash` value, in order, up to `maxHashes` of them; the rest
+ * of the query is not read (as opentracker does, a long scrape gets the first hashes answered
+ * rather than nothing). Throws {@link QueryError} when a value read is not 20 bytes.
  */
 export function parseScrapeQuery(query: string, maxHashes: number): HttpScrape {
   const infoHashes: string[] = [];
+  let truncated = false;
   forEachPair(query, (key, value) => {
     if (key !== "info_hash") return;
+    if (infoHashes.length >= maxHashes) return truncated = true;
     if (value.length !== 20) {
       throw new QueryError(`invalid info_hash: ${value.length} bytes, expected 20`, "info_hash");
     }
-    if (infoHashes.length >= maxHashes) {
-      throw new QueryError(`too many info_hash values (max ${maxHashes})`, "info_hash");
-    }
     infoHashes.push(value);
   }, maxHashes + 64);
-  return { infoHashes };
+  return { infoHashes, truncated };
 }

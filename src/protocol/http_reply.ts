@@ -145,12 +145,14 @@ export function encodeAnnounceReply(
 /**
  * The body of a scrape (BEP 48): a `files` dictionary with one entry per tracked torrent asked for
  * (unknown hashes are left out, as BEP 48 describes only torrents the tracker has), plus
- * `flags.min_request_interval`. Keys come out sorted: hashes are sorted bytewise, duplicates
- * dropped.
+ * `flags.min_request_interval`, and a `warning message` when `warning` is given (BEP 48 has no
+ * field for it; clients ignore keys they do not know). Keys come out sorted: hashes are sorted
+ * bytewise, duplicates dropped.
  */
 export function encodeScrapeReply(
   entries: Iterable<[infoHash: string, counts: SwarmCounts]>,
   minRequestInterval: number,
+  warning?: string,
 ): Uint8Array {
   const sorted = [...new Map(entries)].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const w = new Writer(64 + sorted.length * 80);
@@ -160,6 +162,7 @@ export function encodeScrapeReply(
       .text("10:downloaded").int(c.downloaded)
       .text("10:incomplete").int(c.incomplete).text("e");
   }
-  w.text("e5:flagsd20:min_request_interval").int(minRequestInterval).text("ee");
-  return w.done();
+  w.text("e5:flagsd20:min_request_interval").int(minRequestInterval).text("e");
+  if (warning !== undefined) w.text("15:warning message").str(warning);
+  return w.text("e").done();
 }

@@ -32,7 +32,10 @@ export interface TorrentFile {
 
 /** What Hefur keeps of a parsed `.torrent` file. */
 export interface Metainfo {
-  /** The torrent's name, UTF-8 decoded (invalid bytes replaced), possibly truncated. */
+  /**
+   * The torrent's name, UTF-8 decoded (invalid bytes replaced), whole up to
+   * {@link MAX_NAME_LENGTH} characters (or the `maxNameLength` asked for).
+   */
   name: string;
   version: TorrentVersion;
   /** SHA-1 of the raw `info` bytes as a 20-byte binary string; set for v1 and hybrid. */
@@ -54,11 +57,20 @@ export interface Metainfo {
   creationDate?: number;
 }
 
+/**
+ * Longest name kept by default, in characters. Names are kept whole for the magnet links, the
+ * feed and download file names (pages cut them for display at `--max-torrent-name`); this bound
+ * only keeps what a crafted file can make every tracked torrent hold in memory small (a name is
+ * otherwise limited only by `--max-torrent-size`). No real torrent's name comes near it:
+ * file systems stop at 255 bytes a name.
+ */
+export const MAX_NAME_LENGTH = 1024;
+
 /** Options of {@linkcode parseMetainfo}. */
 export interface ParseMetainfoOptions {
   /**
    * Longest name kept, in characters (code points). A longer name is cut so that, with a final
-   * `…`, it is exactly this long. No limit when absent.
+   * `…`, it is exactly this long. {@link MAX_NAME_LENGTH} when absent.
    */
   maxNameLength?: number;
 }
@@ -136,7 +148,7 @@ export function parseMetainfo(bytes: Uint8Array, options?: ParseMetainfoOptions)
   if (rawName === undefined) throw new TorrentFileError("missing", "info.name");
   if (!(rawName instanceof Uint8Array)) throw new TorrentFileError("not a string", "info.name");
   const fullName = utf8.decode(rawName);
-  const name = truncate(fullName, options?.maxNameLength);
+  const name = truncateName(fullName, options?.maxNameLength ?? MAX_NAME_LENGTH);
 
   const pieceLength = optionalInteger(info, "piece length", "info.piece length");
   if (pieceLength === undefined) throw new TorrentFileError("missing", "info.piece length");
@@ -254,8 +266,19 @@ function digest(algorithm: "sha1" | "sha256", bytes: Uint8Array): string {
   return bytesToBinary(createHash(algorithm).update(bytes).digest());
 }
 
-function truncate(name: string, max: number | undefined): string {
-  if (max === undefined || name.length <= max) return name; // UTF-16 length ≥ code points
+/**
+ * `name` cut to at most `max` characters (code points), the last of them `…` when it was cut.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { truncateName } from "./metainfo.ts";
+ * assert.equal(truncateName("héllo wörld", 6), "héllo…");
+ * assert.equal(truncateName("short", 64), "short");
+ * ```
+ */
+export function truncateName(name: string, max: number): string {
+  if (name.length <= max) return name; // UTF-16 length ≥ code points
   const chars = Array.from(name);
   if (chars.length <= max) return name;
   return max <= 0 ? "" : chars.slice(0, max - 1).join("") + "…";

@@ -20,7 +20,7 @@ import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./sto
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
-  /** Display name (from the `.torrent`, possibly truncated). */
+  /** The name in the `.torrent`, whole (up to metainfo's `MAX_NAME_LENGTH`); pages cut it. */
   name: string;
   /** Total size in bytes. */
   length: number;
@@ -34,6 +34,8 @@ export interface TorrentInfo {
   addedAt?: number;
   /** BEP 19 web seeds (`url-list`): http(s) URLs only, a few at most (see `webSeedsOf`). */
   webSeeds?: string[];
+  /** Size of the `.torrent` file in bytes, when there is one (the feed's enclosure length). */
+  fileSize?: number;
 }
 
 /** A tracked torrent: its swarm, plus its metadata when it came from the whitelist. */

@@ -55,8 +55,6 @@ export interface WhitelistOptions {
   maxScanInodes: number;
   /** `--max-torrent-size` in bytes: larger files are skipped without being read. */
   maxTorrentSize: number;
-  /** `--max-torrent-name`: names are cut to this many characters. */
-  maxTorrentName: number;
   /** Quiet time after the last file-system event before the affected paths are checked. */
   debounceMs: number;
   /** Longest wait for a check while events keep coming. */
@@ -90,7 +88,6 @@ export const DEFAULT_WHITELIST_OPTIONS: Omit<WhitelistOptions, "root"> = {
   maxScanDepth: 64,
   maxScanInodes: 131072,
   maxTorrentSize: 10 * 1024 * 1024,
-  maxTorrentName: 64,
   debounceMs: 150,
   maxDelayMs: 1000,
   brokenGraceMs: 5000,
@@ -448,8 +445,13 @@ export class Whitelist {
         throw new TorrentTooLargeError(path, stat.size, this.options.maxTorrentSize);
       }
       const bytes = await readTorrentFile(path, this.options.maxTorrentSize);
-      const metainfo = parseMetainfo(bytes, { maxNameLength: this.options.maxTorrentName });
-      const torrents = torrentsOf(metainfo, path, stat.mtime?.getTime() ?? Date.now());
+      const metainfo = parseMetainfo(bytes);
+      const torrents = torrentsOf(
+        metainfo,
+        path,
+        stat.mtime?.getTime() ?? Date.now(),
+        bytes.length,
+      );
       return { signature, status: "ok", torrents, problem: "" };
     } catch (e) {
       if (e instanceof Deno.errors.NotFound || (e as { code?: string }).code === "ENOENT") {
@@ -856,7 +858,12 @@ export class Whitelist {
 }
 
 /** The tracker's metadata for each hash clients announce a parsed file with. */
-function torrentsOf(m: Metainfo, path: string, addedAt: number): Map<string, TorrentInfo> {
+function torrentsOf(
+  m: Metainfo,
+  path: string,
+  addedAt: number,
+  fileSize: number,
+): Map<string, TorrentInfo> {
   const out = new Map<string, TorrentInfo>();
   for (const key of wireHashes(m)) {
     const v1 = key === m.infoHashV1;
@@ -868,6 +875,7 @@ function torrentsOf(m: Metainfo, path: string, addedAt: number): Map<string, Tor
       path,
       addedAt,
       webSeeds: webSeedsOf(m),
+      fileSize,
     });
   }
   return out;

@@ -281,3 +281,114 @@ Deno.test({
     }
   },
 });
+
+/** A tab of a fresh headless Chromium: load a page, evaluate an expression in it. */
+interface Tab {
+  load(url: string): Promise<void>;
+  evaluate(expression: string): Promise<Json>;
+  /** Emulates a phone screen of `width` × `height` CSS pixels. */
+  phone(width: number, height: number): Promise<void>;
+}
+
+/** Runs `fn` with a tab of a Chromium started for it, and stops that Chromium afterwards. */
+async function withTab(fn: (tab: Tab) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "hefur_chromium_" });
+  const browser = await launch(dir);
+  const cdp = new Cdp(browser.url);
+  try {
+    await withTimeout(cdp.opened, "DevTools connection");
+    const { targetId } = await cdp.send("Target.createTarget", { url: "about:blank" });
+    const { sessionId } = await cdp.send("Target.attachToTarget", { targetId, flatten: true });
+    for (const domain of ["Page", "Runtime"]) await cdp.send(`${domain}.enable`, {}, sessionId);
+    await fn({
+      async load(url) {
+        const loaded = cdp.next("Page.loadEventFired", sessionId);
+        const nav = await cdp.send("Page.navigate", { url }, sessionId);
+        assert.equal(nav.errorText, undefined, `${url}: ${nav.errorText}`);
+        await loaded;
+      },
+      async evaluate(expression) {
+        const r = await cdp.send(
+          "Runtime.evaluate",
+          { expression, returnByValue: true },
+          sessionId,
+        );
+        if (r.exceptionDetails) throw new Error(`${expression}: ${r.exceptionDetails.text}`);
+        return r.result.value;
+      },
+      async phone(width, height) {
+        await cdp.send("Emulation.setDeviceMetricsOverride", {
+          width,
+          height,
+          deviceScaleFactor: 2,
+          mobile: true,
+        }, sessionId);
+      },
+    });
+    await cdp.send("Browser.close").catch(() => {});
+  } finally {
+    await cdp.close();
+    const timer = setTimeout(() => browser.child.kill("SIGKILL"), 5000);
+    await browser.child.status;
+    clearTimeout(timer);
+    await browser.drained;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name: "Chromium on a phone: 1000 peers stay one line each; /stat sorts info hashes as text",
+  ignore: !hasChromium,
+  async fn() {
+    const s = await startPageServer({ config: { maxPeers: 2000 } });
+    try {
+      const h = hash20(0x23);
+      s.tracker.addTorrent(h, { name: "big swarm", length: 4160752058, version: 1, fullHash: h });
+      for (let i = 0; i < 1000; i++) {
+        addPeer(s.tracker, h, `10.${i >> 8}.${i & 255}.7`, 6000 + i, i % 3 === 0 ? 0 : 1e9 + i);
+      }
+      // Hashes whose digit runs sort differently as numbers ("9" < "10") and as text ("10" < "9f").
+      for (const hex of ["9f", "10", "0a", "a0"]) {
+        const k = String.fromCharCode(parseInt(hex, 16)).repeat(20);
+        s.tracker.addTorrent(k, { name: `t${hex}`, length: 1, version: 1, fullHash: k });
+      }
+      await withTab(async (tab) => {
+        await tab.phone(390, 844);
+        await tab.load(`${s.origin}/peers?info_hash=${"23".repeat(20)}`);
+        assert.equal(
+          await tab.evaluate(`document.querySelectorAll("#peers tbody tr").length`),
+          1000,
+        );
+        const [pageHeight, tallestRow, scroll, inner] = await tab.evaluate(`[
+          document.documentElement.scrollHeight,
+          Math.max(...[...document.querySelectorAll("#peers tbody tr")].map((r) => r.offsetHeight)),
+          document.documentElement.scrollWidth,
+          window.innerWidth,
+        ]`);
+        // As cards (one labelled line a cell) the page was about 246 000 px tall.
+        assert.ok(pageHeight < 40_000, `/peers with 1000 peers is ${pageHeight} px tall`);
+        assert.ok(tallestRow < 48, `a peer's row is ${tallestRow} px tall: not one line`);
+        assert.ok(scroll <= inner, `/peers: ${scroll}px wide on a ${inner}px screen`);
+
+        await tab.load(`${s.origin}/stat`);
+        await tab.evaluate(`[...document.querySelectorAll("#torrents th button")]
+          .find((b) => b.textContent === "Info hash").click()`);
+        const byHash = await tab.evaluate(
+          `[...document.querySelectorAll("#torrents tbody td.hash code")]
+            .map((c) => c.textContent.slice(0, 2))`,
+        );
+        assert.deepEqual(byHash, ["0a", "10", "23", "9f", "a0"]);
+        // Number columns still sort by value: seeders descending puts the big swarm first.
+        const seeders = `[...document.querySelectorAll("#torrents th button")]
+          .find((b) => b.textContent === "Seeders")`;
+        await tab.evaluate(`${seeders}.click(); ${seeders}.click()`);
+        assert.equal(
+          await tab.evaluate(`document.querySelector("#torrents tbody td.name").textContent`),
+          "big swarm",
+        );
+      });
+    } finally {
+      await s.close();
+    }
+  },
+});
