@@ -23,6 +23,8 @@ import { makeTorrent } from "./support/torrents.ts";
 const decoder = new TextDecoder();
 const HEFUR_BIN = Deno.env.get("HEFUR_BIN");
 const PROBE_BIN = Deno.env.get("HEFUR_SANDBOX_PROBE");
+/** The target HEFUR_BIN was built for, when the caller says (the release workflow does). */
+const TARGET = Deno.env.get("HEFUR_TARGET");
 
 /** The command that runs `program` (the executable, or `entry` from source) with `args`. */
 function command(program: string | undefined, entry: string, args: string[]): Deno.Command {
@@ -60,6 +62,12 @@ async function checkoutCommit(): Promise<RegExp | undefined> {
 }
 
 Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable's flags"})`, async (t) => {
+  await t.step({
+    name: "the executable's own system",
+    ignore: TARGET === undefined,
+    fn: () => assert.equal(Deno.build.target, TARGET, "runs on the system it was built for"),
+  });
+
   await t.step("--version: the version, the commit and the Deno it was built with", async () => {
     const out = await hefur("--version");
     assert.equal(out.code, 0, out.stderr);
