@@ -53,6 +53,13 @@ export const SANDBOX_FLAGS: readonly string[] = [
  */
 export const V8_FLAGS: readonly string[] = ["--v8-flags=--max-semi-space-size=2"];
 
+/**
+ * Flags of `deno compile` alone: embed only the npm packages the program imports (Hefur's
+ * `src/`, the Redis store's dynamic import included: it names its module literally), not the
+ * test-only ones of `deno.lock` (a YAML parser, XML and feed parsers).
+ */
+export const COMPILE_FLAGS: readonly string[] = ["--exclude-unused-npm"];
+
 /** The entry point, relative to the project root. */
 export const ENTRY = "src/main.ts";
 
@@ -215,6 +222,7 @@ export function compileArgs(
     "compile",
     ...SANDBOX_FLAGS,
     ...V8_FLAGS,
+    ...COMPILE_FLAGS,
     // The page assets, read through import.meta.url (src/pages/assets.ts): not modules, so not
     // found by deno compile unless included.
     "--include",
@@ -236,6 +244,7 @@ export function probeCompileArgs(target: string, outDir: string): string[] {
     "compile",
     ...SANDBOX_FLAGS,
     ...V8_FLAGS,
+    ...COMPILE_FLAGS,
     "--output",
     probePath(outDir, target),
     ...(target === hostTarget() ? [] : ["--target", target]),
