@@ -403,3 +403,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the licence: LICENSE is MIT as deno.json and --version say; deno publish accepts it", async () => {
+  const license = await Deno.readTextFile(new URL("../LICENSE", import.meta.url));
+  assert.match(license, /^MIT License\n\nCopyright \(c\) Hefur contributors\n/);
+  assert.equal(denoJson.license, "MIT");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  assert.match(text, /Dry run complete/);
+  for (const file of ["LICENSE", "README.md", "src/main.ts", "www/css/hefur.css"]) {
+    assert.ok(text.includes(`/${file} (`), `${file} is published`);
+  }
+  assert.doesNotMatch(text, /\/tests\/|\/bench\//, "tests and benchmarks are not published");
+});
