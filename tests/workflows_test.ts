@@ -203,3 +203,19 @@ Deno.test("CI runs .ci/run on every push and pull request", () => {
   assert.match(tools.run!, /\bgit\b/);
   assert.match(tools.run!, /\bnpm\b/);
 });
+
+Deno.test("README: Download first, then From source; its target table is src/platform.ts's", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", ROOT));
+  const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(headings.slice(0, 2), ["Download", "From source"]);
+  const download = readme.slice(readme.indexOf("## Download"), readme.indexOf("## From source"));
+  assert.match(download, /sha256sum -c --ignore-missing SHA256SUMS/);
+  assert.match(download, /docker run .* ghcr\.io\/OWNER\/hefur`/);
+  const rows = [...readme.matchAll(/^\| `([\w-]+)` +\| [^|]+\| ([^|]+?) +\|$/gm)];
+  assert.deepEqual(rows.map((r) => r[1]), TARGETS);
+  for (const [, target, missing] of rows) {
+    const lacks = TARGET_TABLE.find((t) => t.target === target)!.missing.length > 0;
+    assert.equal(missing !== "nothing", lacks, `${target}: ${missing}`);
+  }
+  assert.doesNotMatch(readme, /windows-msvc/);
+});
