@@ -96,6 +96,29 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
     }
   });
 
+  await t.step(
+    "the Redis store's client is there: an unreachable store is said to be so",
+    async () => {
+      const port = freePort(); // nothing listens there
+      const out = await hefur(
+        "serve",
+        "--store",
+        `redis://127.0.0.1:${port}`,
+        "--http-port",
+        "0",
+        "--udp-port",
+        "0",
+        "--control-socket",
+        "",
+      );
+      assert.equal(out.code, 1, out.stderr);
+      assert.match(
+        out.stderr,
+        new RegExp(`cannot reach the store redis://127\\.0\\.0\\.1:${port}: `),
+      );
+    },
+  );
+
   const dir = await Deno.makeTempDir({ prefix: "hefur-smoke-" });
   try {
     const first = makeTorrent("smoke-first");
