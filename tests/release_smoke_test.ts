@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { DENO_VERSION, ENTRY, PROBE_ENTRY, SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
-import { platformHelp } from "../src/platform.ts";
+import { platformHelp, platformWarning } from "../src/platform.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { AnnounceEvent } from "../src/protocol/types.ts";
 import { VERSION } from "../src/version.ts";
@@ -225,6 +225,10 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
         assert.ok(ended, "still running 15 s after hefur ctl quit");
         assert.equal(ended.code, 0, ended.stderr);
         assert.doesNotMatch(ended.stderr, /NotCapable|Requires \w+ access/, ended.stderr);
+        // What this system lacks was said at start-up, once (nothing on Linux).
+        const warning = platformWarning();
+        if (warning) assert.ok(ended.stderr.includes(`hefur: warning: ${warning}\n`), ended.stderr);
+        else assert.doesNotMatch(ended.stderr, /runs without|not a system Hefur supports/);
         assert.throws(() => Deno.statSync(socket), Deno.errors.NotFound, "socket file removed");
       });
     } finally {
