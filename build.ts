@@ -4,7 +4,8 @@
  * ```sh
  * deno task build                                      # dist/hefur for this machine
  * deno task build --target aarch64-unknown-linux-gnu   # dist/hefur-aarch64-unknown-linux-gnu
- * deno task build --all                                # every target Deno can compile for
+ * deno task build --all                                # every target of src/platform.ts
+ * deno task build --release                            # what a release publishes (see below)
  * deno task build --dry-run                            # print the deno compile commands only
  * ```
  *
@@ -16,12 +17,20 @@
  * downloads from Deno's release server on first use and caches in `DENO_DIR`. Where that server
  * cannot be reached, point `DENORT_BIN` at a denort of the same Deno version and target; when the
  * runtime is missing and cannot be fetched, this script says so and how to fix it, and exits with
- * {@link EXIT_NO_RUNTIME}.
+ * {@link EXIT_NO_RUNTIME}. A failed build leaves no output directory it created behind.
+ *
+ * `--release` (every target unless `--target` names some) is what `.github/workflows/release.yml`
+ * runs: every executable named `hefur-<target>`, their SHA-256 checksums in `SHA256SUMS` (the
+ * format `sha256sum -c` reads), and, in `probes/`, the sandbox probe of `tests/fixtures/` compiled
+ * with the same sandbox for each target, which the release's smoke test runs on each system
+ * (tests/release_smoke_test.ts). It refuses to run on a Deno other than {@link DENO_VERSION}.
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
+import { DENO_VERSION, TARGET_TABLE } from "./src/platform.ts";
 
 /**
  * The sandbox, given to `deno run` and `deno compile` alike: the permission set `hefur` from
@@ -44,17 +53,23 @@ export const SANDBOX_FLAGS: readonly string[] = [
  */
 export const V8_FLAGS: readonly string[] = ["--v8-flags=--max-semi-space-size=2"];
 
+/**
+ * Flags of `deno compile` alone: embed only the npm packages the program imports (Hefur's
+ * `src/`, the Redis store's dynamic import included: it names its module literally), not the
+ * test-only ones of `deno.lock` (a YAML parser, XML and feed parsers).
+ */
+export const COMPILE_FLAGS: readonly string[] = ["--exclude-unused-npm"];
+
 /** The entry point, relative to the project root. */
 export const ENTRY = "src/main.ts";
 
-/** The targets `deno compile` 2.9 can build for. */
-export const TARGETS: readonly string[] = [
-  "x86_64-unknown-linux-gnu",
-  "aarch64-unknown-linux-gnu",
-  "x86_64-apple-darwin",
-  "aarch64-apple-darwin",
-  "x86_64-pc-windows-msvc",
-];
+/** The sandbox probe, built beside the release's executables (see the module comment). */
+export const PROBE_ENTRY = "tests/fixtures/sandbox_probe.ts";
+
+/** The targets Hefur is built for: those of `src/platform.ts`, where what each lacks is said. */
+export const TARGETS: readonly string[] = TARGET_TABLE.map((t) => t.target);
+
+export { DENO_VERSION };
 
 /** Exit code when the runtime `deno compile` needs is missing and cannot be fetched. */
 export const EXIT_NO_RUNTIME = 3;
@@ -70,6 +85,8 @@ export interface BuildOptions {
   dryRun: boolean;
   /** Directory the executables go to, relative to the project root or absolute. */
   outDir: string;
+  /** Build what a release publishes: `hefur-<target>` each, SHA256SUMS and the probes. */
+  release: boolean;
 }
 
 /** A bad `build.ts` command line. */
@@ -96,10 +113,14 @@ export class MissingRuntimeError extends Error {
   }
 }
 
-const USAGE = `Usage: deno task build [--target TARGET]... [--all] [--out-dir DIR] [--dry-run]
+const USAGE =
+  `Usage: deno task build [--target TARGET]... [--all] [--release] [--out-dir DIR] [--dry-run]
 
   --target TARGET   build for TARGET (repeatable); default: this machine
   --all             build for every target: ${TARGETS.join(", ")}
+  --release         every target (unless --target is given), each as hefur-TARGET, with
+                    SHA256SUMS and the sandbox probes in probes/, as a release publishes them;
+                    needs Deno ${DENO_VERSION}
   --out-dir DIR     where the executables go (default: dist)
   --dry-run         print the deno compile commands without running them
 
@@ -119,11 +140,12 @@ Environment:
  *   targets: ["aarch64-apple-darwin"],
  *   dryRun: true,
  *   outDir: "dist",
+ *   release: false,
  * });
  * ```
  */
 export function parseBuildArgs(args: readonly string[]): BuildOptions {
-  const options: BuildOptions = { targets: [], dryRun: false, outDir: "dist" };
+  const options: BuildOptions = { targets: [], dryRun: false, outDir: "dist", release: false };
   const value = (i: number, name: string): string => {
     const v = args[i + 1];
     if (v === undefined || v.startsWith("--")) {
@@ -140,7 +162,8 @@ export function parseBuildArgs(args: readonly string[]): BuildOptions {
         const target = inline ?? value(i++, arg);
         if (!TARGETS.includes(target)) {
           throw new BuildUsageError(
-            `unknown target "${target}"; deno compile builds for: ${TARGETS.join(", ")}`,
+            `unknown target "${target}"; Hefur is built for: ${TARGETS.join(", ")} ` +
+              "(see src/platform.ts)",
             target,
           );
         }
@@ -156,6 +179,9 @@ export function parseBuildArgs(args: readonly string[]): BuildOptions {
       case "--dry-run":
         options.dryRun = true;
         break;
+      case "--release":
+        options.release = true;
+        break;
       default:
         throw new BuildUsageError(`unknown argument "${args[i]}"`, args[i]);
     }
@@ -168,10 +194,17 @@ export function hostTarget(): string {
   return Deno.build.target;
 }
 
-/** Path of the executable for `target`: `hefur` for this machine, `hefur-<target>` otherwise. */
-export function outputPath(outDir: string, target: string): string {
-  const name = target === hostTarget() ? "hefur" : `hefur-${target}`;
-  return `${outDir}/${name}${target.includes("windows") ? ".exe" : ""}`;
+/**
+ * Path of the executable for `target`: `hefur` for this machine, `hefur-<target>` otherwise or
+ * in a release (whose files are all named by their target).
+ */
+export function outputPath(outDir: string, target: string, release = false): string {
+  return `${outDir}/${!release && target === hostTarget() ? "hefur" : `hefur-${target}`}`;
+}
+
+/** Path of the sandbox probe a release builds for `target`. */
+export function probePath(outDir: string, target: string): string {
+  return `${outDir}/probes/sandbox-probe-${target}`;
 }
 
 /**
@@ -179,21 +212,54 @@ export function outputPath(outDir: string, target: string): string {
  * the commit baked in as the first program argument. `--target` is left out for this machine's
  * target, so a build without one works exactly like plain `deno compile`.
  */
-export function compileArgs(target: string, commit: string, outDir: string): string[] {
+export function compileArgs(
+  target: string,
+  commit: string,
+  outDir: string,
+  release = false,
+): string[] {
   return [
     "compile",
     ...SANDBOX_FLAGS,
     ...V8_FLAGS,
+    ...COMPILE_FLAGS,
     // The page assets, read through import.meta.url (src/pages/assets.ts): not modules, so not
     // found by deno compile unless included.
     "--include",
     "www",
     "--output",
-    outputPath(outDir, target),
+    outputPath(outDir, target, release),
     ...(target === hostTarget() ? [] : ["--target", target]),
     ENTRY,
     `--build-commit=${commit}`,
   ];
+}
+
+/**
+ * The arguments of `deno compile` for the sandbox probe of `target`: the same sandbox and V8
+ * flags as Hefur's, so the probe finds on each system what the executable may and may not do.
+ */
+export function probeCompileArgs(target: string, outDir: string): string[] {
+  return [
+    "compile",
+    ...SANDBOX_FLAGS,
+    ...V8_FLAGS,
+    ...COMPILE_FLAGS,
+    "--output",
+    probePath(outDir, target),
+    ...(target === hostTarget() ? [] : ["--target", target]),
+    PROBE_ENTRY,
+  ];
+}
+
+/**
+ * The text of `SHA256SUMS` for `files` (name → contents): one `<hex>  <name>` line each, sorted
+ * by name, as `sha256sum -c` reads it.
+ */
+export function checksumsText(files: ReadonlyMap<string, Uint8Array>): string {
+  return [...files.keys()].sort().map((name) =>
+    `${createHash("sha256").update(files.get(name)!).digest("hex")}  ${name}\n`
+  ).join("");
 }
 
 /**
@@ -332,7 +398,18 @@ export async function build(args: readonly string[]): Promise<number> {
     throw e;
   }
   const root = new URL(".", import.meta.url).pathname;
-  const targets = options.targets.length > 0 ? options.targets : [hostTarget()];
+  const targets = options.targets.length > 0
+    ? options.targets
+    : options.release
+    ? [...TARGETS]
+    : [hostTarget()];
+  if (options.release && Deno.version.deno !== DENO_VERSION) {
+    console.error(
+      `build: a release is built with Deno ${DENO_VERSION} (src/platform.ts), ` +
+        `not ${Deno.version.deno}: npx -y deno@${DENO_VERSION} task build --release`,
+    );
+    return EXIT_USAGE;
+  }
   // An empty DENORT_BIN counts as unset (deno compile would look for a file named "").
   const denortBin = Deno.env.get("DENORT_BIN") || undefined;
   const env = Deno.env.toObject();
@@ -347,18 +424,53 @@ export async function build(args: readonly string[]): Promise<number> {
   const commit = await buildCommit(root);
   const cacheDir = await denoDir(root) ?? "$DENO_DIR";
 
-  for (const target of targets) {
-    const cachePath = cachedRuntimePath(cacheDir, target);
-    const compile = compileArgs(target, commit, options.outDir);
-    if (options.dryRun) {
+  if (options.dryRun) {
+    for (const target of targets) {
+      const cachePath = cachedRuntimePath(cacheDir, target);
       const runtime = denortBin
         ? `DENORT_BIN=${denortBin}`
         : existsFile(cachePath)
         ? `cached: ${cachePath}`
         : "to be downloaded by deno compile";
-      console.log(`deno ${compile.map(shellQuote).join(" ")}\n  # runtime: ${runtime}`);
-      continue;
+      const commands = [compileArgs(target, commit, options.outDir, options.release)];
+      if (options.release) commands.push(probeCompileArgs(target, options.outDir));
+      for (const compile of commands) {
+        console.log(`deno ${compile.map(shellQuote).join(" ")}\n  # runtime: ${runtime}`);
+      }
     }
+    if (options.release) console.log(`# then ${options.outDir}/SHA256SUMS`);
+    return 0;
+  }
+
+  const outDir = resolve(root, options.outDir);
+  // Directories this build creates, removed again if it fails and leaves them empty.
+  const created = [outDir, `${outDir}/probes`].filter((d) => !existsPath(d));
+  const code = await compileAll(targets, commit, denortBin, env, cacheDir, options, root);
+  if (code !== 0) {
+    for (const dir of created.reverse()) {
+      try {
+        Deno.removeSync(dir); // only when empty: never what a user put there
+      } catch {
+        // not empty, or already gone
+      }
+    }
+  }
+  return code;
+}
+
+/** Compiles every target (and, for a release, its probe and the checksums); the exit code. */
+async function compileAll(
+  targets: readonly string[],
+  commit: string,
+  denortBin: string | undefined,
+  env: Record<string, string>,
+  cacheDir: string,
+  options: BuildOptions,
+  root: string,
+): Promise<number> {
+  const built = new Map<string, Uint8Array>();
+  for (const target of targets) {
+    const cachePath = cachedRuntimePath(cacheDir, target);
     try {
       if (denortBin) checkDenortBin(denortBin, target, cachePath);
     } catch (e) {
@@ -368,30 +480,53 @@ export async function build(args: readonly string[]): Promise<number> {
       }
       throw e;
     }
-    Deno.mkdirSync(resolve(root, options.outDir), { recursive: true });
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: compile,
-      cwd: root,
-      clearEnv: true,
-      env,
-      stdout: "inherit",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    if (!out.success) {
-      const reason = runtimeFailure(stderr);
-      if (reason !== undefined) {
-        console.error(missingRuntimeMessage(target, reason, cachePath));
-        return EXIT_NO_RUNTIME;
+    const commands = [compileArgs(target, commit, options.outDir, options.release)];
+    if (options.release) commands.push(probeCompileArgs(target, options.outDir));
+    for (const compile of commands) {
+      const output = compile[compile.indexOf("--output") + 1];
+      Deno.mkdirSync(resolve(root, output, ".."), { recursive: true });
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: compile,
+        cwd: root,
+        clearEnv: true,
+        env,
+        stdout: "inherit",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      if (!out.success) {
+        const reason = runtimeFailure(stderr);
+        if (reason !== undefined) {
+          console.error(missingRuntimeMessage(target, reason, cachePath));
+          return EXIT_NO_RUNTIME;
+        }
+        Deno.stderr.writeSync(out.stderr);
+        console.error(`build: deno compile failed for ${target} (exit code ${out.code})`);
+        return 1;
       }
       Deno.stderr.writeSync(out.stderr);
-      console.error(`build: deno compile failed for ${target} (exit code ${out.code})`);
-      return 1;
+      console.error(`build: ${output} (commit ${commit})`);
     }
-    Deno.stderr.writeSync(out.stderr);
-    console.error(`build: ${outputPath(options.outDir, target)} (commit ${commit})`);
+    if (options.release) {
+      const path = outputPath(options.outDir, target, true);
+      built.set(path.slice(path.lastIndexOf("/") + 1), Deno.readFileSync(resolve(root, path)));
+    }
+  }
+  if (options.release) {
+    const sums = `${options.outDir}/SHA256SUMS`;
+    Deno.writeTextFileSync(resolve(root, sums), checksumsText(built));
+    console.error(`build: ${sums}`);
   }
   return 0;
+}
+
+function existsPath(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function existsFile(path: string): boolean {

@@ -6,13 +6,14 @@
 import { ctl } from "./cli/ctl.ts";
 import { serve } from "./cli/serve.ts";
 import { takeBuildArgs, versionText } from "./version.ts";
+import { platformHelp } from "./platform.ts";
 
 const USAGE = `Usage: hefur <command> [options]
 
 Commands:
   serve [options]   run the tracker (see 'hefur serve --help')
   ctl <command>     control a running tracker (see 'hefur ctl --help')
-  --version         print the version and exit
+  --version         print the version, the commit and the Deno it was built with
   --help            print this help
 `;
 
@@ -37,10 +38,10 @@ export async function main(args: string[], commit = "unknown"): Promise<number> 
     case "-help":
     case "-h":
     case "help":
-      console.log(USAGE);
+      console.log(USAGE + platformHelp());
       return command === undefined ? 2 : 0;
     default:
-      console.error(`hefur: unknown command "${command}"\n\n${USAGE}`);
+      console.error(`hefur: unknown command "${command}"\n\n${USAGE}${platformHelp()}`);
       return 2;
   }
 }

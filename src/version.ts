@@ -1,5 +1,6 @@
 /**
- * The version of Hefur, from `deno.json`, and the commit it was built from.
+ * The version of Hefur, from `deno.json`, the commit it was built from, and the Deno it runs on
+ * (in the executable, the runtime `deno compile` embedded: the Deno it was built with).
  *
  * The commit reaches the compiled binary as a baked argument: `deno compile` stores the arguments
  * that follow the entry point in the executable and passes them before the user's, so `build.ts`
@@ -48,8 +49,26 @@ export function takeBuildArgs(args: readonly string[]): BuildArgs {
   return { commit: "unknown", args: [...args] };
 }
 
-/** The text `hefur --version` prints. */
-export function versionText(commit = "unknown"): string {
+/**
+ * The text `hefur --version` prints: the version and commit, then the Deno version and target,
+ * then the licence.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { versionText } from "./version.ts";
+ * assert.match(
+ *   versionText("1a2b3c4", "2.9.6", "aarch64-apple-darwin"),
+ *   /^hefur \d+\.\d+\.\d+ \(commit 1a2b3c4\)\nDeno 2\.9\.6 \(aarch64-apple-darwin\)\n/,
+ * );
+ * ```
+ */
+export function versionText(
+  commit = "unknown",
+  deno: string = Deno.version.deno,
+  target: string = Deno.build.target,
+): string {
   return `hefur ${VERSION} (commit ${commit})\n` +
+    `Deno ${deno} (${target})\n` +
     "A BitTorrent tracker. Free software under the MIT licence, with no warranty.\n";
 }

@@ -26,6 +26,7 @@ import { ControlServer, ControlSocketError } from "../control/server.ts";
 import { controlHandler } from "../control/commands.ts";
 import { auditedHandler, AuditLog, AuditLogError } from "../control/audit.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
+import { platformHelp, platformWarning } from "../platform.ts";
 import {
   dropPrivileges,
   type Identity,
@@ -45,7 +46,7 @@ function stderr(text: string): void {
 /** Runs `hefur serve` with `args`; resolves with the process exit code. */
 export async function serve(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-help") || args.includes("-h")) {
-    console.log(serveHelp());
+    console.log(serveHelp() + platformHelp());
     return 0;
   }
   let config;
@@ -112,6 +113,10 @@ export async function serve(args: string[]): Promise<number> {
     await logging.close();
     return 1;
   };
+
+  // On a partly supported system (src/platform.ts), what is missing, once, before anything starts.
+  const missing = platformWarning();
+  if (missing !== undefined) log.warning("{missing}", { missing });
 
   const startedAt = Date.now();
   let hefur: Hefur;

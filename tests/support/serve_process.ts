@@ -30,6 +30,8 @@ export interface ServeProcess {
   readonly ready: string;
   /** Sends SIGTERM; resolves with the exit code and everything written to standard error. */
   stop(): Promise<{ code: number; stderr: string }>;
+  /** Resolves when the process ends by itself (e.g. on `hefur ctl quit`), as {@link stop} does. */
+  readonly exited: Promise<{ code: number; stderr: string }>;
 }
 
 /**
@@ -61,8 +63,13 @@ export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
     await stdout;
     return { code: status.code, stderr };
   };
+  const exited = child.status.then(async (status) => {
+    await drained;
+    await stdout;
+    return { code: status.code, stderr };
+  });
   try {
-    return { ready: await readyLine, stop };
+    return { ready: await readyLine, stop, exited };
   } catch (e) {
     await stop();
     throw e;
