@@ -224,6 +224,8 @@ Deno.test("serve's pages, embedded assets, .torrent downloads, HTTPS and WebSock
       "0",
       "--torrent-dir",
       `${dir}/torrents`,
+      "--control-socket",
+      `${dir}/control`,
       ...(certs
         ? [
           "--https-port",
