@@ -184,6 +184,8 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     });
     try {
       await whitelist.start();
+      // The WebSocket completed counts restored above were waiting for the whitelist.
+      wsTracker.sweep();
     } catch (e) {
       await admission.close();
       await redis?.close();
@@ -215,23 +217,30 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     ...clientAddress,
   });
   let udp: UdpServer | undefined;
-  addPageRoutes(router, tracker, {
-    assets,
-    statPage: !config.disableStatPage,
-    peersPage: !config.disablePeersPage,
-    filePage: !config.disableFilePage,
-    maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
-    udpPort: () => udp?.addr.port ?? 0,
-    feed: !config.disableFeed,
-    feedEntries: config.feedEntries,
-    feedTitle: config.feedTitle,
-    badges: !config.disableBadges,
-  }, store);
+  addPageRoutes(
+    router,
+    tracker,
+    {
+      assets,
+      statPage: !config.disableStatPage,
+      peersPage: !config.disablePeersPage,
+      filePage: !config.disableFilePage,
+      maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
+      udpPort: () => udp?.addr.port ?? 0,
+      feed: !config.disableFeed,
+      feedEntries: config.feedEntries,
+      feedTitle: config.feedTitle,
+      badges: !config.disableBadges,
+    },
+    store,
+    wsTracker,
+  );
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
     admission,
     store,
+    browsers: wsTracker,
   });
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);

@@ -10,7 +10,8 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { percentDecode } from "../protocol/http_query.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { SwarmCounts } from "../protocol/types.ts";
-import { StoreUnavailableError } from "../tracker/store.ts";
+import { StoreUnavailableError, type TorrentView } from "../tracker/store.ts";
+import { mergeTorrent } from "../tracker/listing.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
 import type { Site } from "./site.ts";
 import { xml } from "./xml.ts";
@@ -101,7 +102,7 @@ export function swarmBadge(t: Pick<Torrent, "info"> & { swarm: SwarmCounts }): s
 
 /**
  * Serves `/badge/<40 or 64 hex digits>.svg`. With a shared store the counters are read from it
- * (one script call).
+ * (one script call). Browsers (WebSocket peers) are counted with the others.
  */
 export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   const m = PATH.exec(percentDecode(req.path));
@@ -109,7 +110,7 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
   if (hash === undefined) return unknownBadge();
   if (site.store !== site.tracker) {
     return Promise.resolve(site.store.peersOf(hash.key, 0)).then(
-      (view) => view === undefined ? unknownBadge() : badge(hash, view.torrent),
+      (view) => badge(site, hash, view?.torrent),
       (e) => {
         if (!(e instanceof StoreUnavailableError)) throw e;
         const body = badgeSvg("swarm", "unavailable", COLORS.unknown, "Store unavailable");
@@ -117,14 +118,13 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
       },
     );
   }
-  const torrent = site.tracker.get(hash.key);
-  return torrent === undefined ? unknownBadge() : badge(hash, torrent);
+  return badge(site, hash, site.tracker.get(hash.key));
 }
 
-function badge(
-  hash: PageHash,
-  torrent: Pick<Torrent, "info"> & { swarm: SwarmCounts },
-): HttpResponse {
+/** The badge of the torrent the store knows as `known`, its browsers counted in. */
+function badge(site: Site, hash: PageHash, known: TorrentView | undefined): HttpResponse {
+  const torrent = mergeTorrent(known, hash.key, site.browsers, site.tracker.options.open);
+  if (torrent === undefined) return unknownBadge();
   const full = torrent.info?.fullHash;
   if (hash.full.length === 32 && full !== undefined && full !== hash.full) return unknownBadge();
   return { status: 200, headers: BADGE_HEADERS, body: swarmBadge(torrent), keepAlive: true };

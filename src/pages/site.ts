@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import type { TrackerStore } from "../tracker/store.ts";
+import type { BrowserSwarms } from "../tracker/listing.ts";
 import { VERSION } from "../version.ts";
 import type { Assets } from "./assets.ts";
 import { formatDuration } from "./format.ts";
@@ -40,6 +41,8 @@ export interface Site extends PageOptions {
   startedAt: number;
   /** Where the swarms are: the tracker itself, or a shared store. */
   store: TrackerStore;
+  /** This instance's WebSocket (browser) swarms, merged into every count pages show. */
+  browsers?: BrowserSwarms;
 }
 
 /**

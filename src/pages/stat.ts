@@ -20,7 +20,12 @@ import {
 import { formatBytes, formatCount, formatDuration } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, type Site } from "./site.ts";
-import { pageOfListing } from "../tracker/listing.ts";
+import {
+  type ListingTotals,
+  mergeListing,
+  pageOfListing,
+  requestCounts,
+} from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
 export const STAT_PAGE_SIZE = 1000;
@@ -183,7 +188,25 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<H
     return errorPage(site, 400, "Bad request", e.message);
   }
   if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
-  return renderFromStore(site, site.store.listing(), (l) => renderStat(site, req, pageNo, l));
+  return renderFromStore(
+    site,
+    site.store.listing(),
+    (l) => renderStat(site, req, pageNo, mergeListing(l, site.browsers, site.tracker.options.open)),
+  );
+}
+
+/**
+ * The browsers' part of the totals, shown under the cards when there is one: the counts above
+ * include them.
+ */
+export function browserNote(web: ListingTotals["webtorrent"]): Html | false {
+  if (web.seeders + web.leechers + web.completed === 0) return false;
+  return html`
+    <p class="note" id="browsers">Of these, browsers over WebSocket (WebTorrent): <span
+        id="browser-seeders">${formatCount(web.seeders)}</span> seeding, <span
+        id="browser-leechers">${formatCount(web.leechers)}</span> leeching, <span
+        id="browser-completed">${formatCount(web.completed)}</span> completed.</p>
+  `;
 }
 
 function renderStat(
@@ -207,7 +230,7 @@ function renderStat(
   );
   const { seeders, leechers, completed, length, officialOnline } = totals;
   const rows: Html[] = shown.map((t) => row(site, t, trackers));
-  const c = site.store.counters;
+  const c = requestCounts(site.store.counters, site.browsers?.counters);
   const content = html`
     <section class="cards" aria-label="Summary">
       <div class="card"><span class="k">Torrents</span><span class="v">${formatCount(
@@ -230,6 +253,7 @@ function renderStat(
           >${formatCount(officialOnline)} of ${formatCount(tracker.size)}</span></div>
       `}
     </section>
+    ${browserNote(totals.webtorrent)}
     <section class="announce" aria-label="Announce URLs">
     <span class="k">Announce</span>${trackers.map((u) =>
       html`
@@ -273,7 +297,12 @@ function renderStat(
     <p
       class="counters">Since start (${formatDuration(tracker.now())} ago): <span id="announces">${c
         .announces}</span> announces, <span id="scrapes">${c
-        .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused.</p>
+        .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused${c.webtorrent
+                .announces + c.webtorrent.scrapes > 0 && html`
+        (over WebSocket: <span id="ws-announces">${c.webtorrent.announces}</span> announces,
+        <span id="ws-scrapes">${c.webtorrent.scrapes}</span> scrapes, <span
+          id="ws-failures">${c.webtorrent.failures}</span> refused)
+      `}.</p>
     ${storeLine(site.store.status(), listing.ageMs)}
   `;
   return page(site, 200, "Torrents", content);

@@ -23,7 +23,10 @@ export interface TorrentView {
   /** The 20-byte key clients announce with, as a binary string. */
   readonly infoHash: string;
   readonly info?: TorrentInfo;
+  /** Its counters: every kind of peer, once the WebSocket swarm is merged in (see `listing.ts`). */
   readonly swarm: SwarmCounts;
+  /** Of `swarm`, the WebSocket (browser) part, when a WebSocket swarm was merged in. */
+  readonly webtorrent?: SwarmCounts;
 }
 
 /** Every tracked torrent, for `/stat` and full scrapes. */
