@@ -391,3 +391,21 @@ Deno.test("ctl status prints the browsers and the WebSocket requests", async () 
     await server.close();
   }
 });
+
+Deno.test("open mode with --official-seed: a torrent only browsers announced has its seed down", async () => {
+  await using hefur = await startTestHefur({ officialSeed: ["10.0.0.0/8"] });
+  const { hash } = torrentFile("official");
+  const browsers = await browsersJoin(hefur, hash);
+  try {
+    const stat = (await get(hefur, "/stat")).body;
+    const body = stat.slice(stat.indexOf("<tbody>"), stat.indexOf("</tbody>"));
+    const header = stat.slice(stat.indexOf("<thead>"), stat.indexOf("</thead>"));
+    // Every row has a cell under every heading, the official seed's included.
+    assert.equal([...body.matchAll(/<td[ >]/g)].length, [...header.matchAll(/<th[ >]/g)].length);
+    assert.match(body, /data-label="Official seed"[^>]*><span class="badge down">down</);
+    const t = await getJson(hefur, `/api/torrents/${binaryToHex(hash)}.json`);
+    assert.equal(t.official_seeds, 0);
+  } finally {
+    await browsers.close();
+  }
+});

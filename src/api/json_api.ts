@@ -3,9 +3,12 @@
  *
  * - `GET /api/stats.json[?page=N]`: the tracker's counters and totals, and the torrents
  *   ({@link API_PAGE_SIZE} per page, in the order of `/stat`).
- * - `GET /api/torrents/<hex>.json`: one torrent and its most recent peers (at most
- *   {@link API_MAX_PEERS}; the reply says when there were more). `<hex>` is a v1 hash (40 digits)
- *   or a full v2 hash (64 digits, looked up by its first 20 bytes).
+ * - `GET /api/torrents/<hex>.json`: one torrent and its most recent peers and browsers (at most
+ *   {@link API_MAX_PEERS} of each; the reply says when there were more). `<hex>` is a v1 hash (40
+ *   digits) or a full v2 hash (64 digits, looked up by its first 20 bytes).
+ *
+ * Browsers (WebSocket peers) are counted with the others, their part given apart as `webtorrent`
+ * (see `tracker/listing.ts`).
  *
  * Read-only and without cookies, so every origin may read it (`Access-Control-Allow-Origin: *`).
  * It follows the pages' switches: `--disable-stat-page` turns `/api/stats.json` off and
@@ -128,7 +131,7 @@ export function torrentJson(
       completed: t.webtorrent?.downloaded ?? 0,
     },
     announces: t.announces ?? null,
-    official_seeds: tracker?.officialSeeds(t) ?? null,
+    official_seeds: tracker?.hasOfficialNetworks ? tracker.officialSeeds(t) ?? 0 : null,
     first_seen: t.firstSeen === undefined ? null : new Date(t.firstSeen).toISOString(),
     url: `/api/torrents/${hex}.json`,
   };

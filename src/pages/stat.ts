@@ -82,8 +82,9 @@ export function torrentLinks(
  * networks are configured.
  */
 export function officialCell(site: Site, t: TorrentView): Html | false {
-  const n = site.tracker.officialSeeds(t);
-  if (n === undefined) return false;
+  if (!site.tracker.hasOfficialNetworks) return false;
+  // A torrent only browsers announced has no UDP/HTTP seed, official or not.
+  const n = site.tracker.officialSeeds(t) ?? 0;
   return html`
     <td data-label="Official seed" data-v="${n}">${n > 0
       ? html`<span class="badge official" title="${n} official seeders online">online</span>`
