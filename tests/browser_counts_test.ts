@@ -11,6 +11,8 @@ import { encode } from "../src/protocol/bencode.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { decodeState } from "../src/state/state_format.ts";
+import { Tracker } from "../src/tracker/tracker.ts";
+import { WsTracker } from "../src/tracker/ws_tracker.ts";
 import { getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
 import { runCtl, tempDir } from "./process_helpers.ts";
 import { WsClient } from "./support/clients.ts";
@@ -408,4 +410,24 @@ Deno.test("open mode with --official-seed: a torrent only browsers announced has
   } finally {
     await browsers.close();
   }
+});
+
+Deno.test("core: WebSocket counts waiting for their torrent are bounded by maxTorrents", () => {
+  const tracker = new Tracker({ open: false, maxTorrents: 2 });
+  const ws = new WsTracker<string>(tracker);
+  for (const c of "abc") assert.equal(ws.restore(c.repeat(20), 1), false, "waits");
+  // The oldest goes first; a count for a waiting hash adds up.
+  assert.deepEqual([...ws.pending()].map(([h]) => h[0]), ["b", "c"]);
+  ws.restore("c".repeat(20), 2);
+  assert.deepEqual([...ws.pending()], [["b".repeat(20), 1], ["c".repeat(20), 3]]);
+  // Tracked now: the next sweep gives the count back to a (peerless) swarm.
+  tracker.addTorrent("c".repeat(20));
+  ws.sweep();
+  assert.equal(ws.get("c".repeat(20))?.downloaded, 3);
+  assert.deepEqual([...ws.pending()].map(([h]) => h[0]), ["b"]);
+  // No longer tracked: the swarm goes, its count waits again.
+  tracker.removeTorrent("c".repeat(20));
+  ws.sweep();
+  assert.equal(ws.get("c".repeat(20)), undefined);
+  assert.deepEqual([...ws.pending()].map(([h, n]) => [h[0], n]), [["b", 1], ["c", 3]]);
 });

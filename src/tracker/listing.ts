@@ -75,8 +75,8 @@ export function browserOnlyView(
 /**
  * The listing with the WebSocket swarms merged in: each torrent carries its browsers' counts,
  * and in open mode the torrents only browsers have announced follow the others (in whitelist
- * mode every WebSocket swarm is of a tracked torrent). Walks the listing once; costs nothing
- * when no browser swarm exists.
+ * mode every WebSocket swarm is of a tracked torrent). Lazy, like the listing: its torrents are
+ * merged as they are walked, one look-up each. Costs nothing when no browser swarm exists.
  */
 export function mergeListing(
   listing: TorrentListing,
@@ -84,19 +84,23 @@ export function mergeListing(
   open: boolean,
 ): TorrentListing {
   if (browsers === undefined || browsers.size === 0) return listing;
-  const torrents: TorrentView[] = [];
-  const merged = new Set<string>();
-  for (const t of listing.torrents) {
-    const ws = browsers.get(t.infoHash);
-    if (ws !== undefined) merged.add(t.infoHash);
-    torrents.push(withBrowserSwarm(t, ws));
+  const only: [string, SwarmCounts][] = [];
+  if (open) {
+    const has = listing.has ?? hashesOf(listing);
+    for (const [infoHash, ws] of browsers.swarms()) if (!has(infoHash)) only.push([infoHash, ws]);
   }
-  if (open && merged.size < browsers.size) {
-    for (const [infoHash, ws] of browsers.swarms()) {
-      if (!merged.has(infoHash)) torrents.push(browserOnlyView(infoHash, ws));
-    }
+  function* torrents(): Generator<TorrentView> {
+    for (const t of listing.torrents) yield withBrowserSwarm(t, browsers!.get(t.infoHash));
+    for (const [infoHash, ws] of only) yield browserOnlyView(infoHash, ws);
   }
-  return { size: torrents.length, torrents, ageMs: listing.ageMs };
+  return { size: listing.size + only.length, torrents: torrents(), ageMs: listing.ageMs };
+}
+
+/** Membership in a listing that cannot answer it: a set of its hashes (walks it once more). */
+function hashesOf(listing: TorrentListing): (infoHash: string) => boolean {
+  const hashes = new Set<string>();
+  for (const t of listing.torrents) hashes.add(t.infoHash);
+  return (infoHash) => hashes.has(infoHash);
 }
 
 /**

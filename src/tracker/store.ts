@@ -33,9 +33,12 @@ export interface TorrentView {
 export interface TorrentListing {
   /** How many torrents {@link torrents} yields. */
   readonly size: number;
+  /** Walked once, unless `has` is absent: then it must allow a second walk (an array does). */
   readonly torrents: Iterable<TorrentView>;
   /** Milliseconds since the counters were read (0 when live). */
   readonly ageMs: number;
+  /** Whether a torrent is in {@link torrents}, when the store can tell without walking them. */
+  readonly has?: (infoHash: string) => boolean;
 }
 
 /** The peers of one torrent, for `/peers`. */
