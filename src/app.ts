@@ -217,24 +217,19 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     ...clientAddress,
   });
   let udp: UdpServer | undefined;
-  addPageRoutes(
-    router,
-    tracker,
-    {
-      assets,
-      statPage: !config.disableStatPage,
-      peersPage: !config.disablePeersPage,
-      filePage: !config.disableFilePage,
-      maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
-      udpPort: () => udp?.addr.port ?? 0,
-      feed: !config.disableFeed,
-      feedEntries: config.feedEntries,
-      feedTitle: config.feedTitle,
-      badges: !config.disableBadges,
-    },
-    store,
-    wsTracker,
-  );
+  addPageRoutes(router, tracker, {
+    assets,
+    statPage: !config.disableStatPage,
+    peersPage: !config.disablePeersPage,
+    filePage: !config.disableFilePage,
+    maxTorrentFileBytes: config.maxTorrentSize * 1024 * 1024,
+    udpPort: () => udp?.addr.port ?? 0,
+    feed: !config.disableFeed,
+    feedEntries: config.feedEntries,
+    feedTitle: config.feedTitle,
+    badges: !config.disableBadges,
+    browsers: wsTracker,
+  }, store);
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,

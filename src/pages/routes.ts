@@ -12,7 +12,6 @@ import type { Tracker } from "../tracker/tracker.ts";
 import { badgeResponse } from "./badge.ts";
 import { feedResponse } from "./feed.ts";
 import type { TrackerStore } from "../tracker/store.ts";
-import type { BrowserSwarms } from "../tracker/listing.ts";
 import { fileResponse } from "./file.ts";
 import { peersPage } from "./peers.ts";
 import { statPage } from "./stat.ts";
@@ -53,21 +52,18 @@ function pageRoute(
 
 /**
  * Adds the pages that `options` turns on, the assets and the 404 page to `router`. Counters and
- * peers come from `store` (the tracker itself unless the swarms are shared) and `browsers` (the
- * WebSocket swarms, merged in).
+ * peers come from `store` (the tracker itself unless the swarms are shared).
  */
 export function addPageRoutes(
   router: Router,
   tracker: Tracker,
   options: PageOptions,
   store: TrackerStore = tracker,
-  browsers?: BrowserSwarms,
 ): Router {
   const site: Site = {
     ...options,
     tracker,
     store,
-    browsers,
     startedAt: Date.now() - tracker.now() * 1000,
   };
   if (site.statPage) router.on("/stat", pageRoute(site, statPage));

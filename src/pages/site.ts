@@ -31,6 +31,8 @@ export interface PageOptions {
   feedTitle: string;
   /** Serve `/badge/<hash>.svg`. */
   badges: boolean;
+  /** This instance's WebSocket (browser) swarms, merged into every count pages show. */
+  browsers?: BrowserSwarms;
 }
 
 /** The tracker, the store and the page settings, handed to every page. */
@@ -41,8 +43,6 @@ export interface Site extends PageOptions {
   startedAt: number;
   /** Where the swarms are: the tracker itself, or a shared store. */
   store: TrackerStore;
-  /** This instance's WebSocket (browser) swarms, merged into every count pages show. */
-  browsers?: BrowserSwarms;
 }
 
 /**
