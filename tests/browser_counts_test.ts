@@ -9,6 +9,7 @@ import { ControlServer } from "../src/control/server.ts";
 import type { StatusResult } from "../src/control/protocol.ts";
 import { encode } from "../src/protocol/bencode.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
+import { AnnounceEvent } from "../src/protocol/types.ts";
 import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { decodeState } from "../src/state/state_format.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
@@ -430,4 +431,32 @@ Deno.test("core: WebSocket counts waiting for their torrent are bounded by maxTo
   ws.sweep();
   assert.equal(ws.get("c".repeat(20)), undefined);
   assert.deepEqual([...ws.pending()].map(([h, n]) => [h[0], n]), [["b", 1], ["c", 3]]);
+});
+
+Deno.test("core: a browser's `completed` without `left` counts once, and makes it a seeder", () => {
+  const ws = new WsTracker<string>(new Tracker({ open: true }));
+  const hash = "h".repeat(20);
+  const announce = (peer: string, event: AnnounceEvent, left?: number) =>
+    ws.announce(peer, {
+      action: "announce",
+      infoHash: hash,
+      peerId: peer.repeat(20),
+      event,
+      left,
+      offers: [],
+      numwant: 0,
+    });
+  // bittorrent-tracker's client without a torrent to ask sends no `left` at all.
+  announce("a", AnnounceEvent.Started);
+  announce("a", AnnounceEvent.None);
+  const swarm = ws.get(hash)!;
+  assert.deepEqual([swarm.complete, swarm.incomplete, swarm.downloaded], [0, 1, 0]);
+  announce("a", AnnounceEvent.Completed);
+  assert.deepEqual([swarm.complete, swarm.incomplete, swarm.downloaded], [1, 0, 1]);
+  announce("a", AnnounceEvent.Completed);
+  announce("a", AnnounceEvent.None);
+  assert.deepEqual([swarm.complete, swarm.incomplete, swarm.downloaded], [1, 0, 1], "once");
+  // A peer first heard with `completed` is a seeder, but did not complete here.
+  announce("b", AnnounceEvent.Completed);
+  assert.deepEqual([swarm.complete, swarm.incomplete, swarm.downloaded], [2, 0, 1]);
 });

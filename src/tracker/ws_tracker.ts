@@ -194,7 +194,10 @@ export class WsTracker<C> {
       }
       swarm = this.#create(req.infoHash);
     }
-    const seeder = req.left === 0;
+    const completed = req.event === AnnounceEvent.Completed;
+    // `left` may be unknown (a client without the torrent's size sends none, or null): then the
+    // peer's state stands, except that `completed` says it has everything.
+    const seeder = req.left === undefined ? (completed ? true : undefined) : req.left === 0;
     if (self === undefined) {
       const holder = swarm.get(req.peerId);
       // A peer id already held by a live connection is not taken over: otherwise anyone who saw
@@ -204,7 +207,7 @@ export class WsTracker<C> {
         infoHash: req.infoHash,
         peerId: req.peerId,
         conn,
-        seeder: req.left === undefined ? false : seeder,
+        seeder: seeder ?? false,
         lastSeen: now,
         slot: 0,
         pendingOffers: new Set(),
@@ -219,8 +222,8 @@ export class WsTracker<C> {
       peers.set(req.infoHash + req.peerId, self);
       if (swarm.size > this.options.maxPeers) this.#remove(swarm.oldest()!);
     } else {
-      if (!self.seeder && seeder && req.event === AnnounceEvent.Completed) swarm.downloaded++;
-      swarm.touch(self, now, req.left === undefined ? self.seeder : seeder);
+      if (!self.seeder && seeder === true && completed) swarm.downloaded++;
+      swarm.touch(self, now, seeder ?? self.seeder);
     }
 
     const offerTo: C[] = [];
