@@ -303,6 +303,16 @@ Deno.test("torrent directory: browsers and UDP/HTTP peers merged, across a resta
         browsers: [2, 1, 1],
         announces: [7, 5],
       });
+      // Scrapes answer each kind of client its own swarm: the peers it can reach.
+      const scrape = await getBencoded(`${httpBase(hefur)}/scrape?info_hash=${pct(kept.hash)}`);
+      const files = scrape.get("files") as Map<string, Map<string, number>>;
+      const f = files.get(kept.hash)!;
+      assert.deepEqual([f.get("complete"), f.get("incomplete"), f.get("downloaded")], [1, 0, 1]);
+      const wsScrape = browsers.clients[0];
+      wsScrape.send({ action: "scrape", info_hash: [kept.hash] });
+      const w =
+        ((await wsScrape.next()).files as Record<string, Record<string, number>>)[kept.hash];
+      assert.deepEqual(w, { complete: 2, incomplete: 1, downloaded: 1 });
     } finally {
       await browsers.close();
     }
