@@ -232,6 +232,12 @@ function renderStat(
   const { seeders, leechers, completed, length, officialOnline } = totals;
   const rows: Html[] = shown.map((t) => row(site, t, trackers));
   const c = requestCounts(site.store.counters, site.browsers?.counters);
+  const ws = c.webtorrent;
+  const wsCounts = ws.announces + ws.scrapes > 0 && html`
+    Over WebSocket: <span id="ws-announces">${ws.announces}</span> announces, <span
+      id="ws-scrapes">${ws.scrapes}</span> scrapes, <span id="ws-failures">${ws
+        .failures}</span> refused.
+  `;
   const content = html`
     <section class="cards" aria-label="Summary">
       <div class="card"><span class="k">Torrents</span><span class="v">${formatCount(
@@ -298,12 +304,8 @@ function renderStat(
     <p
       class="counters">Since start (${formatDuration(tracker.now())} ago): <span id="announces">${c
         .announces}</span> announces, <span id="scrapes">${c
-        .scrapes}</span> scrapes, <span id="failures">${c.failures}</span> refused${c.webtorrent
-                .announces + c.webtorrent.scrapes > 0 && html`
-        (over WebSocket: <span id="ws-announces">${c.webtorrent.announces}</span> announces,
-        <span id="ws-scrapes">${c.webtorrent.scrapes}</span> scrapes, <span
-          id="ws-failures">${c.webtorrent.failures}</span> refused)
-      `}.</p>
+        .scrapes}</span> scrapes, <span id="failures">${c
+        .failures}</span> refused.${wsCounts}</p>
     ${storeLine(site.store.status(), listing.ageMs)}
   `;
   return page(site, 200, "Torrents", content);
