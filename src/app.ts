@@ -183,6 +183,8 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     });
     try {
       await whitelist.start();
+      // The WebSocket completed counts restored above were waiting for the whitelist.
+      wsTracker.sweep();
     } catch (e) {
       await admission.close();
       await redis?.close();
@@ -226,12 +228,14 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     feedTitle: config.feedTitle,
     badges: !config.disableBadges,
     maxTorrentName: config.maxTorrentName,
+    browsers: wsTracker,
   }, store);
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
     admission,
     store,
+    browsers: wsTracker,
   });
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);

@@ -81,7 +81,14 @@ Deno.test("/api/stats.json: tracker counters, totals and torrents, readable from
   const b = body as StatsBody;
   assert.equal(b.tracker.mode, "open");
   assert.equal(b.tracker.announces, 3);
-  assert.deepEqual(b.totals, { torrents: 2, seeders: 2, leechers: 0, completed: 1, length: 1234 });
+  assert.deepEqual(b.totals, {
+    torrents: 2,
+    seeders: 2,
+    leechers: 0,
+    completed: 1,
+    webtorrent: { seeders: 0, leechers: 0, completed: 0 },
+    length: 1234,
+  });
   assert.deepEqual([b.page, b.pages, b.page_size], [1, 1, 1000]);
   const [t, iso] = b.torrents;
   assert.equal(t.info_hash, binaryToHex(HASH));

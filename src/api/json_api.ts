@@ -3,9 +3,12 @@
  *
  * - `GET /api/stats.json[?page=N]`: the tracker's counters and totals, and the torrents
  *   ({@link API_PAGE_SIZE} per page, in the order of `/stat`).
- * - `GET /api/torrents/<hex>.json`: one torrent and its most recent peers (at most
- *   {@link API_MAX_PEERS}; the reply says when there were more). `<hex>` is a v1 hash (40 digits)
- *   or a full v2 hash (64 digits, looked up by its first 20 bytes).
+ * - `GET /api/torrents/<hex>.json`: one torrent and its most recent peers and browsers (at most
+ *   {@link API_MAX_PEERS} of each; the reply says when there were more). `<hex>` is a v1 hash (40
+ *   digits) or a full v2 hash (64 digits, looked up by its first 20 bytes).
+ *
+ * Browsers (WebSocket peers) are counted with the others, their part given apart as `webtorrent`
+ * (see `tracker/listing.ts`).
  *
  * Read-only and without cookies, so every origin may read it (`Access-Control-Allow-Origin: *`).
  * It follows the pages' switches: `--disable-stat-page` turns `/api/stats.json` off and
@@ -26,7 +29,15 @@ import {
   type TrackerStore,
 } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
-import { pageOfListing } from "../tracker/listing.ts";
+import {
+  browserPeers,
+  type BrowserSwarms,
+  mergeListing,
+  mergeTorrent,
+  mergeView,
+  pageOfListing,
+  requestCounts,
+} from "../tracker/listing.ts";
 import type { Admission } from "../admission/admission.ts";
 
 /** What admission refused since start, in the API's words. */
@@ -54,6 +65,8 @@ export interface ApiOptions {
   admission?: Admission;
   /** A shared store (`--store redis://…`) the swarms are read from instead of the tracker. */
   store?: TrackerStore;
+  /** This instance's WebSocket (browser) swarms, counted in every figure. */
+  browsers?: BrowserSwarms;
 }
 
 /** One torrent as the API shows it. */
@@ -65,10 +78,13 @@ export interface TorrentJson {
   name: string | null;
   /** Total size in bytes, when known. */
   length: number | null;
+  /** Every kind of peer: UDP and HTTP clients, and browsers over WebSocket. */
   seeders: number;
   leechers: number;
   completed: number;
-  /** Announces this instance received for it; null with a shared store. */
+  /** Of the above, the browsers (WebTorrent over WebSocket). */
+  webtorrent: { seeders: number; leechers: number; completed: number };
+  /** UDP and HTTP announces this instance received for it; null with a shared store. */
   announces: number | null;
   /**
    * Seeders online in the `--official-seed` networks (0: the publisher's seed is down); null when
@@ -109,19 +125,28 @@ export function torrentJson(
     seeders: t.swarm.complete,
     leechers: t.swarm.incomplete,
     completed: t.swarm.downloaded,
+    webtorrent: {
+      seeders: t.webtorrent?.complete ?? 0,
+      leechers: t.webtorrent?.incomplete ?? 0,
+      completed: t.webtorrent?.downloaded ?? 0,
+    },
     announces: t.announces ?? null,
-    official_seeds: tracker?.officialSeeds(t) ?? null,
+    official_seeds: tracker?.hasOfficialNetworks ? tracker.officialSeeds(t) ?? 0 : null,
     first_seen: t.firstSeen === undefined ? null : new Date(t.firstSeen).toISOString(),
     url: `/api/torrents/${hex}.json`,
   };
 }
 
-/** `/api/stats.json`: the tracker, the totals over every torrent, and one page of torrents. */
+/**
+ * `/api/stats.json`: the tracker, the totals over every torrent, and one page of torrents; the
+ * WebSocket swarms of `browsers` are merged into the store's `listing`.
+ */
 export function statsJson(
   tracker: Tracker,
   req: HttpRequest,
   admission?: Admission,
-  listing: TorrentListing = tracker.listing(),
+  storeListing: TorrentListing = tracker.listing(),
+  browsers?: BrowserSwarms,
 ): HttpResponse {
   let page = 1;
   try {
@@ -133,6 +158,7 @@ export function statsJson(
     return json(400, { error: e.message });
   }
   if (Number.isNaN(page)) return json(400, { error: "page must be a number" });
+  const listing = mergeListing(storeListing, browsers, tracker.options.open);
   const pages = Math.max(1, Math.ceil(listing.size / API_PAGE_SIZE));
   if (page > pages) return json(404, { error: `there is no page ${page}`, pages });
   const first = (page - 1) * API_PAGE_SIZE;
@@ -145,9 +171,9 @@ export function statsJson(
     API_PAGE_SIZE,
     official ? (t) => tracker.officialSeeds(t) : undefined,
   );
-  const { seeders, leechers, completed, length, officialOnline } = totals;
+  const { seeders, leechers, completed, webtorrent, length, officialOnline } = totals;
   const torrents: TorrentJson[] = shown.map((t) => torrentJson(t, tracker));
-  const c = tracker.counters;
+  const c = requestCounts(tracker.counters, browsers?.counters);
   return json(200, {
     tracker: {
       version: VERSION,
@@ -156,7 +182,8 @@ export function statsJson(
       announces: c.announces,
       scrapes: c.scrapes,
       failures: c.failures,
-      early_announces: c.early,
+      webtorrent: c.webtorrent,
+      early_announces: tracker.counters.early,
       ...(admission && { refused: admissionJson(admission) }),
     },
     totals: {
@@ -164,6 +191,7 @@ export function statsJson(
       seeders,
       leechers,
       completed,
+      webtorrent,
       length,
       ...(official && { official_seed_online: officialOnline }),
     },
@@ -185,15 +213,19 @@ export function torrentPeersJson(
   if (full === undefined) {
     return json(400, { error: "expected /api/torrents/<40 or 64 hex digits>.json" });
   }
-  const t = tracker.get(full.slice(0, 20));
+  const key = full.slice(0, 20);
+  const known = tracker.get(key);
+  const t = mergeTorrent(known, key, options.browsers, tracker.options.open);
   if (t === undefined) return json(404, { error: "torrent not found" });
   const body: Record<string, unknown> = { ...torrentJson(t, tracker) };
   if (!options.peers) {
     body.peers = null;
+    body.webtorrent_peers = null;
     return json(200, body);
   }
   const now = tracker.now();
-  const all = [...t.swarm.peers()].sort((a, b) => a.lastSeen - b.lastSeen);
+  const all = known === undefined ? [] : [...known.swarm.peers()];
+  all.sort((a, b) => a.lastSeen - b.lastSeen);
   const shown = all.slice(-API_MAX_PEERS);
   body.peers_total = all.length;
   body.peers_limit = API_MAX_PEERS;
@@ -210,7 +242,29 @@ export function torrentPeersJson(
     downloaded: p.downloaded,
     last_seen_seconds_ago: Math.max(0, now - p.lastSeen),
   }));
+  addBrowserPeers(body, options.browsers, key, now);
   return json(200, body);
+}
+
+/**
+ * The browsers of a torrent (WebSocket peers): peer id, state, the address their connection comes
+ * from (they have none to hand out) and when they were last heard, newest first.
+ */
+function addBrowserPeers(
+  body: Record<string, unknown>,
+  browsers: BrowserSwarms | undefined,
+  infoHash: string,
+  now: number,
+): void {
+  const { total, peers } = browserPeers(browsers, infoHash, API_MAX_PEERS);
+  body.webtorrent_peers_total = total;
+  body.webtorrent_peers_truncated = peers.length < total;
+  body.webtorrent_peers = peers.map((p) => ({
+    peer_id: binaryToHex(p.peerId),
+    seeder: p.seeder,
+    address: p.address ?? null,
+    last_seen_seconds_ago: Math.max(0, now - p.lastSeen),
+  }));
 }
 
 /** Only GET and HEAD read the API (gzipped like the pages); OPTIONS answers CORS preflights. */
@@ -245,11 +299,19 @@ export async function sharedTorrentPeersJson(
   if (full === undefined) {
     return json(400, { error: "expected /api/torrents/<40 or 64 hex digits>.json" });
   }
-  const view = await store.peersOf(full.slice(0, 20), options.peers ? API_MAX_PEERS : 0);
+  const key = full.slice(0, 20);
+  const view = mergeView(
+    await store.peersOf(key, options.peers ? API_MAX_PEERS : 0),
+    key,
+    options.browsers,
+    tracker.options.open,
+    0,
+  );
   if (view === undefined) return json(404, { error: "torrent not found" });
   const body: Record<string, unknown> = { ...torrentJson(view.torrent, tracker) };
   if (!options.peers) {
     body.peers = null;
+    body.webtorrent_peers = null;
     return json(200, body);
   }
   body.peers_total = view.total;
@@ -265,6 +327,7 @@ export async function sharedTorrentPeersJson(
     downloaded: p.downloaded,
     last_seen_seconds_ago: Math.max(0, view.now - p.lastSeen),
   }));
+  addBrowserPeers(body, options.browsers, key, tracker.now());
   return json(200, body);
 }
 
@@ -281,7 +344,11 @@ export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptio
   if (store === undefined || store === tracker) {
     router.on(
       "/api/stats.json",
-      readOnly((req) => options.stats ? statsJson(tracker, req, options.admission) : off),
+      readOnly((req) =>
+        options.stats
+          ? statsJson(tracker, req, options.admission, tracker.listing(), options.browsers)
+          : off
+      ),
     );
     router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
     return router;
@@ -291,7 +358,13 @@ export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptio
     readOnly(async (req) => {
       if (!options.stats) return off;
       try {
-        return statsJson(tracker, req, options.admission, await store.listing());
+        return statsJson(
+          tracker,
+          req,
+          options.admission,
+          await store.listing(),
+          options.browsers,
+        );
       } catch (e) {
         return unavailable(e);
       }

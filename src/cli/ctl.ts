@@ -183,9 +183,13 @@ function showStatus(s: StatusResult): string {
     `mode:      ${s.mode === "open" ? "open (any torrent)" : `whitelist ${s.torrentDir}`}`,
     `torrents:  ${s.torrents}` +
     (s.whitelist ? ` (${s.whitelist.files} .torrent files, ${s.whitelist.hashes} hashes)` : ""),
-    `peers:     ${s.peers} (${s.seeders} seeders, ${s.leechers} leechers)`,
+    `peers:     ${s.peers} (${s.seeders} seeders, ${s.leechers} leechers), ` +
+    `${s.completed} completed`,
+    `browsers:  ${s.webtorrent.peers} (${s.webtorrent.seeders} seeders, ` +
+    `${s.webtorrent.leechers} leechers), ${s.webtorrent.completed} completed, counted above`,
     `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
-    `${s.requests.failures} failures`,
+    `${s.requests.failures} failures (over WebSocket: ${s.requests.webtorrent.announces}, ` +
+    `${s.requests.webtorrent.scrapes}, ${s.requests.webtorrent.failures})`,
   ];
   if (s.store) {
     lines.push(

@@ -10,6 +10,7 @@ import { VERSION } from "../version.ts";
 import type { ControlHandler } from "./server.ts";
 import { type Command, ControlError, type MetricsResult, type StatusResult } from "./protocol.ts";
 import { parseHash, parseTorrent, releaseTorrent, retireTorrent } from "./torrents.ts";
+import { mergeListing, pageOfListing, requestCounts } from "../tracker/listing.ts";
 
 /** What the commands act on. */
 export interface ControlContext {
@@ -58,24 +59,17 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, http, https, ws, udp, whitelist, redis } = ctx.hefur;
-  let peers = 0;
-  let seeders = 0;
-  let leechers = 0;
-  if (redis === undefined) {
-    for (const t of tracker.torrents()) {
-      peers += t.swarm.size;
-      seeders += t.swarm.complete;
-      leechers += t.swarm.incomplete;
-    }
-  } else {
-    // A shared store: the counts pages last read (a few seconds old at most while it answers).
-    for (const t of redis.snapshot()?.torrents ?? []) {
-      seeders += t.swarm.complete;
-      leechers += t.swarm.incomplete;
-    }
-    peers = seeders + leechers;
-  }
+  const { tracker, http, https, ws, udp, whitelist, redis, wsTracker } = ctx.hefur;
+  // A shared store: the counts pages last read (a few seconds old at most while it answers).
+  const stored = redis === undefined ? tracker.listing() : redis.snapshot();
+  const listing = stored === undefined
+    ? undefined
+    : mergeListing(stored, wsTracker, tracker.options.open);
+  const totals = listing === undefined ? undefined : pageOfListing(listing, 0, 0).totals;
+  const seeders = totals?.seeders ?? 0;
+  const leechers = totals?.leechers ?? 0;
+  const web = totals?.webtorrent ?? { seeders: 0, leechers: 0, completed: 0 };
+  const requests = requestCounts(tracker.counters, wsTracker.counters);
   const listeners: StatusResult["listeners"] = {};
   for (const [name, server] of [["http", http], ["https", https], ["ws", ws]] as const) {
     if (server === undefined) continue;
@@ -95,16 +89,19 @@ function status(ctx: ControlContext): StatusResult {
     mode: whitelist === undefined ? "open" : "whitelist",
     torrentDir: whitelist?.root,
     whitelist: whitelist && { files: whitelist.fileCount, hashes: whitelist.hashCount },
-    torrents: redis?.snapshot()?.size ?? tracker.size,
+    torrents: listing?.size ?? tracker.size,
     ...(redis && { store: redis.status() }),
-    peers,
+    peers: seeders + leechers,
     seeders,
     leechers,
-    requests: {
-      announces: tracker.counters.announces,
-      scrapes: tracker.counters.scrapes,
-      failures: tracker.counters.failures,
+    completed: totals?.completed ?? 0,
+    webtorrent: {
+      peers: web.seeders + web.leechers,
+      seeders: web.seeders,
+      leechers: web.leechers,
+      completed: web.completed,
     },
+    requests,
     listeners,
     logFile: ctx.logging?.file?.path,
   };

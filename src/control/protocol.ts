@@ -108,12 +108,23 @@ export interface StatusResult {
   torrentDir?: string;
   /** The whitelist's figures: `.torrent` files and the hashes they hold. */
   whitelist?: { files: number; hashes: number };
+  /** Torrents, those only browsers announced included (open mode). */
   torrents: number;
+  /** Every kind of peer: UDP and HTTP clients, and browsers over WebSocket. */
   peers: number;
   seeders: number;
   leechers: number;
-  /** Requests since start. */
-  requests: { announces: number; scrapes: number; failures: number };
+  /** Completed downloads recorded for every torrent. */
+  completed: number;
+  /** Of the above, the browsers (WebTorrent over WebSocket). */
+  webtorrent: { peers: number; seeders: number; leechers: number; completed: number };
+  /** Requests since start, over every protocol; `webtorrent` those over WebSocket. */
+  requests: {
+    announces: number;
+    scrapes: number;
+    failures: number;
+    webtorrent: { announces: number; scrapes: number; failures: number };
+  };
   /** The shared store (`--store redis://…`), by its redacted URL, and its state. */
   store?: { name: string; state: string; detail?: string };
   /** Listener figures (addresses, open connections), keyed by listener. */

@@ -89,11 +89,15 @@ export class HefurMetrics {
     const memory = r.gauge("hefur_memory_bytes", "Memory of the process by kind.", ["kind"]);
     const rss = r.gauge("process_resident_memory_bytes", "Resident memory of the process.");
     const torrents = r.gauge("hefur_torrents", "Torrents tracked.");
-    const peers = r.gauge("hefur_peers", "Peers in every swarm, by state.", ["state"]);
+    const peers = r.gauge(
+      "hefur_peers",
+      "UDP and HTTP peers in every swarm, by state (browsers: hefur_ws_peers_by_state).",
+      ["state"],
+    );
     const families = r.gauge("hefur_peers_by_family", "Peers by address family.", ["family"]);
     const completed = r.gauge(
       "hefur_completed",
-      "Completed downloads recorded for the tracked torrents (kept across restarts with --state-file).",
+      "Completed downloads recorded for the tracked torrents by UDP and HTTP peers (kept across restarts with --state-file).",
     );
     const pending = r.gauge(
       "hefur_pending_history",
@@ -132,6 +136,15 @@ export class HefurMetrics {
     const saveBytes = r.gauge("hefur_state_last_save_bytes", "Size of the last state file.");
     const wsPeers = r.gauge("hefur_ws_peers", "WebSocket (WebTorrent) peers in every swarm.");
     const wsSwarms = r.gauge("hefur_ws_swarms", "WebSocket (WebTorrent) swarms.");
+    const wsByState = r.gauge(
+      "hefur_ws_peers_by_state",
+      "WebSocket (WebTorrent) peers by state; pages add them to hefur_peers.",
+      ["state"],
+    );
+    const wsCompleted = r.gauge(
+      "hefur_ws_completed",
+      "Completed downloads recorded for the WebSocket (WebTorrent) swarms; pages add them to hefur_completed.",
+    );
     const wsRelayed = r.counter(
       "hefur_ws_relayed_total",
       "WebRTC offers and answers relayed between WebSocket peers.",
@@ -310,6 +323,17 @@ export class HefurMetrics {
         wsRelayed.set(w.answers, { kind: "answer" });
         wsPeers.set(s.wsTracker.peerCount);
         wsSwarms.set(s.wsTracker.size);
+        let wsSeeders = 0;
+        let wsLeechers = 0;
+        let wsDone = 0;
+        for (const [, swarm] of s.wsTracker.swarms()) {
+          wsSeeders += swarm.complete;
+          wsLeechers += swarm.incomplete;
+          wsDone += swarm.downloaded;
+        }
+        wsByState.set(wsSeeders, { state: "seeder" });
+        wsByState.set(wsLeechers, { state: "leecher" });
+        wsCompleted.set(wsDone);
       }
       if (s.webtorrent !== undefined) {
         const w = s.webtorrent.counters;

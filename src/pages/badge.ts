@@ -10,7 +10,8 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { percentDecode } from "../protocol/http_query.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { SwarmCounts } from "../protocol/types.ts";
-import { StoreUnavailableError } from "../tracker/store.ts";
+import { StoreUnavailableError, type TorrentView } from "../tracker/store.ts";
+import { mergeTorrent } from "../tracker/listing.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
 import { shownName, type Site } from "./site.ts";
 import { countOf } from "./format.ts";
@@ -109,7 +110,7 @@ export function swarmBadge(
 
 /**
  * Serves `/badge/<40 or 64 hex digits>.svg`. With a shared store the counters are read from it
- * (one script call).
+ * (one script call). Browsers (WebSocket peers) are counted with the others.
  */
 export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   const m = PATH.exec(percentDecode(req.path));
@@ -117,7 +118,7 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
   if (hash === undefined) return unknownBadge();
   if (site.store !== site.tracker) {
     return Promise.resolve(site.store.peersOf(hash.key, 0)).then(
-      (view) => view === undefined ? unknownBadge() : badge(site, hash, view.torrent),
+      (view) => badge(site, hash, view?.torrent),
       (e) => {
         if (!(e instanceof StoreUnavailableError)) throw e;
         const body = badgeSvg("swarm", "unavailable", COLORS.unknown, "Store unavailable");
@@ -125,15 +126,13 @@ export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Prom
       },
     );
   }
-  const torrent = site.tracker.get(hash.key);
-  return torrent === undefined ? unknownBadge() : badge(site, hash, torrent);
+  return badge(site, hash, site.tracker.get(hash.key));
 }
 
-function badge(
-  site: Site,
-  hash: PageHash,
-  torrent: Pick<Torrent, "info"> & { swarm: SwarmCounts },
-): HttpResponse {
+/** The badge of the torrent the store knows as `known`, its browsers counted in. */
+function badge(site: Site, hash: PageHash, known: TorrentView | undefined): HttpResponse {
+  const torrent = mergeTorrent(known, hash.key, site.browsers, site.tracker.options.open);
+  if (torrent === undefined) return unknownBadge();
   const full = torrent.info?.fullHash;
   if (hash.full.length === 32 && full !== undefined && full !== hash.full) return unknownBadge();
   const body = swarmBadge(torrent, site.maxTorrentName);

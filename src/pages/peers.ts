@@ -9,6 +9,7 @@ import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { IpSet } from "../protocol/ip_set.ts";
 import type { SwarmView } from "../tracker/store.ts";
+import { type BrowserPeer, browserPeers, mergeView } from "../tracker/listing.ts";
 import { formatAge, formatBytes, formatCount, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
@@ -89,12 +90,70 @@ function peerRow(p: Peer, now: number, official: IpSet | undefined): Html {
   `;
 }
 
+/** A browser (WebSocket) peer: no address to hand out, only where its connection comes from. */
+function browserRow(p: BrowserPeer, now: number): Html {
+  const age = now - p.lastSeen;
+  return html`
+    <tr>
+      <td class="addr" data-label="Connection from"><code>${p.address ?? "—"}</code></td>
+      <td data-label="State">${p.seeder
+        ? html`<span class="badge seed">seeder</span>`
+        : html`<span class="badge leech">leecher</span>`}<span class="badge browser"
+          title="A browser, over WebSocket (WebTorrent)">browser</span></td>
+      <td class="peer-id" data-label="Peer ID"><code>${formatPeerId(p.peerId)}</code></td>
+      <td class="num" data-label="Last seen" data-v="${age}">${formatAge(age)}</td>
+    </tr>
+  `;
+}
+
+/**
+ * The browsers of a torrent, in a table of their own: they have no address and port for
+ * BitTorrent clients, and no transfer figures.
+ */
+function browserTable(site: Site, infoHash: string): Html | false {
+  const { total, peers } = browserPeers(site.browsers, infoHash, PEERS_PAGE_LIMIT);
+  if (total === 0) return false;
+  const now = site.tracker.now();
+  return html`
+    <h3 id="browser-peers">Browsers (WebTorrent over WebSocket)</h3>
+    ${total > peers.length &&
+      html`
+        <p class="note"
+          id="browser-peers-limit">Showing the ${peers
+            .length} most recently heard browsers of ${total}.</p>
+      `}
+    <div class="table-wrap">
+      <table class="data sortable" id="browsers">
+        <thead>
+          <tr>
+            <th data-sort="text">Connection from</th>
+            <th data-sort="text">State</th>
+            <th data-sort="text">Peer ID</th>
+            <th class="num" data-sort="num">Last seen</th>
+          </tr>
+        </thead>
+        <tbody>${peers.map((p) => browserRow(p, now))}</tbody>
+      </table>
+    </div>
+  `;
+}
+
 /** Renders `/peers?info_hash=…`. */
 export function peersPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   const hash = requestedHash(site, req);
   if (!("key" in hash)) return hash;
   const view = site.store.peersOf(hash.key, PEERS_PAGE_LIMIT);
-  return renderFromStore(site, view, (v) => renderPeers(site, req, hash, v));
+  return renderFromStore(
+    site,
+    view,
+    (v) =>
+      renderPeers(
+        site,
+        req,
+        hash,
+        mergeView(v, hash.key, site.browsers, site.tracker.options.open, site.tracker.now()),
+      ),
+  );
 }
 
 function renderPeers(
@@ -136,6 +195,14 @@ function renderPeers(
     <div class="card"><span class="k">Completed</span><span class="v">${formatCount(
       s.downloaded,
     )}</span></div>
+    ${t.webtorrent !== undefined && html`
+      <div class="card"><span class="k">Of which browsers</span><span class="v" id="browser-counts"
+        title="seeders / leechers / completed">${formatCount(
+          t.webtorrent.complete,
+        )} / ${formatCount(t.webtorrent.incomplete)} / ${formatCount(
+          t.webtorrent.downloaded,
+        )}</span></div>
+    `}
     <div class="card"><span class="k">Size</span><span class="v">${info
       ? formatBytes(info.length)
       : "—"}</span></div>
@@ -172,11 +239,12 @@ function renderPeers(
         </thead>
         <tbody>${shown.length > 0 ? shown.map((p) => peerRow(p, now, official)) : html`
           <tr class="empty">
-            <td colspan="8">No peer right now.</td>
+            <td colspan="8">No ${t.webtorrent !== undefined && "UDP or HTTP "}peer right now.</td>
           </tr>
         `}</tbody>
       </table>
     </div>
+    ${browserTable(site, t.infoHash)}
   `;
   return page(site, 200, "Peers", content);
 }

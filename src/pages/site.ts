@@ -7,6 +7,7 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import type { TrackerStore } from "../tracker/store.ts";
+import type { BrowserSwarms } from "../tracker/listing.ts";
 import { VERSION } from "../version.ts";
 import type { Assets } from "./assets.ts";
 import { formatDuration } from "./format.ts";
@@ -36,6 +37,8 @@ export interface PageOptions {
    * them; magnet links, the feed and download file names keep the whole name.
    */
   maxTorrentName: number;
+  /** This instance's WebSocket (browser) swarms, merged into every count pages show. */
+  browsers?: BrowserSwarms;
 }
 
 /** The tracker, the store and the page settings, handed to every page. */

@@ -20,7 +20,12 @@ import {
 import { countOf, formatBytes, formatCount, formatDuration, nounFor } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, shownName, type Site } from "./site.ts";
-import { pageOfListing } from "../tracker/listing.ts";
+import {
+  type ListingTotals,
+  mergeListing,
+  pageOfListing,
+  requestCounts,
+} from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
 export const STAT_PAGE_SIZE = 1000;
@@ -77,8 +82,9 @@ export function torrentLinks(
  * networks are configured.
  */
 export function officialCell(site: Site, t: TorrentView): Html | false {
-  const n = site.tracker.officialSeeds(t);
-  if (n === undefined) return false;
+  if (!site.tracker.hasOfficialNetworks) return false;
+  // A torrent only browsers announced has no UDP/HTTP seed, official or not.
+  const n = site.tracker.officialSeeds(t) ?? 0;
   return html`
     <td data-label="Official seed" data-v="${n}">${n > 0
       ? html`<span class="badge official" title="${
@@ -201,7 +207,25 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<H
     return errorPage(site, 400, "Bad request", e.message);
   }
   if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
-  return renderFromStore(site, site.store.listing(), (l) => renderStat(site, req, pageNo, l));
+  return renderFromStore(
+    site,
+    site.store.listing(),
+    (l) => renderStat(site, req, pageNo, mergeListing(l, site.browsers, site.tracker.options.open)),
+  );
+}
+
+/**
+ * The browsers' part of the totals, shown under the cards when there is one: the counts above
+ * include them.
+ */
+export function browserNote(web: ListingTotals["webtorrent"]): Html | false {
+  if (web.seeders + web.leechers + web.completed === 0) return false;
+  return html`
+    <p class="note" id="browsers">Of these, browsers over WebSocket (WebTorrent): <span
+        id="browser-seeders">${formatCount(web.seeders)}</span> seeding, <span
+        id="browser-leechers">${formatCount(web.leechers)}</span> leeching, <span
+        id="browser-completed">${formatCount(web.completed)}</span> completed.</p>
+  `;
 }
 
 function renderStat(
@@ -225,7 +249,18 @@ function renderStat(
   );
   const { seeders, leechers, completed, length, officialOnline } = totals;
   const rows: Html[] = shown.map((t) => row(site, t, trackers));
-  const c = site.store.counters;
+  const c = requestCounts(site.store.counters, site.browsers?.counters);
+  const ws = c.webtorrent;
+  const wsCounts = ws.announces + ws.scrapes > 0 && html`
+    Over WebSocket: <span id="ws-announces">${formatCount(ws.announces)}</span> ${nounFor(
+      ws.announces,
+      "announce",
+    )}, <span
+      id="ws-scrapes">${formatCount(ws.scrapes)}</span> ${nounFor(
+        ws.scrapes,
+        "scrape",
+      )}, <span id="ws-failures">${formatCount(ws.failures)}</span> refused.
+  `;
   const content = html`
     <section class="cards" aria-label="Summary">
       <div class="card"><span class="k">Torrents</span><span class="v">${formatCount(
@@ -248,6 +283,7 @@ function renderStat(
           >${formatCount(officialOnline)} of ${formatCount(tracker.size)}</span></div>
       `}
     </section>
+    ${browserNote(totals.webtorrent)}
     <section class="announce" aria-label="Announce URLs">
     <span class="k">Announce</span>${trackers.map((u) =>
       html`
@@ -298,7 +334,7 @@ function renderStat(
         c.scrapes,
       )}</span> ${nounFor(c.scrapes, "scrape")}, <span id="failures">${formatCount(
         c.failures,
-      )}</span> refused.</p>
+      )}</span> refused.${wsCounts}</p>
     ${storeLine(site.store.status(), listing.ageMs)}
   `;
   return page(site, 200, "Torrents", content);

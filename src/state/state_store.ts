@@ -9,8 +9,9 @@
  *   renamed, saving is turned off rather than writing over it.
  * - **Peers** (with `--state-peers`) are saved with their age, and restored with a last-seen time
  *   that counts the downtime, so they expire as if there had been no restart.
- * - **WebSocket swarms** keep only their completed counts (those above 0); their peers are browsers,
- *   which reconnect and announce again on their own.
+ * - **WebSocket swarms** keep only their completed counts (those above 0, and those waiting for
+ *   their torrent to be tracked again); their peers are browsers, which reconnect and announce
+ *   again on their own.
  *
  * @module
  */
@@ -309,12 +310,16 @@ export class StateStore {
     return all.slice(-STATE_MAX_PEERS_PER_TORRENT).map((p) => savedPeer(p, now));
   }
 
-  /** The WebSocket swarms worth saving: those with completions (peers are not kept). */
+  /**
+   * The WebSocket swarms worth saving: those with completions (peers are not kept), and the
+   * counts waiting for their torrent to be tracked again.
+   */
   *#wsSwarms(): Generator<SavedWsSwarm> {
     if (this.#wsTracker === undefined) return;
     for (const [infoHash, swarm] of this.#wsTracker.swarms()) {
       if (swarm.downloaded > 0) yield { infoHash, completed: swarm.downloaded };
     }
+    for (const [infoHash, completed] of this.#wsTracker.pending()) yield { infoHash, completed };
   }
 
   #alive(peers: Peer[], now: number): SavedPeer[] {

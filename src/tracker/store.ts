@@ -23,16 +23,22 @@ export interface TorrentView {
   /** The 20-byte key clients announce with, as a binary string. */
   readonly infoHash: string;
   readonly info?: TorrentInfo;
+  /** Its counters: every kind of peer, once the WebSocket swarm is merged in (see `listing.ts`). */
   readonly swarm: SwarmCounts;
+  /** Of `swarm`, the WebSocket (browser) part, when a WebSocket swarm was merged in. */
+  readonly webtorrent?: SwarmCounts;
 }
 
 /** Every tracked torrent, for `/stat` and full scrapes. */
 export interface TorrentListing {
   /** How many torrents {@link torrents} yields. */
   readonly size: number;
+  /** Walked once, unless `has` is absent: then it must allow a second walk (an array does). */
   readonly torrents: Iterable<TorrentView>;
   /** Milliseconds since the counters were read (0 when live). */
   readonly ageMs: number;
+  /** Whether a torrent is in {@link torrents}, when the store can tell without walking them. */
+  readonly has?: (infoHash: string) => boolean;
 }
 
 /** The peers of one torrent, for `/peers`. */

@@ -286,7 +286,13 @@ export class Tracker implements TrackerStore {
 
   /** Every tracked torrent, live (the torrents themselves, nothing copied). */
   listing(): TorrentListing {
-    return { size: this.#torrents.size, torrents: this.#torrents.values(), ageMs: 0 };
+    const torrents = this.#torrents;
+    return {
+      size: torrents.size,
+      torrents: torrents.values(),
+      ageMs: 0,
+      has: (infoHash) => torrents.has(infoHash),
+    };
   }
 
   /** The newest `limit` peers of a torrent, the most recently heard first. */

@@ -104,6 +104,12 @@ export class WsTracker<C> {
   readonly #swarms = new Map<string, WsSwarm<C>>();
   /** Each connection's peers, by info hash + peer id: what to remove when it closes. */
   readonly #byConn = new Map<C, Map<string, WsPeer<C>>>();
+  /**
+   * Completed counts of torrents not tracked (yet) in whitelist mode: from a state file whose
+   * `.torrent` is not in the directory, or of a torrent whose file was removed. Given back when
+   * the torrent is tracked again, as the {@link Tracker} does with its own history.
+   */
+  readonly #pending = new Map<string, number>();
   #peerCount = 0;
 
   constructor(tracker: Tracker, options: Partial<WsTrackerOptions> = {}) {
@@ -133,21 +139,30 @@ export class WsTracker<C> {
 
   /**
    * Gives back a WebSocket swarm's completed count saved in a state file (its peers are not kept:
-   * browsers reconnect). The count is added to the swarm's; a new, peerless swarm is made only
-   * under the same bound as announces make them, `maxTorrents`, in either mode (in whitelist mode
-   * the whitelist is not read yet at start-up, and {@link sweep} later drops the swarms of
-   * torrents it does not track). Returns whether the count was applied.
+   * browsers reconnect). The count is added to the swarm's. In open mode a new, peerless swarm is
+   * made under the same bound as announces make them, `maxTorrents`. In whitelist mode a count
+   * whose torrent is not tracked (at start-up, before the whitelist is read) waits in
+   * {@link pending} until it is; {@link sweep} gives it back then. Returns whether the count was
+   * applied at once.
    */
   restore(infoHash: string, downloaded: number): boolean {
     if (downloaded <= 0) return false;
     let swarm = this.#swarms.get(infoHash);
     if (swarm === undefined) {
+      if (!this.#tracker.options.open && this.#tracker.get(infoHash) === undefined) {
+        this.#keepPending(infoHash, downloaded);
+        return false;
+      }
       if (this.#swarms.size >= this.#tracker.options.maxTorrents) return false;
-      swarm = new WsSwarm<C>();
-      this.#swarms.set(infoHash, swarm);
+      swarm = this.#create(infoHash);
     }
     swarm.downloaded += downloaded;
     return true;
+  }
+
+  /** Completed counts waiting for their torrent to be tracked again (whitelist mode). */
+  pending(): IterableIterator<[string, number]> {
+    return this.#pending.entries();
   }
 
   /** Handles one announce from `conn`. */
@@ -177,10 +192,12 @@ export class WsTracker<C> {
       if (tracker.options.open && this.#swarms.size >= tracker.options.maxTorrents) {
         return this.#fail(FAILURE.full);
       }
-      swarm = new WsSwarm<C>();
-      this.#swarms.set(req.infoHash, swarm);
+      swarm = this.#create(req.infoHash);
     }
-    const seeder = req.left === 0;
+    const completed = req.event === AnnounceEvent.Completed;
+    // `left` may be unknown (a client without the torrent's size sends none, or null): then the
+    // peer's state stands, except that `completed` says it has everything.
+    const seeder = req.left === undefined ? (completed ? true : undefined) : req.left === 0;
     if (self === undefined) {
       const holder = swarm.get(req.peerId);
       // A peer id already held by a live connection is not taken over: otherwise anyone who saw
@@ -190,7 +207,7 @@ export class WsTracker<C> {
         infoHash: req.infoHash,
         peerId: req.peerId,
         conn,
-        seeder: req.left === undefined ? false : seeder,
+        seeder: seeder ?? false,
         lastSeen: now,
         slot: 0,
         pendingOffers: new Set(),
@@ -205,8 +222,8 @@ export class WsTracker<C> {
       peers.set(req.infoHash + req.peerId, self);
       if (swarm.size > this.options.maxPeers) this.#remove(swarm.oldest()!);
     } else {
-      if (!self.seeder && seeder && req.event === AnnounceEvent.Completed) swarm.downloaded++;
-      swarm.touch(self, now, req.left === undefined ? self.seeder : seeder);
+      if (!self.seeder && seeder === true && completed) swarm.downloaded++;
+      swarm.touch(self, now, seeder ?? self.seeder);
     }
 
     const offerTo: C[] = [];
@@ -264,8 +281,10 @@ export class WsTracker<C> {
   }
 
   /**
-   * Forgets silent peers, empty swarms without history, and in whitelist mode the swarms of
-   * torrents no longer tracked. Meant to run on the core's timer.
+   * Forgets silent peers and empty swarms without history. In whitelist mode, the swarm of a
+   * torrent no longer tracked loses its peers and its completed count waits in {@link pending};
+   * a waiting count whose torrent is tracked again gets its swarm back, so pages show it without
+   * waiting for a browser to announce. Meant to run on the core's timer.
    */
   sweep(): number {
     const now = this.#tracker.now();
@@ -275,12 +294,40 @@ export class WsTracker<C> {
       if (!open && this.#tracker.get(hash) === undefined) {
         for (const peer of [...swarm.peers()]) this.#remove(peer);
         this.#swarms.delete(hash);
+        if (swarm.downloaded > 0) this.#keepPending(hash, swarm.downloaded);
         continue;
       }
       removed += this.#expire(swarm, now);
       if (swarm.size === 0 && swarm.downloaded === 0) this.#swarms.delete(hash);
     }
+    if (!open) {
+      for (const hash of this.#pending.keys()) {
+        if (this.#tracker.get(hash) !== undefined && !this.#swarms.has(hash)) this.#create(hash);
+      }
+    }
     return removed;
+  }
+
+  /** A new swarm, with the completed count waiting for it, if any. */
+  #create(infoHash: string): WsSwarm<C> {
+    const swarm = new WsSwarm<C>();
+    const waiting = this.#pending.get(infoHash);
+    if (waiting !== undefined) {
+      this.#pending.delete(infoHash);
+      swarm.downloaded = waiting;
+    }
+    this.#swarms.set(infoHash, swarm);
+    return swarm;
+  }
+
+  /** Waiting counts are bounded like the swarms, by `maxTorrents`: the oldest go first. */
+  #keepPending(infoHash: string, downloaded: number): void {
+    const before = this.#pending.get(infoHash) ?? 0;
+    this.#pending.delete(infoHash);
+    this.#pending.set(infoHash, before + downloaded);
+    if (this.#pending.size > this.#tracker.options.maxTorrents) {
+      this.#pending.delete(this.#pending.keys().next().value!);
+    }
   }
 
   #expire(swarm: WsSwarm<C>, now: number): number {
