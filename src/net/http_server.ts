@@ -19,6 +19,7 @@
  */
 import { getLogger } from "../log/mod.ts";
 import { socketIp } from "../protocol/ip.ts";
+import { AcceptBackoff } from "./accept_backoff.ts";
 
 /** A parsed request head. */
 export interface HttpRequest {
@@ -271,6 +272,12 @@ export class HttpServer {
   }
 
   async #acceptLoop(): Promise<void> {
+    const { hostname, port } = this.addr;
+    const backoff = new AcceptBackoff(
+      "http",
+      `${this.#secure ? "HTTPS" : "HTTP"} on ${hostname}:${port}`,
+      () => this.#open.size,
+    );
     while (!this.#closing) {
       let conn: Deno.Conn;
       const listener = this.#listener;
@@ -280,8 +287,10 @@ export class HttpServer {
         if (this.#closing) return;
         if (listener !== this.#listener) continue; // replaced: go on with the new one
         if (e instanceof Deno.errors.BadResource) return;
-        continue; // a failed handshake or a transient accept error
+        await backoff.failed(e); // out of descriptors: wait, rather than spin
+        continue; // or a failed handshake or another transient accept error
       }
+      backoff.succeeded();
       if (this.#open.size >= this.#limits.maxConnections) {
         this.refused++;
         closeQuietly(conn);
