@@ -13,7 +13,7 @@ const LIMIT = 128;
 const EXHAUSTED = /out of file descriptors/g;
 
 /** `hefur serve` on `port` under a descriptor limit of {@link LIMIT}, its standard error kept. */
-function serveLimited(port: number, flags: readonly string[]) {
+function serveLimited(port: number, flags: readonly string[], controlSocket = "") {
   const child = new Deno.Command("prlimit", {
     args: [
       `--nofile=${LIMIT}:${LIMIT}`,
@@ -29,7 +29,7 @@ function serveLimited(port: number, flags: readonly string[]) {
       "--udp-port",
       "0",
       "--control-socket",
-      "",
+      controlSocket,
       // Held connections must not be cut for idling during the test.
       "--http-timeout",
       "60000",
@@ -98,20 +98,28 @@ async function waitReady(port: number): Promise<void> {
   throw new Error("hefur serve did not answer in 20 s");
 }
 
-Deno.test("out of descriptors under the sandbox: the accept loop backs off, warns once, counts, recovers", async () => {
+Deno.test("out of descriptors under the sandbox: the accept loops back off, warn once, count, recover", async () => {
   const port = freePort();
-  const server = serveLimited(port, SANDBOX_FLAGS);
+  const dir = await Deno.makeTempDir();
+  const socket = `${dir}/control`;
+  const server = serveLimited(port, SANDBOX_FLAGS, socket);
   let held: Deno.TcpConn[] = [];
+  let control: Deno.UnixConn | undefined;
   try {
     await waitReady(port);
     // Under the sandbox the limit cannot be read: the limits stay as configured (4096).
     held = await hold(port, LIMIT + 40);
-    await server.waitFor(EXHAUSTED);
+    await server.waitFor(/HTTP on .*out of file descriptors/);
+    // The control socket's accept loop meets the same wall.
+    control = await Deno.connect({ transport: "unix", path: socket });
+    await server.waitFor(/control socket: out of file descriptors/);
     // Two seconds out of descriptors: a spinning loop fails millions of accepts, the back-off
     // (10 ms doubling to 1 s) about ten.
     await new Promise((r) => setTimeout(r, 2000));
     closeAll(held);
     held = [];
+    control.close();
+    control = undefined;
     const failed = await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}');
     assert.ok(failed >= 1 && failed < 50, `${failed} failed accepts`);
     // Served again.
@@ -120,9 +128,15 @@ Deno.test("out of descriptors under the sandbox: the accept loop backs off, warn
     await page.body?.cancel();
   } finally {
     closeAll(held);
+    control?.close();
     const stderr = await server.stop();
-    assert.equal(stderr.match(EXHAUSTED)?.length, 1, stderr);
-    assert.match(stderr, /with \d+ connections open/);
+    await Deno.remove(dir, { recursive: true });
+    // One warning for each listener's episode: the HTTP listener's and the control socket's.
+    assert.equal(stderr.match(EXHAUSTED)?.length, 2, stderr);
+    assert.match(
+      stderr,
+      /HTTP on 127\.0\.0\.1:\d+: out of file descriptors .* with \d+ connections open/,
+    );
   }
 });
 
