@@ -14,9 +14,11 @@
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
  * 6. announces per second on the Redis store against the memory store, for one and for two Hefur
  * processes on one Redis (bench/redis_bench.ts; needs redis-server).
+ * 7. the HTTP server: Hefur's own against a minimal `Deno.serve`, same routes and core, under the
+ * same load, slowloris and connection flood (bench/http_server_bench.ts).
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
- * `--only=udp,http,store,memory,micro,redis`; `--rounds=N`, `--duration=S` (seconds per measurement);
+ * `--only=udp,http,store,memory,micro,redis,httpserver`; `--rounds=N`, `--duration=S` (seconds per measurement);
  * `--cores=T,G` (tracker, generator); `--hefur-v8-flags=a,b` (default: those of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
@@ -37,6 +39,7 @@ import {
   which,
 } from "./load.ts";
 import { V8_FLAGS } from "../build.ts";
+import { httpServerComparison } from "./http_server_bench.ts";
 
 const QUICK = Deno.args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
 
@@ -47,7 +50,9 @@ function flag(name: string): string | undefined {
 
 const ONLY = new Set(
   (flag("only") ??
-    (QUICK ? "udp,http,store,memory,redis" : "udp,http,store,memory,micro,redis")).split(","),
+    (QUICK
+      ? "udp,http,store,memory,redis,httpserver"
+      : "udp,http,store,memory,micro,redis,httpserver")).split(","),
 );
 const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
@@ -409,6 +414,21 @@ async function main(): Promise<void> {
     const args = ["run", "--allow-all", path, ...(QUICK ? ["--quick"] : [])];
     const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
     if (!success) throw new Error("redis_bench.ts failed");
+  }
+  if (ONLY.has("httpserver")) {
+    const dir = await Deno.makeTempDir({ prefix: "hefur-bench-" });
+    try {
+      await httpServerComparison({
+        loadgen: await buildLoadgen(dir),
+        cores: CORES,
+        rounds: Math.max(ROUNDS, 2),
+        duration: DURATION,
+        quick: QUICK,
+        v8Flags: HEFUR_V8_FLAGS,
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -30,6 +30,7 @@ import { StateStore } from "./state/state_store.ts";
 import type { TrackerStore } from "./tracker/store.ts";
 import { parseStoreSpec } from "./tracker/store_url.ts";
 import type { RedisStore } from "./tracker/redis_store.ts";
+import { connectionLimitsWithin } from "./process/fd_limit.ts";
 
 /** How often the deny file is checked for changes (ms). */
 export const DENY_POLL_MS = 5000;
@@ -242,10 +243,19 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   }
   const handle = metrics?.timed(router.handle) ?? router.handle;
 
+  // Connections must not take every file descriptor: the limits are fitted to the process's.
+  const separateMetrics = metrics !== undefined && config.metricsBind !== undefined &&
+    config.metricsBind !== "control";
+  const fitted = connectionLimitsWithin(
+    [config.httpPort !== 0, keyPair !== undefined, separateMetrics, config.wsPort !== 0]
+      .filter(Boolean).length,
+    !config.disableWebsocket,
+    { maxHttpConnections: config.maxHttpConnections, maxWsConnections: config.maxWsConnections },
+  );
   const limits = {
     ...DEFAULT_HTTP_LIMITS,
     timeoutMs: config.httpTimeout,
-    maxConnections: config.maxHttpConnections,
+    maxConnections: fitted.maxHttpConnections,
   };
   let http: HttpServer | undefined;
   let https: HttpServer | undefined;
@@ -310,7 +320,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   if (!config.disableWebsocket) {
     webtorrent = new WebTorrentServer(wsTracker, {
       ...clientAddress,
-      maxConnections: config.maxWsConnections,
+      maxConnections: fitted.maxWsConnections,
       maxConnectionsPerIp: config.maxWsConnectionsPerIp,
       limits: {
         maxMessageBytes: config.maxWsMessageSize * 1024,

@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert/strict";
 import { AnnounceEvent, type AnnounceReply } from "../src/protocol/types.ts";
+import { OUT_OF_RANGE } from "../src/protocol/announce_check.ts";
 import {
   DEFAULT_MAX_SCRAPE_TORRENTS,
   encodeUdpRequest,
@@ -77,7 +78,7 @@ const ANNOUNCE_HEX = "0123456789abcdef" + // connection id
   PEER_ID_HEX +
   "0000000100000002" + // downloaded 2^32 + 2
   "0000000000000000" + // left 0
-  "ffffffffffffffff" + // uploaded: larger than a safe integer
+  "ffffffffffffffff" + // uploaded: -1 as BEP 15's int64, out of range
   "00000002" + // event started
   "c0000201" + // ip 192.0.2.1
   "a5a5a5a5" + // key
@@ -97,7 +98,7 @@ Deno.test("announce request: byte-exact vector gives every field", () => {
     peerId: String.fromCharCode(...hex(PEER_ID_HEX)),
     downloaded: 2 ** 32 + 2,
     left: 0,
-    uploaded: Number.MAX_SAFE_INTEGER,
+    uploaded: OUT_OF_RANGE,
     event: AnnounceEvent.Started,
     ip: 0xc0000201,
     key: 0xa5a5a5a5,
@@ -106,7 +107,7 @@ Deno.test("announce request: byte-exact vector gives every field", () => {
   });
 });
 
-Deno.test("announce: u64 fields up to MAX_SAFE_INTEGER are exact, above are clamped", () => {
+Deno.test("announce: int64 fields up to MAX_SAFE_INTEGER are exact, above are clamped, negative out of range", () => {
   const p = hex(ANNOUNCE_HEX);
   p.set(hex("001fffffffffffff"), 56); // exactly 2^53 - 1
   p.set(hex("0020000000000000"), 64); // 2^53
@@ -115,6 +116,11 @@ Deno.test("announce: u64 fields up to MAX_SAFE_INTEGER are exact, above are clam
   assert.equal(r.downloaded, Number.MAX_SAFE_INTEGER);
   assert.equal(r.left, Number.MAX_SAFE_INTEGER);
   assert.equal(r.uploaded, 0xffffffff);
+  p.set(hex("7fffffffffffffff"), 64); // 2^63 - 1, the largest int64
+  p.set(hex("8000000000000000"), 72); // the smallest int64
+  const edge = parseUdpRequest(p) as UdpAnnounceRequest;
+  assert.equal(edge.left, Number.MAX_SAFE_INTEGER);
+  assert.equal(edge.uploaded, OUT_OF_RANGE);
 });
 
 Deno.test("announce: events 0..3 are kept, any other value reads as None", () => {

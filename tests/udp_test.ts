@@ -613,3 +613,62 @@ Deno.test("close() stops the loop and frees the port", async () => {
   const again = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port });
   again.close();
 });
+
+Deno.test("replies larger than their request go only to an address holding a valid connection id", () => {
+  const tracker = new Tracker();
+  // A swarm of 200 peers of each family, so that an announce reply carries many.
+  for (let i = 0; i < 200; i++) {
+    tracker.announce(
+      seederJoins({
+        infoHash: HASH,
+        peerId: bin20(i),
+        ip: `10.0.${i >> 8}.${i & 255}`,
+        port: 1000,
+      }),
+    );
+    tracker.announce(
+      seederJoins({ infoHash: HASH, peerId: bin20(i + 50), ip: `2001:db8::${i + 1}`, port: 1000 }),
+    );
+  }
+  const ids = new ConnectionIds();
+  const server = new UdpServer([], tracker, { connectionIds: ids });
+  const out = new Uint8Array(65536);
+  const ask = { numwant: 200 };
+  let largest = 0;
+  for (
+    const [holder, stranger] of [["192.0.2.1", "192.0.2.2"], ["2001:db8:1::1", "2001:db8:1::2"]]
+  ) {
+    const id = ids.issue(holder, CONNECTION_ID_PORT);
+    const requests = [
+      encodeUdpRequest(announce(id, ask)),
+      encodeUdpRequest(announce(id, { ...ask, peerId: bin20(77), port: 7000 })),
+      encodeUdpRequest({
+        kind: "scrape",
+        connectionIdHi: id[0],
+        connectionIdLo: id[1],
+        transactionId: 2,
+        infoHashes: [HASH],
+      }),
+    ].map((r) => r.slice());
+    for (const p of requests) {
+      // The holder of the id may get more than it sent: that is what an announce is for.
+      largest = Math.max(largest, server.handle(p, holder, out) / p.length);
+      // Anyone else (a spoofer naming the holder's id) gets nothing at all.
+      assert.equal(server.handle(p, stranger, out), 0);
+    }
+    // A connect reply is exactly as long as its request, from anyone.
+    const connect = encodeUdpRequest({ kind: "connect", transactionId: 9 }).slice();
+    assert.equal(connect.length, 16);
+    assert.equal(server.handle(connect, stranger, out), 16);
+    // Errors (a short announce, a scrape without a hash) never exceed the request either.
+    const short = requests[0].subarray(0, 97);
+    const errorLength = server.handle(short, holder, out);
+    assert.ok(errorLength > 0 && errorLength <= short.length);
+    const empty = requests[2].subarray(0, 16);
+    const emptyLength = server.handle(empty, holder, out);
+    assert.ok(emptyLength > 0 && emptyLength <= empty.length);
+  }
+  // Over IPv6 an announce reply is many times its 98-byte request (20 + 18 bytes a peer).
+  assert.ok(largest > 10, `largest reply ${largest.toFixed(1)} times its request`);
+  assert.equal(server.counters.exceptions, 0);
+});

@@ -113,8 +113,8 @@ Deno.test("codec: a refused value is quoted short, and never made to throw", () 
     const r = parseWebTorrentMessage(announce({ left: v }), LIMITS);
     return r.action === "announce" ? r.left : "not an announce";
   };
-  assert.equal(left({ toString: 1 }), undefined);
-  assert.equal(left([5]), undefined);
+  refused(announce({ left: { toString: 1 } }), /^invalid left: .*, got an object$/, HASH);
+  refused(announce({ left: [5] }), /^invalid left: .*, got a list$/, HASH);
   assert.equal(left("12"), 12);
   assert.equal(left(7), 7);
 });

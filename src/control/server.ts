@@ -22,6 +22,7 @@ import {
   MAX_LINE_BYTES,
 } from "./protocol.ts";
 import { prepareSocketDir } from "./socket_path.ts";
+import { AcceptBackoff } from "../net/accept_backoff.ts";
 
 const log = getLogger("control");
 const encoder = new TextEncoder();
@@ -77,6 +78,7 @@ export class ControlServer {
   readonly #lock: Deno.FsFile;
   readonly #ino: number | null;
   readonly #open = new Map<Deno.Conn, Promise<void>>();
+  readonly #backoff = new AcceptBackoff("control", "control socket", () => this.#open.size);
   readonly #accepting: Promise<void>;
   #closing = false;
 
@@ -182,10 +184,12 @@ export class ControlServer {
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
-      } catch {
+      } catch (e) {
         if (this.#closing) return;
+        await this.#backoff.failed(e); // out of descriptors: wait, rather than spin
         continue;
       }
+      this.#backoff.succeeded();
       if (this.#open.size >= this.#limits.maxConnections) {
         const busy = new ControlError("unavailable", "too many control connections; try again");
         this.#track(conn, writeLine(conn, encodeError(busy)).catch(() => {}));

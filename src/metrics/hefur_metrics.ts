@@ -24,6 +24,7 @@ import { type Histogram, Registry } from "./registry.ts";
 import type { Admission } from "../admission/admission.ts";
 import type { CertificateReloader } from "../net/cert_reload.ts";
 import { binaryToHex } from "../protocol/binary.ts";
+import { acceptErrors } from "../net/accept_backoff.ts";
 
 /** The parts of a running Hefur that metrics read; absent parts are simply not reported. */
 export interface MetricSources {
@@ -204,6 +205,11 @@ export class HefurMetrics {
       "hefur_tls_certificate_expiry_timestamp_seconds",
       "When the HTTPS certificate in service expires, since the epoch.",
     );
+    const acceptFailures = r.counter(
+      "hefur_accept_errors_total",
+      "Connections not accepted on a TCP or control listener, by reason (fd_exhausted: out of file descriptors).",
+      ["reason"],
+    );
     const scanTruncated = r.gauge(
       "hefur_whitelist_scan_truncated",
       "1 when the last walk stopped at --max-scan-inodes.",
@@ -257,6 +263,7 @@ export class HefurMetrics {
         officialTorrents.set(down, { state: "down" });
       }
       early.set(s.tracker.counters.early);
+      acceptFailures.set(acceptErrors.fdExhausted, { reason: "fd_exhausted" });
       if (s.certs !== undefined) {
         certReloads.set(s.certs.counters.reloads, { result: "ok" });
         certReloads.set(s.certs.counters.failures, { result: "failure" });

@@ -7,10 +7,19 @@
  * It only does what a tracker needs: GET/HEAD-style requests without bodies, one response per
  * request, keep-alive on request.
  *
+ * Framing is strict (RFC 9112), because a request that a reverse proxy in front reads one way and
+ * this server another is how one client smuggles requests in as another: a head must end each line
+ * with CRLF; header names are tokens right before their colon; values hold no control characters;
+ * no line is folded. Hefur takes no request bodies, so `Transfer-Encoding` is refused, and so is a
+ * `Content-Length` that is repeated (even with the same value), not plain digits, or a list; a valid
+ * non-zero length gets 413. Each of these is answered once and the connection closed, so bytes after
+ * the head are never read as a request.
+ *
  * @module
  */
 import { getLogger } from "../log/mod.ts";
 import { socketIp } from "../protocol/ip.ts";
+import { AcceptBackoff } from "./accept_backoff.ts";
 
 /** A parsed request head. */
 export interface HttpRequest {
@@ -57,6 +66,12 @@ export interface HttpServerLimits {
   /** Most connections open at once; past it new connections are closed at once. */
   maxConnections: number;
   /**
+   * Most requests answered on one keep-alive connection; the last one is answered with
+   * `connection: close`. Bounds what one connection can queue up by pipelining (the requests not
+   * yet read wait in the client's socket, since at most `maxHeadBytes` are read ahead). Default 32.
+   */
+  maxRequestsPerConnection?: number;
+  /**
    * Milliseconds a graceful {@linkcode HttpServer.close} gives requests in flight to be answered
    * before it cuts what is left. Never more than `timeoutMs`. Default 1000.
    */
@@ -68,6 +83,7 @@ export const DEFAULT_HTTP_LIMITS: HttpServerLimits = {
   timeoutMs: 2000,
   maxHeadBytes: 8192,
   maxConnections: 4096,
+  maxRequestsPerConnection: 32,
   drainMs: 1000,
 };
 
@@ -140,6 +156,8 @@ export class HttpServer {
   readonly #ticker: ReturnType<typeof setInterval>;
   /** How often deadlines are checked, in milliseconds. */
   readonly #tickMs: number;
+  /** `limits.maxRequestsPerConnection` with its default. */
+  readonly #maxRequests: number;
   readonly #accepting: Promise<void>;
   #closing = false;
   /** Deadline of every connection once a graceful close began (Infinity until then). */
@@ -174,6 +192,8 @@ export class HttpServer {
     this.#handler = handler;
     this.#limits = limits;
     this.#secure = secure;
+    this.#maxRequests = limits.maxRequestsPerConnection ??
+      DEFAULT_HTTP_LIMITS.maxRequestsPerConnection!;
     // One ticker checks every deadline, instead of a timer per request.
     this.#tickMs = Math.min(250, limits.timeoutMs / 4);
     this.#ticker = setInterval(() => this.#cutLate(), this.#tickMs);
@@ -252,6 +272,12 @@ export class HttpServer {
   }
 
   async #acceptLoop(): Promise<void> {
+    const { hostname, port } = this.addr;
+    const backoff = new AcceptBackoff(
+      "http",
+      `${this.#secure ? "HTTPS" : "HTTP"} on ${hostname}:${port}`,
+      () => this.#open.size,
+    );
     while (!this.#closing) {
       let conn: Deno.Conn;
       const listener = this.#listener;
@@ -261,8 +287,10 @@ export class HttpServer {
         if (this.#closing) return;
         if (listener !== this.#listener) continue; // replaced: go on with the new one
         if (e instanceof Deno.errors.BadResource) return;
-        continue; // a failed handshake or a transient accept error
+        await backoff.failed(e); // out of descriptors: wait, rather than spin
+        continue; // or a failed handshake or another transient accept error
       }
+      backoff.succeeded();
       if (this.#open.size >= this.#limits.maxConnections) {
         this.refused++;
         closeQuietly(conn);
@@ -327,16 +355,26 @@ export class HttpServer {
           c.idle = false;
           filled += n;
           headEnd = findHeadEnd(buf, Math.max(0, filled - n - 3), filled);
+          if (headEnd < 0) {
+            // A head that can no longer become valid is refused now, not at the timeout: lines
+            // ending in a bare LF would otherwise never show the CRLFCRLF the server waits for.
+            const hopeless = hopelessHead(buf, filled - n, filled);
+            if (hopeless !== undefined) {
+              await writeAll(conn, plain(400, hopeless));
+              return false;
+            }
+          }
         }
         const req = parseHead(buf, headEnd, remoteIp, remote.port, this.#secure);
         if (typeof req === "string") {
           await writeAll(conn, plain(400, req));
           return false;
         }
-        if (
-          requestHeader(req, "transfer-encoding") !== undefined ||
-          Number(requestHeader(req, "content-length") ?? 0) > 0
-        ) {
+        if (req.framingError !== undefined) {
+          await writeAll(conn, plain(400, req.framingError));
+          return false;
+        }
+        if (req.contentLength !== undefined && !isZero(req.contentLength)) {
           await writeAll(conn, plain(413, "request bodies are not accepted"));
           return false;
         }
@@ -373,7 +411,8 @@ export class HttpServer {
           res.takeover(conn, buf.slice(0, filled));
           return true;
         }
-        const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing;
+        const keepAlive = res.keepAlive === true && wantsKeepAlive(req) && !this.#closing &&
+          c.served + 1 < this.#maxRequests;
         out ??= takeBuffer();
         const bytes = serializeResponse(res, keepAlive, req.method === "HEAD", out);
         // One write nearly always takes it all: awaited here, without another async frame.
@@ -447,7 +486,7 @@ function wantsKeepAlive(req: HttpRequest): boolean {
  * A request as the server parsed it. Its header map is built on first use: a tracker's announce
  * never reads it, and {@link requestHeader} finds one header without it.
  */
-class ParsedRequest implements HttpRequest {
+export class ParsedRequest implements HttpRequest {
   #map: Map<string, string> | undefined;
 
   constructor(
@@ -465,6 +504,11 @@ class ParsedRequest implements HttpRequest {
     readonly upgrade: string | undefined,
     readonly contentLength: string | undefined,
     readonly transferEncoding: string | undefined,
+    /**
+     * Why the head cannot frame a request safely (see the module's comment), or undefined. Kept
+     * apart from the parse: the head is well formed, but the server must refuse it.
+     */
+    readonly framingError: string | undefined,
     readonly remoteIp: string,
     readonly remotePort: number,
     readonly secure: boolean,
@@ -548,6 +592,50 @@ export function requestHeader(req: HttpRequest, name: string): string | undefine
   return req instanceof ParsedRequest ? req.header(name) : req.headers.get(name);
 }
 
+/** 1 for the characters of a token (RFC 9110 §5.6.2: a header name), 0 for the others below 128. */
+const TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789") TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 65; c <= 90; c++) TOKEN[c] = TOKEN[c + 32] = 1;
+
+/**
+ * True when `f[start, end)`, less spaces and tabs around it, is 1 to 15 ASCII digits: a
+ * `Content-Length` that every reader of it understands the same (no sign, no list, no other
+ * white space, short enough to be exact as a number).
+ */
+function isDigits(f: string, start: number, end: number): boolean {
+  while (start < end && (f.charCodeAt(start) === 32 || f.charCodeAt(start) === 9)) start++;
+  while (end > start && (f.charCodeAt(end - 1) === 32 || f.charCodeAt(end - 1) === 9)) end--;
+  if (end === start || end - start > 15) return false;
+  for (let i = start; i < end; i++) {
+    const c = f.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** True when a (checked) `Content-Length` is zero, leading zeros allowed. */
+function isZero(length: string): boolean {
+  for (let i = 0; i < length.length; i++) if (length.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/**
+ * Why the unfinished head in `buf[0, to)` can never become a valid one, judged from the bytes that
+ * arrived from `from` on (and the one before, for a CR); undefined while it still may. Only asked
+ * while a head is incomplete, which is rare: a request nearly always comes in one read.
+ */
+function hopelessHead(buf: Uint8Array, from: number, to: number): string | undefined {
+  for (let i = buf.indexOf(10, from); i >= 0 && i < to; i = buf.indexOf(10, i + 1)) {
+    if (i === 0 || buf[i - 1] !== 13) return "lines must end with CRLF";
+  }
+  // The method: 1 to 16 capital letters, then a space.
+  let i = 0;
+  while (i < to && buf[i] >= 65 && buf[i] <= 90) i++;
+  if (i < to && (i === 0 || buf[i] !== 32)) return "malformed request line";
+  if (i > 16) return "malformed request line";
+  return undefined;
+}
+
 /** True when bytes `at…` of `buf` spell `text` (ASCII). */
 function bytesAre(buf: Uint8Array, at: number, text: string): boolean {
   for (let i = 0; i < text.length; i++) if (buf[at + i] !== text.charCodeAt(i)) return false;
@@ -566,7 +654,7 @@ export function parseHead(
   remoteIp: string,
   remotePort: number,
   secure: boolean,
-): HttpRequest | string {
+): ParsedRequest | string {
   // The request line, checked byte by byte; the target's bytes are gathered into `ascii` on the way.
   let ascii = 0;
   let i = 0;
@@ -592,7 +680,18 @@ export function parseHead(
   // One character per byte; the parts are slices of it. Heads are ASCII as a rule, and then the
   // UTF-8 decoder gives the same string several times faster than String.fromCharCode (measured).
   // The method and version were checked to be ASCII; the header lines are checked here.
-  for (let j = lineEnd; j < end; j++) ascii |= buf[j];
+  // Each line ends with CRLF; no other control character (tab aside) may appear, and no line may
+  // begin with white space (obsolete line folding).
+  for (let j = lineEnd; j < end; j++) {
+    const c = buf[j];
+    ascii |= c;
+    if (c < 32 || c === 127) {
+      if (c === 9) continue;
+      if (c !== 13 || buf[j + 1] !== 10 || j + 1 >= end) return "malformed header line";
+      j++;
+      if (buf[j + 1] === 32 || buf[j + 1] === 9) return "folded header lines are not accepted";
+    }
+  }
   const bytes = buf.subarray(0, end);
   const text: string = ascii < 0x80
     ? utf8.decode(bytes)
@@ -602,17 +701,21 @@ export function parseHead(
   let upgrade: string | undefined;
   let contentLength: string | undefined;
   let transferEncoding: string | undefined;
+  let framingError: string | undefined;
   for (let at = 0; at < fields.length;) {
     let next = fields.indexOf("\r\n", at);
     if (next < 0) next = fields.length;
     const colon = fields.indexOf(":", at);
     if (colon <= at || colon > next) return "malformed header line";
+    // A name is a token and touches its colon (RFC 9112 §5.1: white space there must get a 400).
+    for (let k = at; k < colon; k++) {
+      const c = fields.charCodeAt(k);
+      if (c >= 128 || TOKEN[c] === 0) return "malformed header name";
+    }
     // The server's own headers, told apart by the length of their name first (a repeated header
     // keeps its first value, as in the header map).
-    let start = at;
-    let stop = colon;
-    while (start < stop && isSpace(fields.charCodeAt(start))) start++;
-    while (stop > start && isSpace(fields.charCodeAt(stop - 1))) stop--;
+    const start = at;
+    const stop = colon;
     switch (stop - start) {
       case 7:
         if (upgrade === undefined && nameIs(fields, start, stop, "upgrade")) {
@@ -625,14 +728,19 @@ export function parseHead(
         }
         break;
       case 14:
-        if (contentLength === undefined && nameIs(fields, start, stop, "content-length")) {
-          contentLength = fields.slice(colon + 1, next).trim();
+        if (nameIs(fields, start, stop, "content-length")) {
+          if (contentLength !== undefined) framingError ??= "repeated Content-Length";
+          else {
+            contentLength = fields.slice(colon + 1, next).trim();
+            if (!isDigits(fields, colon + 1, next)) framingError ??= "malformed Content-Length";
+          }
         }
         break;
       case 17:
-        if (
-          transferEncoding === undefined && nameIs(fields, start, stop, "transfer-encoding")
-        ) transferEncoding = fields.slice(colon + 1, next).trim();
+        if (nameIs(fields, start, stop, "transfer-encoding")) {
+          transferEncoding ??= fields.slice(colon + 1, next).trim();
+          framingError ??= "Transfer-Encoding is not accepted";
+        }
         break;
     }
     at = next + 2;
@@ -658,6 +766,7 @@ export function parseHead(
     upgrade,
     contentLength,
     transferEncoding,
+    framingError,
     remoteIp,
     remotePort,
     secure,

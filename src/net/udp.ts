@@ -54,6 +54,7 @@ import {
   Want,
 } from "../protocol/types.ts";
 import { isIpv6, socketIp } from "../protocol/ip.ts";
+import { announceError } from "../protocol/announce_check.ts";
 import { FAILURE } from "../tracker/tracker.ts";
 import { StoreUnavailableError, type TrackerStore } from "../tracker/store.ts";
 import { ConnectionIds } from "./connection_id.ts";
@@ -314,6 +315,11 @@ export class UdpServer {
         req.event = r.event;
         req.numwant = r.numwant;
         req.want = src.v6 ? Want.V6 : Want.V4;
+        const invalid = announceError(req);
+        if (invalid !== undefined) {
+          this.counters.announceFailures++;
+          return this.#error(out, r.transactionId, invalid, packet.length);
+        }
         const result = this.#store.announce(req);
         if (result instanceof Promise) {
           const tid = r.transactionId;

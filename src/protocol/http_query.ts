@@ -10,6 +10,7 @@
  */
 import { AnnounceEvent, type AnnounceRequest, Want } from "./types.ts";
 import { canonicalIp, isIpv6 } from "./ip.ts";
+import { aboveInt64, announceError, countError } from "./announce_check.ts";
 
 /** Why a query was refused; `message` is sent to the client as the `failure reason`. */
 export class QueryError extends Error {
@@ -178,6 +179,7 @@ const MAX_PAIRS = 256;
 function nonNegative(key: string, value: string): number {
   if (!/^[0-9]{1,20}$/.test(value)) throw new QueryError(`invalid ${key}: not a whole number`, key);
   const n = Number(value);
+  if (n > MAX_COUNT && aboveInt64(value)) throw new QueryError(countError(key), key);
   return n > MAX_COUNT ? MAX_COUNT : n;
 }
 
@@ -308,7 +310,9 @@ function countAt(q: string, start: number, end: number, key: string, absent: num
   if (escaped(q, start, end)) return nonNegative(key, percentDecode(q, start, end));
   const n = digitsAt(q, start, end, 20);
   if (n < 0) throw new QueryError(`invalid ${key}: not a whole number`, key);
-  // Past 2^53 the sum above is approximate, but it is capped anyway.
+  // Past 2^53 the sum above is approximate, but it is capped anyway; past 2^63 - 1 UDP could not
+  // carry it, so no listener takes it.
+  if (n > MAX_COUNT && aboveInt64(q.slice(start, end))) throw new QueryError(countError(key), key);
   return n > MAX_COUNT ? MAX_COUNT : n;
 }
 
@@ -451,22 +455,21 @@ export function parseAnnounceQuery(
   // BEP 7: an IPv4 client that says it also has IPv6 gets IPv6 peers too, and vice versa.
   want |= isIpv6(address) ? Want.Both : Want.V4;
 
-  return {
-    request: {
-      infoHash: hash,
-      peerId: id,
-      ip: address,
-      port,
-      uploaded: countAt(query, upAt, upEnd, "uploaded", 0),
-      downloaded: countAt(query, downAt, downEnd, "downloaded", 0),
-      left: countAt(query, leftAt, leftEnd, "left", 0),
-      event,
-      numwant,
-      want: want as Want,
-    },
-    compact,
-    noPeerId,
+  const request = {
+    infoHash: hash,
+    peerId: id,
+    ip: address,
+    port,
+    uploaded: countAt(query, upAt, upEnd, "uploaded", 0),
+    downloaded: countAt(query, downAt, downEnd, "downloaded", 0),
+    left: countAt(query, leftAt, leftEnd, "left", 0),
+    event,
+    numwant,
+    want: want as Want,
   };
+  const refused = announceError(request);
+  if (refused !== undefined) throw new QueryError(refused);
+  return { request, compact, noPeerId };
 }
 
 /** `numwant` from its decoded text: 1 to 9 digits, else -1 (not said). */

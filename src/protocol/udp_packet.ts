@@ -17,6 +17,7 @@ import type { AnnounceReply, SwarmCounts } from "./types.ts";
 import { AnnounceEvent } from "./types.ts";
 import { InfoHashCache } from "./info_hash_cache.ts";
 import { binary20 } from "./binary.ts";
+import { OUT_OF_RANGE } from "./announce_check.ts";
 
 /** High 32 bits of the BEP 15 protocol id `0x41727101980` that every connect request carries. */
 export const UDP_PROTOCOL_ID_HI = 0x417;
@@ -75,11 +76,11 @@ export interface UdpAnnounceRequest {
   infoHash: string;
   /** 20-byte peer id as a binary string. */
   peerId: string;
-  /** Wire u64, clamped to `Number.MAX_SAFE_INTEGER`. */
+  /** Wire int64, clamped to `Number.MAX_SAFE_INTEGER`; -1 (`OUT_OF_RANGE`) when negative. */
   downloaded: number;
-  /** Wire u64, clamped to `Number.MAX_SAFE_INTEGER`. */
+  /** Wire int64, clamped to `Number.MAX_SAFE_INTEGER`; -1 (`OUT_OF_RANGE`) when negative. */
   left: number;
-  /** Wire u64, clamped to `Number.MAX_SAFE_INTEGER`. */
+  /** Wire int64, clamped to `Number.MAX_SAFE_INTEGER`; -1 (`OUT_OF_RANGE`) when negative. */
   uploaded: number;
   /** 0–3 as BEP 15 numbers them; any other value reads as `None`. */
   event: AnnounceEvent;
@@ -236,6 +237,14 @@ function readU64(b: Uint8Array, o: number): number {
 }
 
 /**
+ * A BEP 15 count (signed 64-bit): {@linkcode OUT_OF_RANGE} when negative (the listeners refuse
+ * it, as HTTP refuses a count above 2^63 - 1), else as {@linkcode readU64}.
+ */
+function readCount(b: Uint8Array, o: number): number {
+  return b[o] >= 0x80 ? OUT_OF_RANGE : readU64(b, o);
+}
+
+/**
  * Parses one client datagram.
  *
  * - Shorter than 16 bytes, an unknown action, or a connect without the protocol id: unsendable.
@@ -286,9 +295,9 @@ export function parseUdpRequest(
       r.transactionId = tid;
       r.infoHash = scratch ? scratch.infoHashes.read(packet, 16) : binary20(packet, 16);
       r.peerId = binary20(packet, 36);
-      r.downloaded = readU64(packet, 56);
-      r.left = readU64(packet, 64);
-      r.uploaded = readU64(packet, 72);
+      r.downloaded = readCount(packet, 56);
+      r.left = readCount(packet, 64);
+      r.uploaded = readCount(packet, 72);
       const event = readU32(packet, 80);
       r.event = event <= AnnounceEvent.Stopped ? event : AnnounceEvent.None;
       r.ip = readU32(packet, 84);

@@ -20,6 +20,7 @@
  * @module
  */
 import { AnnounceEvent, type SwarmCounts } from "./types.ts";
+import { countError, countFromJson, OUT_OF_RANGE } from "./announce_check.ts";
 
 /** A WebRTC session description, the part of an offer or answer the tracker passes on. */
 export interface SessionDescription {
@@ -192,12 +193,12 @@ export function parseWebTorrentMessage(text: string, limits: WebTorrentLimits): 
     ? EVENTS[eventName]
     : fail(`invalid event: ${quote(eventName)}`, eventName);
 
+  // Clients that do not know the size send Infinity, which JSON turns into null: unknown. Any
+  // other value is a count, checked as every listener checks it.
   let left: number | undefined;
   if (msg.left !== undefined && msg.left !== null) {
-    // A number or numeric text; anything else is ignored (Number() of an object can throw).
-    const n = typeof msg.left === "number" || typeof msg.left === "string" ? Number(msg.left) : NaN;
-    // Clients that do not know the size send Infinity, which JSON turns into null.
-    if (Number.isFinite(n) && n >= 0) left = n;
+    left = countFromJson(msg.left);
+    if (left === OUT_OF_RANGE) fail(`${countError("left")}, got ${quote(msg.left)}`, msg.left);
   }
 
   const offers: WebTorrentOffer[] = [];

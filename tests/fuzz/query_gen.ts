@@ -121,7 +121,8 @@ function cleanAnnounce(rng: Rng): [string[], AnnounceIntent] {
   const intent: AnnounceIntent = {
     infoHash: rng.binary(20),
     peerId: rng.chance(0.5) ? "-XX0001-" + rng.binary(12) : rng.binary(20),
-    port: rng.pick([0, 1, 6881, 65535, rng.int(65536)]),
+    // Port 0 is refused by every listener: a clean announce never gives it.
+    port: rng.pick([1, 6881, 65535, 1 + rng.int(65535)]),
     uploaded: 0,
     downloaded: 0,
     left: 0,

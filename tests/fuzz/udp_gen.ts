@@ -95,9 +95,11 @@ function cleanPacket(rng: Rng): [Uint8Array, UdpIntent] {
     b[96] = intent.port! >> 8;
     b[97] = intent.port! & 0xff;
     if (rng.chance(0.1)) {
-      // Past 2^53 - 1 on the wire: the parser clamps to MAX_SAFE_INTEGER.
-      u32(b, 64, 0x200000 + rng.int(0xffdfffff));
-      intent.left = Number.MAX_SAFE_INTEGER;
+      // Past 2^53 - 1 on the wire: the parser clamps to MAX_SAFE_INTEGER, and reads a negative
+      // int64 (high bit set) as -1, which every listener refuses.
+      const hi = 0x200000 + rng.int(0xffdfffff);
+      u32(b, 64, hi);
+      intent.left = hi >= 0x80000000 ? -1 : Number.MAX_SAFE_INTEGER;
     }
   } else {
     intent.infoHashes = Array.from({ length: rng.range(1, 100) }, () => rng.binary(20));

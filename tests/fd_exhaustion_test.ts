@@ -1,0 +1,201 @@
+// Out of file descriptors: `hefur serve` under `prlimit --nofile=128:128`, with more connections
+// held open than it has descriptors. The accept loop must back off (a bounded number of failed
+// accepts, not a spinning core), say so once, count it, and serve again once connections close;
+// where it can read its limit, it lowers its connection limits at start so that this never happens.
+import assert from "node:assert/strict";
+import { SANDBOX_FLAGS } from "../build.ts";
+import { ROOT } from "./support/serve_process.ts";
+import { freePort } from "./helpers.ts";
+import { fitConnectionLimits, parseDescriptorLimit } from "../src/process/fd_limit.ts";
+import { isFdExhaustion } from "../src/net/accept_backoff.ts";
+
+const LIMIT = 128;
+const EXHAUSTED = /out of file descriptors/g;
+
+/** `hefur serve` on `port` under a descriptor limit of {@link LIMIT}, its standard error kept. */
+function serveLimited(port: number, flags: readonly string[], controlSocket = "") {
+  const child = new Deno.Command("prlimit", {
+    args: [
+      `--nofile=${LIMIT}:${LIMIT}`,
+      Deno.execPath(),
+      "run",
+      ...flags,
+      "src/main.ts",
+      "serve",
+      "--bind-addr",
+      "127.0.0.1",
+      "--http-port",
+      String(port),
+      "--udp-port",
+      "0",
+      "--control-socket",
+      controlSocket,
+      // Held connections must not be cut for idling during the test.
+      "--http-timeout",
+      "60000",
+    ],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const drained = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
+  })();
+  return {
+    stderr: () => stderr,
+    /** Resolves once standard error matches `re`; fails after 20 s. */
+    async waitFor(re: RegExp): Promise<void> {
+      for (let i = 0; i < 400 && !new RegExp(re.source).test(stderr); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(stderr, new RegExp(re.source), stderr);
+    },
+    async stop(): Promise<string> {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* ended */ }
+      await child.status;
+      await drained;
+      return stderr;
+    },
+  };
+}
+
+/** Opens `n` connections to `port` and keeps them. */
+async function hold(port: number, n: number): Promise<Deno.TcpConn[]> {
+  const conns: Deno.TcpConn[] = [];
+  for (let i = 0; i < n; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+  return conns;
+}
+
+function closeAll(conns: Deno.Conn[]): void {
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch { /* closed by the server */ }
+  }
+}
+
+/** The value of one sample of `/metrics`. */
+async function metric(port: number, sample: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(sample + " "));
+  assert.ok(line !== undefined, `no ${sample} in /metrics`);
+  return Number(line.slice(sample.length + 1));
+}
+
+async function waitReady(port: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    try {
+      await (await fetch(`http://127.0.0.1:${port}/stat`)).body?.cancel();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error("hefur serve did not answer in 20 s");
+}
+
+Deno.test("out of descriptors under the sandbox: the accept loops back off, warn once, count, recover", async () => {
+  const port = freePort();
+  const dir = await Deno.makeTempDir();
+  const socket = `${dir}/control`;
+  const server = serveLimited(port, SANDBOX_FLAGS, socket);
+  let held: Deno.TcpConn[] = [];
+  let control: Deno.UnixConn | undefined;
+  try {
+    await waitReady(port);
+    // Under the sandbox the limit cannot be read: the limits stay as configured (4096).
+    held = await hold(port, LIMIT + 40);
+    await server.waitFor(/HTTP on .*out of file descriptors/);
+    // The control socket's accept loop meets the same wall.
+    control = await Deno.connect({ transport: "unix", path: socket });
+    await server.waitFor(/control socket: out of file descriptors/);
+    // Two seconds out of descriptors: a spinning loop fails millions of accepts, the back-off
+    // (10 ms doubling to 1 s) about ten.
+    await new Promise((r) => setTimeout(r, 2000));
+    closeAll(held);
+    held = [];
+    control.close();
+    control = undefined;
+    const failed = await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}');
+    assert.ok(failed >= 1 && failed < 50, `${failed} failed accepts`);
+    // Served again.
+    const page = await fetch(`http://127.0.0.1:${port}/stat`);
+    assert.equal(page.status, 200);
+    await page.body?.cancel();
+  } finally {
+    closeAll(held);
+    control?.close();
+    const stderr = await server.stop();
+    await Deno.remove(dir, { recursive: true });
+    // One warning for each listener's episode: the HTTP listener's and the control socket's.
+    assert.equal(stderr.match(EXHAUSTED)?.length, 2, stderr);
+    assert.match(
+      stderr,
+      /HTTP on 127\.0\.0\.1:\d+: out of file descriptors .* with \d+ connections open/,
+    );
+  }
+});
+
+Deno.test("where the limit can be read, connection limits are lowered at start to fit it", async () => {
+  const port = freePort();
+  const server = serveLimited(port, ["--allow-all"]);
+  let held: Deno.TcpConn[] = [];
+  try {
+    await waitReady(port);
+    await server.waitFor(
+      /file descriptor limit is 128: --max-http-connections lowered from 4096 to \d+/,
+    );
+    const max = Number(/lowered from 4096 to (\d+)/.exec(server.stderr())![1]);
+    assert.ok(max < LIMIT - 64, `${max}`);
+    // More connections than descriptors: the ones past the limit are refused (closed at once),
+    // and descriptors never run out.
+    held = await hold(port, LIMIT + 40);
+    let closed = 0;
+    const buf = new Uint8Array(16);
+    for (const c of held.slice(max)) {
+      if (await c.read(buf).catch(() => null) === null) closed++;
+    }
+    assert.equal(closed, held.length - max);
+    closeAll(held);
+    held = [];
+    assert.equal(await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}'), 0);
+  } finally {
+    closeAll(held);
+    const stderr = await server.stop();
+    assert.doesNotMatch(stderr, EXHAUSTED);
+  }
+});
+
+Deno.test("the limit is read from /proc/self/limits' text, and connection limits scaled to fit", () => {
+  const text = "Limit                     Soft Limit           Hard Limit           Units     \n" +
+    "Max processes             63704                63704                processes \n" +
+    "Max open files            1024                 524288               files     \n";
+  assert.equal(parseDescriptorLimit(text), 1024);
+  assert.equal(parseDescriptorLimit(text.replace("1024 ", "unlimited ")), undefined);
+  assert.equal(parseDescriptorLimit("nothing"), undefined);
+  const wanted = { maxHttpConnections: 4096, maxWsConnections: 10000 };
+  assert.equal(fitConnectionLimits(100_000, 2, true, wanted), wanted);
+  // 1024 - 64 = 960 descriptors for two HTTP listeners (8192) and WebSocket (10000).
+  const fitted = fitConnectionLimits(1024, 2, true, wanted);
+  assert.deepEqual(fitted, { maxHttpConnections: 216, maxWsConnections: 527 });
+  assert.ok(2 * fitted.maxHttpConnections + fitted.maxWsConnections <= 960);
+  assert.deepEqual(fitConnectionLimits(1024, 1, false, wanted), {
+    maxHttpConnections: 960,
+    maxWsConnections: 10000,
+  });
+  assert.deepEqual(fitConnectionLimits(10, 1, true, wanted), {
+    maxHttpConnections: 1,
+    maxWsConnections: 1,
+  });
+});
+
+Deno.test("only EMFILE and ENFILE count as running out of descriptors", () => {
+  assert.ok(isFdExhaustion(new Error("Too many open files (os error 24)")));
+  assert.ok(isFdExhaustion(new Error("Too many open files in system (os error 23)")));
+  assert.ok(!isFdExhaustion(new Error("Connection reset by peer (os error 104)")));
+  assert.ok(!isFdExhaustion("Too many open files"));
+});
