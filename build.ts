@@ -9,7 +9,8 @@
  * ```
  *
  * The executable carries the permission set `hefur` of `deno.json` (the one place it is defined:
- * the `start` and `hefur` tasks run the sources with the same {@link SANDBOX_FLAGS}), the page
+ * the `start` and `hefur` tasks run the sources with the same {@link SANDBOX_FLAGS}, after
+ * {@link RUN_FLAGS}), the page
  * assets of `www/`, and the commit it was built from (see `src/version.ts`).
  *
  * `deno compile` joins the program to *denort*, the Deno runtime without its tooling, which it
@@ -34,6 +35,14 @@ export const SANDBOX_FLAGS: readonly string[] = [
   "--no-prompt",
   "--frozen",
 ];
+
+/**
+ * Flags of the `start` and `hefur` tasks only, before {@link SANDBOX_FLAGS}: `--quiet` keeps
+ * Deno's own diagnostics (its warning that permission sets in deno.json are experimental, download
+ * progress) off standard error, as the executable keeps them; errors are still printed. The
+ * permissions stay those of the permission set.
+ */
+export const RUN_FLAGS: readonly string[] = ["--quiet"];
 
 /**
  * V8 settings, given to `deno run` and `deno compile` alike (after {@link SANDBOX_FLAGS}). A young

@@ -17,7 +17,7 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
@@ -118,9 +118,19 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
   return program;
 }
 
+/**
+ * `path` as the caller meant it. `deno task hefur ctl …` runs in the project's directory and says
+ * in INIT_CWD where it was called from: a relative path is resolved against that. Elsewhere
+ * INIT_CWD is unset and the process's own directory is the caller's.
+ */
+export function callerPath(path: string): string {
+  const from = Deno.env.get("INIT_CWD");
+  return from ? resolve(from, path) : path;
+}
+
 function readTorrent(file: string): { data?: string; error?: string } {
   try {
-    return { data: Deno.readFileSync(file).toBase64() };
+    return { data: Deno.readFileSync(callerPath(file)).toBase64() };
   } catch (e) {
     return { error: `cannot read ${file}: ${(e as Error).message}` };
   }
@@ -159,7 +169,7 @@ function retireStep(target: string): Step {
   const looksLikeHash = /^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/.test(target);
   let isFile = false;
   try {
-    isFile = Deno.statSync(target).isFile;
+    isFile = Deno.statSync(callerPath(target)).isFile;
   } catch { /* not a file: a hash, or a mistake the server or this check reports */ }
   if (looksLikeHash && !isFile) {
     return { subject: target, cmd: "retire-torrent", args: { hash: target }, show };
@@ -215,7 +225,7 @@ function duration(seconds: number): string {
 }
 
 async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
-  const socket = opts.socket ?? defaultSocketPathHere();
+  const socket = opts.socket === undefined ? defaultSocketPathHere() : callerPath(opts.socket);
   const timeoutMs = Math.round(opts.timeout * 1000);
   const report = (step: Step, ok: boolean, body: Record<string, unknown>, text: string) => {
     if (opts.json) {
@@ -250,7 +260,9 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
           report(step, false, { code: e.code, error: e.message }, e.message);
           failed = true;
         } else if (e instanceof ControlNoAnswerError) {
-          report(step, false, { code: "no_answer", error: e.message }, e.message);
+          // The error's message starts with the command, which the report names already.
+          const text = e.message.replace(new RegExp(`^${step.cmd}: `), "");
+          report(step, false, { code: "no_answer", error: e.message }, text);
           return CTL_EXIT.unreachable;
         } else throw e;
       }

@@ -9,7 +9,9 @@
  *
  * @module
  */
-import { parseServeArgs, serveHelp, UsageError } from "./args.ts";
+import { parseServeCommandLine, type ServeConfig, serveHelp, UsageError } from "./args.ts";
+import { preflight, PreflightError } from "./preflight.ts";
+import { explainSandbox } from "./sandbox_message.ts";
 import { bindAddress, type Hefur, startHefur } from "../app.ts";
 import {
   CompressionError,
@@ -48,26 +50,45 @@ export async function serve(args: string[]): Promise<number> {
     console.log(serveHelp());
     return 0;
   }
-  let config;
+  let config: ServeConfig;
+  let origin: (name: string) => string;
   let logConfig;
   let identity: Identity;
   try {
-    config = parseServeArgs(args);
+    ({ config, origin } = parseServeCommandLine(args));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
+    return 2;
+  }
+  try {
     logConfig = parseLogConfig(config);
     identity = resolveIdentityHere(config.uid, config.gid);
   } catch (e) {
-    if (
-      e instanceof UsageError || e instanceof LogOptionError || e instanceof CompressionError ||
-      e instanceof StrftimeError || e instanceof PrivilegeError
-    ) {
-      stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
-      return 2;
-    }
-    throw e;
+    const option = e instanceof CompressionError
+      ? "log-compression"
+      : e instanceof StrftimeError
+      ? "log-file"
+      : e instanceof LogOptionError
+      ? (config.logFilter?.includes(e.value) ? "log-filter" : "log-level")
+      : e instanceof PrivilegeError
+      ? undefined // its message names --uid or --gid
+      : null;
+    if (option === null) throw e;
+    const where = option === undefined ? "" : `${origin(option)}: `;
+    stderr(`hefur serve: ${where}${(e as Error).message}\nSee 'hefur serve --help'.`);
+    return 2;
   }
   if (config.logOrigins) {
     Deno.stdout.writeSync(new TextEncoder().encode(originsText(logConfig)));
     return 0;
+  }
+  try {
+    preflight(config, origin);
+  } catch (e) {
+    if (!(e instanceof PreflightError)) throw e;
+    stderr(`hefur serve: ${e.message}`);
+    return 1;
   }
 
   let logging: Logging;
@@ -75,7 +96,7 @@ export async function serve(args: string[]): Promise<number> {
     logging = await startLogging(logConfig);
   } catch (e) {
     if (e instanceof LogFileError) {
-      stderr(`hefur serve: ${e.message}`);
+      stderr(`hefur serve: ${explainSandbox(e.message)}`);
       return 1;
     }
     throw e;
@@ -104,7 +125,8 @@ export async function serve(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGHUP", hangup);
   };
 
-  const fail = async (message: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+  const fail = async (text: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+    const message = explainSandbox(text);
     unlisten();
     log.fatal("{message}", { message });
     if (logging.file !== undefined) stderr(`hefur serve: ${message}`);
