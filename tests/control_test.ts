@@ -498,7 +498,7 @@ Deno.test("status, release-logs and quit", async () => {
       assert.equal(s.peers, 0);
       assert.equal(s.pid, Deno.pid);
       assert.ok(s.uptime >= 5 && s.uptime < 60, `uptime ${s.uptime}`);
-      assert.deepEqual(s.requests, { announces: 0, scrapes: 0, failures: 0 });
+      assert.deepEqual(s.requests, { announces: 0, scrapes: 0, refused: 0, failures: 0 });
       assert.deepEqual(await call("release-logs"), { file: undefined });
       assert.deepEqual(await call("quit"), { stopping: true });
       assert.equal(stopped(), "", "quit answers before stopping");

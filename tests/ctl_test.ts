@@ -94,7 +94,7 @@ Deno.test("ctl: every command against a live open-mode server", async () => {
   const s = JSON.parse(json.stdout);
   assert.equal(s.ok, true);
   assert.equal(s.result.pid, server.pid);
-  assert.deepEqual(s.result.requests, { announces: 0, scrapes: 0, failures: 0 });
+  assert.deepEqual(s.result.requests, { announces: 0, scrapes: 0, refused: 0, failures: 0 });
 
   // The default socket path comes from the environment, as for the server.
   const byEnv = await runCtl(["status"], { HEFUR_CONTROL_SOCKET: socket });

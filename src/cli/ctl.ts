@@ -87,7 +87,7 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
     });
 
   sub("status", "show uptime, torrents, peers and request counters").action(() =>
-    run([{ cmd: "status", args: {}, show: (r) => showStatus(r as StatusResult) }], opts())
+    run([{ cmd: "status", args: {}, show: (r) => statusText(r as StatusResult) }], opts())
   );
   sub("release-torrent", "publish .torrent files: validate, place in the torrent directory, track")
     .argument("<file...>", ".torrent files")
@@ -184,7 +184,8 @@ function retireStep(target: string): Step {
   };
 }
 
-function showStatus(s: StatusResult): string {
+/** The text `hefur ctl status` prints for a status answer. */
+export function statusText(s: StatusResult): string {
   const lines = [
     `hefur ${s.version} (pid ${s.pid}), up ${duration(s.uptime)} since ${s.startedAt}`,
     `mode:      ${s.mode === "open" ? "open (any torrent)" : `whitelist ${s.torrentDir}`}`,
@@ -192,7 +193,7 @@ function showStatus(s: StatusResult): string {
     (s.whitelist ? ` (${s.whitelist.files} .torrent files, ${s.whitelist.hashes} hashes)` : ""),
     `peers:     ${s.peers} (${s.seeders} seeders, ${s.leechers} leechers)`,
     `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
-    `${s.requests.failures} failures`,
+    `${s.requests.refused} refused`,
   ];
   if (s.store) {
     lines.push(

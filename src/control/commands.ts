@@ -103,6 +103,7 @@ function status(ctx: ControlContext): StatusResult {
     requests: {
       announces: tracker.counters.announces,
       scrapes: tracker.counters.scrapes,
+      refused: tracker.counters.failures,
       failures: tracker.counters.failures,
     },
     listeners,

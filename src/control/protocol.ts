@@ -112,8 +112,11 @@ export interface StatusResult {
   peers: number;
   seeders: number;
   leechers: number;
-  /** Requests since start. */
-  requests: { announces: number; scrapes: number; failures: number };
+  /**
+   * Requests since start. `refused`: answered with a failure reason (unknown torrent, bad
+   * request, …), as /stat names them; `failures` is the same count under its first name.
+   */
+  requests: { announces: number; scrapes: number; refused: number; failures: number };
   /** The shared store (`--store redis://…`), by its redacted URL, and its state. */
   store?: { name: string; state: string; detail?: string };
   /** Listener figures (addresses, open connections), keyed by listener. */
