@@ -16,6 +16,7 @@ import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
 import { ConnectionIds } from "./net/connection_id.ts";
 import { Whitelist } from "./whitelist/whitelist.ts";
+import { loggedSink } from "./whitelist/logged_sink.ts";
 import { listenTlsReusable, readKeyPair } from "./net/tls.ts";
 import { CertificateReloader, DEFAULT_CERT_RELOAD } from "./net/cert_reload.ts";
 import { Assets } from "./pages/assets.ts";
@@ -174,7 +175,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
 
   let whitelist: Whitelist | undefined;
   if (config.torrentDir !== "") {
-    whitelist = new Whitelist(tracker, {
+    const sink = loggedSink(tracker);
+    sink.quiet = true;
+    whitelist = new Whitelist(sink, {
       root: config.torrentDir,
       scanIntervalMs: config.scanInterval * 1000,
       maxScanDepth: config.maxScanDepth,
@@ -185,6 +188,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     });
     try {
       await whitelist.start();
+      sink.quiet = false;
     } catch (e) {
       await admission.close();
       await redis?.close();

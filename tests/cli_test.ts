@@ -107,7 +107,7 @@ Deno.test("help texts name the command as typed and speak to any user, not the o
   const md = optionsMarkdown();
   const row = (name: string) => md.split("\n").find((l) => l.startsWith(`| \`--${name}`))!;
   assert.match(row("max-torrents"), /\| new \|/);
-  assert.match(row("http-port"), /\|  \|/);
+  assert.match(row("http-port"), /\| {2}\|/);
   assert.doesNotMatch(md, /\| new: /);
 });
 

@@ -44,6 +44,25 @@ function stderr(text: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
 }
 
+/**
+ * Says how many torrents of the state file are tracked, once that is known: in whitelist mode,
+ * after the first walk of the torrent directory (the state is read before it).
+ */
+function logRestored(hefur: Hefur): void {
+  const load = hefur.state?.lastLoad;
+  if (load?.outcome !== "loaded" || load.torrents === 0) return;
+  let waiting = load.torrents - load.applied;
+  if (hefur.whitelist) {
+    waiting = 0;
+    for (const _ of hefur.tracker.pending()) waiting++;
+  }
+  log.info("state: {tracked} of the {saved} torrents of the state file are tracked{rest}", {
+    tracked: load.torrents - waiting,
+    saved: load.torrents,
+    rest: waiting > 0 ? "; the others keep their counts until they are tracked again" : "",
+  });
+}
+
 /** Runs `hefur serve` with `args`; resolves with the process exit code. */
 export async function serve(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-help") || args.includes("-h")) {
@@ -196,6 +215,7 @@ export async function serve(args: string[]): Promise<number> {
     : `${scan.tracked} torrents from ${scan.files} files under ${hefur.whitelist!.root} ` +
       `(first scan: ${Math.round(scan.durationMs)} ms)`;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
+  logRestored(hefur);
 
   const reason = await stopped;
   log.info("{reason}: gracefully quitting", { reason });
