@@ -2,8 +2,9 @@
 // mistake in the configuration stops it at once with one line that says what to do.
 import assert from "node:assert/strict";
 import { ENTRY } from "../build.ts";
-import { freePort } from "./helpers.ts";
-import { sandboxed, spawnServe } from "./support/serve_process.ts";
+import { freePort, startTestHefur } from "./helpers.ts";
+import { makeTorrent } from "./support/torrents.ts";
+import { announceUrl, sandboxed, spawnServe } from "./support/serve_process.ts";
 
 const decoder = new TextDecoder();
 
@@ -152,6 +153,27 @@ Deno.test("the sandboxed server reads its --config file", async () => {
     const bad = await serve("--config", `${dir}/hefur.toml`);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^hefur serve: .*hefur\.toml:2: http-prot: unknown option/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a torrent directory allowed to be missing is tracked once a walk finds it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-startup-" });
+  try {
+    const torrents = `${dir}/later`;
+    await using hefur = await startTestHefur({
+      torrentDir: torrents,
+      torrentDirMayBeMissing: true,
+    });
+    const t = makeTorrent("later");
+    const announce = async () =>
+      decoder.decode(await (await fetch(announceUrl(hefur.http!.addr.port, t.key))).bytes());
+    assert.match(await announce(), /torrent not found/);
+    await Deno.mkdir(torrents);
+    await Deno.writeFile(`${torrents}/later.torrent`, t.bytes);
+    await hefur.whitelist!.scanNow(); // what the next periodic walk does
+    assert.match(await announce(), /8:intervali\d+e/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

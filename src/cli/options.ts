@@ -347,7 +347,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: "Whitelist",
     isNew: true,
     help:
-      "start even when --torrent-dir does not exist yet; every announce is refused until it appears",
+      "start even when --torrent-dir does not exist yet; announces are refused until a walk (every --scan-interval) finds it",
   },
   {
     name: "scan-interval",
