@@ -51,7 +51,7 @@ export async function main(args: string[], commit = "unknown"): Promise<number> 
  * says it is Hefur's sandbox (Deno's own message names `deno run` flags `hefur` does not have).
  * Deno's report of the error follows, and the process stops as it would have.
  */
-function explainUncaughtRefusal(event: ErrorEvent | PromiseRejectionEvent): void {
+export function explainUncaughtRefusal(event: ErrorEvent | PromiseRejectionEvent): void {
   const error = event instanceof ErrorEvent ? event.error : event.reason;
   if (isSandboxRefusal(error)) console.error(`hefur: ${explainSandbox(error.message)}`);
 }

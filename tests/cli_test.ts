@@ -4,6 +4,7 @@ import { normalizeDashes, parseServeArgs, serveHelp, UsageError } from "../src/c
 import { OPTIONS } from "../src/cli/options.ts";
 import { optionsMarkdown } from "../src/cli/options_doc.ts";
 import { explainSandbox, isSandboxRefusal } from "../src/cli/sandbox_message.ts";
+import { explainUncaughtRefusal } from "../src/main.ts";
 
 Deno.test("defaults are those of hefurd", () => {
   const c = parseServeArgs([]);
@@ -133,4 +134,28 @@ Deno.test("Deno's refusal is rewritten as Hefur's sandbox's; other messages are 
   );
   assert.ok(isSandboxRefusal(new Deno.errors.NotCapable("x")));
   assert.ok(!isSandboxRefusal(new Deno.errors.PermissionDenied("Permission denied (os error 13)")));
+});
+
+Deno.test("a sandbox refusal nobody caught is still explained before Deno's report", () => {
+  const printed: unknown[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => printed.push(args.join(" "));
+  try {
+    const refusal = new Deno.errors.NotCapable(
+      'Requires write access to "/usr/x", run again with the --allow-write flag',
+    );
+    explainUncaughtRefusal(
+      new PromiseRejectionEvent("unhandledrejection", {
+        promise: Promise.resolve(),
+        reason: refusal,
+      }),
+    );
+    explainUncaughtRefusal(new ErrorEvent("error", { error: new Error("something else") }));
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(printed, [
+    "hefur: Hefur's sandbox does not allow write access to /usr/x " +
+    "(it denies system and secret paths; see docs/security.md)",
+  ]);
 });

@@ -82,6 +82,7 @@ Deno.test("a --state-file, --log-file or --audit-log that cannot be written stop
     refused(await serve(...off, "--state-file", "/usr/hefur-state.jsonl"), sandbox);
     refused(await serve(...off, "--log-file", "/usr/hefur.log"), sandbox);
     refused(await serve(...off, "--audit-log", "/usr/hefur-audit.log"), sandbox);
+    refused(await serve(...off, "--control-socket", "/usr/hefur.sock"), sandbox);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -177,4 +178,29 @@ Deno.test("a torrent directory allowed to be missing is tracked once a walk find
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("hefur ctl says a file the sandbox refuses is refused by Hefur's sandbox", async () => {
+  const out = await sandboxed(ENTRY, [
+    "ctl",
+    "--socket",
+    "/nonexistent/control",
+    "release-torrent",
+    "/etc/shadow",
+  ])
+    .output();
+  const stderr = decoder.decode(out.stderr);
+  assert.equal(out.code, 1, stderr);
+  assert.match(
+    stderr,
+    /^hefur ctl: release-torrent \/etc\/shadow: cannot read \/etc\/shadow: Hefur's sandbox does not allow read access to \/etc\/shadow .*docs\/security\.md/,
+  );
+  assert.doesNotMatch(stderr, /run again with|--allow-/);
+
+  const socket = await sandboxed(ENTRY, ["ctl", "--socket", "/proc/hefur-control", "status"])
+    .output();
+  const said = decoder.decode(socket.stderr);
+  assert.equal(socket.code, 3, said);
+  assert.match(said, /Hefur's sandbox does not allow read access to \/proc\/hefur-control/);
+  assert.doesNotMatch(said, /run again with|--allow-/);
 });

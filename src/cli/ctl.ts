@@ -27,6 +27,7 @@ import {
   type StatusResult,
 } from "../control/protocol.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
+import { explainSandbox } from "./sandbox_message.ts";
 
 /** Exit codes of `hefur ctl`. */
 export const CTL_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -132,7 +133,7 @@ function readTorrent(file: string): { data?: string; error?: string } {
   try {
     return { data: Deno.readFileSync(callerPath(file)).toBase64() };
   } catch (e) {
-    return { error: `cannot read ${file}: ${(e as Error).message}` };
+    return { error: `cannot read ${file}: ${explainSandbox((e as Error).message)}` };
   }
 }
 
@@ -248,7 +249,7 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
   } catch (e) {
     if (!(e instanceof ControlUnreachableError)) throw e;
     if (opts.json) out(JSON.stringify({ ok: false, code: "unreachable", error: e.message }));
-    else err(`hefur ctl: cannot reach the server: ${e.message}`);
+    else err(`hefur ctl: cannot reach the server: ${explainSandbox(e.message)}`);
     return CTL_EXIT.unreachable;
   }
   try {

@@ -11,7 +11,7 @@
  */
 import { parseServeCommandLine, type ServeConfig, serveHelp, UsageError } from "./args.ts";
 import { preflight, PreflightError } from "./preflight.ts";
-import { explainSandbox } from "./sandbox_message.ts";
+import { explainSandbox, isSandboxRefusal } from "./sandbox_message.ts";
 import { bindAddress, type Hefur, startHefur } from "../app.ts";
 import {
   CompressionError,
@@ -182,8 +182,13 @@ export async function serve(args: string[]): Promise<number> {
         auditedHandler(controlHandler({ hefur, logging, startedAt, stop }), audit),
       );
     } catch (e) {
-      if (!(e instanceof ControlSocketError)) throw e;
-      return await fail(e.message, hefur, closeAudit);
+      if (e instanceof ControlSocketError) return await fail(e.message, hefur, closeAudit);
+      if (!isSandboxRefusal(e)) throw e;
+      return await fail(
+        `control socket ${controlPath}: ${(e as Error).message}`,
+        hefur,
+        closeAudit,
+      );
     }
   }
 
