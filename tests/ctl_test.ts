@@ -211,6 +211,12 @@ Deno.test("ctl: release-torrent and retire-torrent against a live whitelist serv
   assert.equal((await server.exited).code, 0, server.stderr());
 });
 
+function withoutInitCwd(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
 Deno.test("ctl through deno task: relative paths are the caller's, not the project's", async () => {
   await using tmp = await tempDir();
   const dir = tmp.path;
@@ -231,7 +237,10 @@ Deno.test("ctl through deno task: relative paths are the caller's, not the proje
       "here.torrent",
     ],
     cwd: dir,
-    env: { NO_COLOR: "1" },
+    // As from an operator's shell: `deno task test` set INIT_CWD for this process, and deno task
+    // keeps a value it finds (a task run by a task keeps its first caller's directory).
+    clearEnv: true,
+    env: { ...withoutInitCwd(), NO_COLOR: "1" },
     stdin: "null",
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);

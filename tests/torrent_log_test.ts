@@ -35,7 +35,7 @@ Deno.test("torrents added and removed are logged at info; the state's count come
   {
     await using first = await startServe(args("c1", port));
     // The first walk is summed up by the start-up line, not told torrent by torrent.
-    assert.match(first.stderr(), /tracking 1 torrents from 1 files/);
+    await eventually(() => /tracking 1 torrents from 1 files/.test(first.stderr()));
     assert.doesNotMatch(first.stderr(), /tracking alpha/);
 
     await Deno.writeFile(join(torrents, "beta.torrent"), beta.bytes);

@@ -249,7 +249,10 @@ function checkConfig(config: ServeConfig, origin: (name: string) => string): Ser
   try {
     shared = parseStoreSpec(config.store).kind !== "memory";
   } catch (e) {
-    if (e instanceof StoreUrlError) throw new UsageError(`${origin("store")}: ${e.message}`);
+    if (e instanceof StoreUrlError) {
+      const where = origin("store");
+      throw new UsageError(`${where.startsWith("--") ? `option ${where}` : where}: ${e.message}`);
+    }
     throw e;
   }
   if (shared && config.stateFile !== "") {

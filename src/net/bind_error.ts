@@ -6,20 +6,15 @@
  * @module
  */
 
-/** A listener that could not be opened; the message names the protocol, address and port. */
-export class BindError extends Error {
-  override name = "BindError";
-}
-
 /** `hostname:port`, with IPv6 addresses in brackets. */
 function hostPort(hostname: string, port: number): string {
   return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
 /**
- * Opens a listener with `open`; when the system refuses, throws a {@link BindError} naming
- * `protocol` (e.g. "UDP", "HTTP"), the address and the `option` that chose it. Other errors pass
- * unchanged.
+ * Opens a listener with `open`; when the system refuses, throws the same kind of error (e.g.
+ * `Deno.errors.AddrInUse`, so callers can still tell them apart) with a message naming `protocol`
+ * (e.g. "UDP", "HTTP"), the address and the `option` that chose it. Other errors pass unchanged.
  */
 export function bindOrExplain<T>(
   protocol: string,
@@ -33,19 +28,22 @@ export function bindOrExplain<T>(
   } catch (e) {
     const where = `cannot listen for ${protocol} on ${hostPort(hostname, port)}`;
     if (e instanceof Deno.errors.AddrInUse) {
-      throw new BindError(
+      throw new Deno.errors.AddrInUse(
         `${where}: the address is already in use (another Hefur or another program holds it; ` +
           `stop it or choose another ${option})`,
         { cause: e },
       );
     }
     if (e instanceof Deno.errors.AddrNotAvailable) {
-      throw new BindError(`${where}: ${hostname} is not an address of this machine`, {
-        cause: e,
-      });
+      throw new Deno.errors.AddrNotAvailable(
+        `${where}: ${hostname} is not an address of this machine`,
+        {
+          cause: e,
+        },
+      );
     }
     if (e instanceof Deno.errors.PermissionDenied && port > 0 && port < 1024) {
-      throw new BindError(
+      throw new Deno.errors.PermissionDenied(
         `${where}: ports below 1024 need root or the CAP_NET_BIND_SERVICE capability`,
         { cause: e },
       );
