@@ -36,6 +36,7 @@ Deno.test("every kind of option is read from the file under its long name", asyn
       "allow-proxy = true",
       'deny-from = ["10.0.0.0/8", "192.0.2.1"]',
       'log-level = "info"',
+      'state-file = "relative/state.jsonl"',
     ].join("\n"),
     (path) => parseServeArgs(["--config", path]),
   );
@@ -44,6 +45,8 @@ Deno.test("every kind of option is read from the file under its long name", asyn
   assert.equal(c.allowProxy, true);
   assert.deepEqual(c.denyFrom, ["10.0.0.0/8", "192.0.2.1"]);
   assert.equal(c.logLevel, "info");
+  // Taken as the command line would take it: from the directory Hefur starts in.
+  assert.equal(c.stateFile, "relative/state.jsonl");
   // What the file does not name keeps its default.
   assert.equal(c.udpPort, 6969);
   assert.equal(c.maxPeers, 1024);
