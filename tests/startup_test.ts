@@ -154,6 +154,14 @@ Deno.test("the sandboxed server reads its --config file", async () => {
     const bad = await serve("--config", `${dir}/hefur.toml`);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^hefur serve: .*hefur\.toml:2: http-prot: unknown option/);
+    // Values checked once logging is set up name the file and line too.
+    await Deno.writeTextFile(`${dir}/hefur.toml`, '# levels\nlog-level = "loud"\n');
+    const level = await serve("--config", `${dir}/hefur.toml`);
+    assert.equal(level.code, 2);
+    assert.match(
+      level.stderr,
+      /^hefur serve: .*hefur\.toml:2: log-level: unknown log level "loud"/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -63,6 +63,22 @@ function logRestored(hefur: Hefur): void {
   });
 }
 
+/**
+ * The option a logging or identity error is about, for its message (which may come from the
+ * `--config` file); undefined when the message names it already (`--uid`, `--gid`).
+ */
+function optionOf(
+  e: LogOptionError | CompressionError | StrftimeError | PrivilegeError,
+  config: ServeConfig,
+): string | undefined {
+  if (e instanceof CompressionError) return "log-compression";
+  if (e instanceof StrftimeError) return "log-file";
+  if (e instanceof LogOptionError) {
+    return config.logFilter?.includes(e.value) ? "log-filter" : "log-level";
+  }
+  return undefined;
+}
+
 /** Runs `hefur serve` with `args`; resolves with the process exit code. */
 export async function serve(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-help") || args.includes("-h")) {
@@ -84,18 +100,13 @@ export async function serve(args: string[]): Promise<number> {
     logConfig = parseLogConfig(config);
     identity = resolveIdentityHere(config.uid, config.gid);
   } catch (e) {
-    const option = e instanceof CompressionError
-      ? "log-compression"
-      : e instanceof StrftimeError
-      ? "log-file"
-      : e instanceof LogOptionError
-      ? (config.logFilter?.includes(e.value) ? "log-filter" : "log-level")
-      : e instanceof PrivilegeError
-      ? undefined // its message names --uid or --gid
-      : null;
-    if (option === null) throw e;
+    if (
+      !(e instanceof LogOptionError || e instanceof CompressionError ||
+        e instanceof StrftimeError || e instanceof PrivilegeError)
+    ) throw e;
+    const option = optionOf(e, config);
     const where = option === undefined ? "" : `${origin(option)}: `;
-    stderr(`hefur serve: ${where}${(e as Error).message}\nSee 'hefur serve --help'.`);
+    stderr(`hefur serve: ${where}${e.message}\nSee 'hefur serve --help'.`);
     return 2;
   }
   if (config.logOrigins) {
