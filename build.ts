@@ -65,6 +65,12 @@ export const TARGETS: readonly string[] = [
   "x86_64-pc-windows-msvc",
 ];
 
+/**
+ * Deno's notice, at every `deno compile`, that permission sets in deno.json are experimental: left
+ * out of what the build prints (as `--quiet` leaves it out of the tasks), nothing else is.
+ */
+const PERMISSION_SET_NOTICE = /^Warning Permissions in the config file is an experimental .*\n/m;
+
 /** Exit code when the runtime `deno compile` needs is missing and cannot be fetched. */
 export const EXIT_NO_RUNTIME = 3;
 
@@ -386,18 +392,18 @@ export async function build(args: readonly string[]): Promise<number> {
       stdout: "inherit",
       stderr: "piped",
     }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
+    const stderr = new TextDecoder().decode(out.stderr).replace(PERMISSION_SET_NOTICE, "");
     if (!out.success) {
       const reason = runtimeFailure(stderr);
       if (reason !== undefined) {
         console.error(missingRuntimeMessage(target, reason, cachePath));
         return EXIT_NO_RUNTIME;
       }
-      Deno.stderr.writeSync(out.stderr);
+      Deno.stderr.writeSync(new TextEncoder().encode(stderr));
       console.error(`build: deno compile failed for ${target} (exit code ${out.code})`);
       return 1;
     }
-    Deno.stderr.writeSync(out.stderr);
+    Deno.stderr.writeSync(new TextEncoder().encode(stderr));
     console.error(`build: ${outputPath(options.outDir, target)} (commit ${commit})`);
   }
   return 0;
