@@ -1,7 +1,9 @@
 /**
  * The one table of `hefur serve` options. It feeds the command-line parser, the `--config` file's
  * keys, `--help`, the option list of docs/options.md and the example file deploy/hefur.toml, so
- * none of them can drift from the others.
+ * none of them can drift from the others. After a change, regenerate the last two with
+ * `deno run -A src/cli/options_doc.ts --write` and `deno run -A src/cli/config_example.ts --write`
+ * (tests check that both are current).
  *
  * Names, defaults and units are those of the original hefurd (reference §2.2); options Hefur adds
  * carry `isNew`, which docs/options.md shows (the help does not: it means nothing to a user who
