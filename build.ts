@@ -10,7 +10,8 @@
  * ```
  *
  * The executable carries the permission set `hefur` of `deno.json` (the one place it is defined:
- * the `start` and `hefur` tasks run the sources with the same {@link SANDBOX_FLAGS}), the page
+ * the `start` and `hefur` tasks run the sources with the same {@link SANDBOX_FLAGS}, after
+ * {@link RUN_FLAGS}), the page
  * assets of `www/`, and the commit it was built from (see `src/version.ts`).
  *
  * `deno compile` joins the program to *denort*, the Deno runtime without its tooling, which it
@@ -45,6 +46,14 @@ export const SANDBOX_FLAGS: readonly string[] = [
 ];
 
 /**
+ * Flags of the `start` and `hefur` tasks only, before {@link SANDBOX_FLAGS}: `--quiet` keeps
+ * Deno's own diagnostics (its warning that permission sets in deno.json are experimental, download
+ * progress) off standard error, as the executable keeps them; errors are still printed. The
+ * permissions stay those of the permission set.
+ */
+export const RUN_FLAGS: readonly string[] = ["--quiet"];
+
+/**
  * V8 settings, given to `deno run` and `deno compile` alike (after {@link SANDBOX_FLAGS}). A young
  * generation of at most 2 MiB per semi-space instead of V8's default 16: under load a tracker
  * allocates a little per request, and the young generation otherwise grows to tens of MiB whatever
@@ -70,6 +79,12 @@ export const PROBE_ENTRY = "tests/fixtures/sandbox_probe.ts";
 export const TARGETS: readonly string[] = TARGET_TABLE.map((t) => t.target);
 
 export { DENO_VERSION };
+
+/**
+ * Deno's notice, at every `deno compile`, that permission sets in deno.json are experimental: left
+ * out of what the build prints (as `--quiet` leaves it out of the tasks), nothing else is.
+ */
+const PERMISSION_SET_NOTICE = /^Warning Permissions in the config file is an experimental .*\n/m;
 
 /** Exit code when the runtime `deno compile` needs is missing and cannot be fetched. */
 export const EXIT_NO_RUNTIME = 3;
@@ -493,18 +508,18 @@ async function compileAll(
         stdout: "inherit",
         stderr: "piped",
       }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
+      const stderr = new TextDecoder().decode(out.stderr).replace(PERMISSION_SET_NOTICE, "");
       if (!out.success) {
         const reason = runtimeFailure(stderr);
         if (reason !== undefined) {
           console.error(missingRuntimeMessage(target, reason, cachePath));
           return EXIT_NO_RUNTIME;
         }
-        Deno.stderr.writeSync(out.stderr);
+        Deno.stderr.writeSync(new TextEncoder().encode(stderr));
         console.error(`build: deno compile failed for ${target} (exit code ${out.code})`);
         return 1;
       }
-      Deno.stderr.writeSync(out.stderr);
+      Deno.stderr.writeSync(new TextEncoder().encode(stderr));
       console.error(`build: ${output} (commit ${commit})`);
     }
     if (options.release) {

@@ -16,6 +16,7 @@ import { Cidrs } from "./protocol/ip.ts";
 import { UdpServer } from "./net/udp.ts";
 import { ConnectionIds } from "./net/connection_id.ts";
 import { Whitelist } from "./whitelist/whitelist.ts";
+import { loggedSink } from "./whitelist/logged_sink.ts";
 import { listenTlsReusable, readKeyPair } from "./net/tls.ts";
 import { CertificateReloader, DEFAULT_CERT_RELOAD } from "./net/cert_reload.ts";
 import { Assets } from "./pages/assets.ts";
@@ -31,6 +32,7 @@ import type { TrackerStore } from "./tracker/store.ts";
 import { parseStoreSpec } from "./tracker/store_url.ts";
 import type { RedisStore } from "./tracker/redis_store.ts";
 import { connectionLimitsWithin } from "./process/fd_limit.ts";
+import { bindOrExplain } from "./net/bind_error.ts";
 
 /** How often the deny file is checked for changes (ms). */
 export const DENY_POLL_MS = 5000;
@@ -174,7 +176,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
 
   let whitelist: Whitelist | undefined;
   if (config.torrentDir !== "") {
-    whitelist = new Whitelist(tracker, {
+    const sink = loggedSink(tracker);
+    sink.quiet = true;
+    whitelist = new Whitelist(sink, {
       root: config.torrentDir,
       scanIntervalMs: config.scanInterval * 1000,
       maxScanDepth: config.maxScanDepth,
@@ -186,6 +190,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       await whitelist.start();
       // The WebSocket completed counts restored above were waiting for the whitelist.
       wsTracker.sweep();
+      sink.quiet = false;
     } catch (e) {
       await admission.close();
       await redis?.close();
@@ -266,21 +271,35 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       metrics !== undefined && config.metricsBind !== undefined && config.metricsBind !== "control"
     ) {
       const only = new Router().on("/metrics", metrics.handler);
+      const at = parseHostPort(config.metricsBind)!;
       metricsHttp = new HttpServer(
-        Deno.listen(parseHostPort(config.metricsBind)!),
+        bindOrExplain("/metrics", "--metrics-bind", at.hostname, at.port, () => Deno.listen(at)),
         only.handle,
         limits,
       );
     }
     if (config.httpPort !== 0) {
-      const listener = Deno.listen({ hostname: bindAddress(config), port: config.httpPort });
+      const listener = bindOrExplain(
+        "HTTP",
+        "--http-port",
+        bindAddress(config),
+        config.httpPort,
+        () => Deno.listen({ hostname: bindAddress(config), port: config.httpPort }),
+      );
       http = new HttpServer(listener, handle, limits);
     }
     if (keyPair !== undefined) {
-      const listener = listenTlsReusable(bindAddress(config), config.httpsPort, keyPair, {
-        cert: config.httpCert,
-        key: config.httpKey,
-      });
+      const listener = bindOrExplain(
+        "HTTPS",
+        "--https-port",
+        bindAddress(config),
+        config.httpsPort,
+        () =>
+          listenTlsReusable(bindAddress(config), config.httpsPort, keyPair, {
+            cert: config.httpCert,
+            key: config.httpKey,
+          }),
+      );
       https = new HttpServer(listener, handle, limits, true);
       certs = new CertificateReloader(https, keyPair, {
         certPath: config.httpCert,
@@ -291,13 +310,20 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       certs.start();
     }
     if (config.udpPort !== 0) {
-      udp = UdpServer.listen(bindAddress(config), config.udpPort, store, {
-        allowProxy: config.allowProxy,
-        maxScrapeTorrents: config.maxScrapeTorrents,
-        maxNumwant: config.maxNumwant,
-        admission,
-        connectionIds: new ConnectionIds(undefined, () => clockMs),
-      });
+      udp = bindOrExplain(
+        "UDP",
+        "--udp-port",
+        bindAddress(config),
+        config.udpPort,
+        () =>
+          UdpServer.listen(bindAddress(config), config.udpPort, store, {
+            allowProxy: config.allowProxy,
+            maxScrapeTorrents: config.maxScrapeTorrents,
+            maxNumwant: config.maxNumwant,
+            admission,
+            connectionIds: new ConnectionIds(undefined, () => clockMs),
+          }),
+      );
     }
   } catch (e) {
     // One listener failed: close what is already open, so nothing is left behind.
@@ -337,7 +363,13 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     if (config.wsPort !== 0) {
       try {
         const only = new Router().upgrade(webtorrent.upgradeHandler());
-        const listener = Deno.listen({ hostname: bindAddress(config), port: config.wsPort });
+        const listener = bindOrExplain(
+          "WebSocket",
+          "--ws-port",
+          bindAddress(config),
+          config.wsPort,
+          () => Deno.listen({ hostname: bindAddress(config), port: config.wsPort }),
+        );
         ws = new HttpServer(listener, only.handle, limits);
       } catch (e) {
         clearInterval(sweeper);

@@ -7,6 +7,7 @@ import { ctl } from "./cli/ctl.ts";
 import { serve } from "./cli/serve.ts";
 import { takeBuildArgs, versionText } from "./version.ts";
 import { platformHelp } from "./platform.ts";
+import { explainSandbox, isSandboxRefusal } from "./cli/sandbox_message.ts";
 
 const USAGE = `Usage: hefur <command> [options]
 
@@ -46,7 +47,19 @@ export async function main(args: string[], commit = "unknown"): Promise<number> 
   }
 }
 
+/**
+ * The last resort for a path refused by Hefur's sandbox where no caller expected it: one line that
+ * says it is Hefur's sandbox (Deno's own message names `deno run` flags `hefur` does not have).
+ * Deno's report of the error follows, and the process stops as it would have.
+ */
+export function explainUncaughtRefusal(event: ErrorEvent | PromiseRejectionEvent): void {
+  const error = event instanceof ErrorEvent ? event.error : event.reason;
+  if (isSandboxRefusal(error)) console.error(`hefur: ${explainSandbox(error.message)}`);
+}
+
 if (import.meta.main) {
+  globalThis.addEventListener("error", explainUncaughtRefusal);
+  globalThis.addEventListener("unhandledrejection", explainUncaughtRefusal);
   const { commit, args } = takeBuildArgs(Deno.args);
   Deno.exit(await main(args, commit));
 }

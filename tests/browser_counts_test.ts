@@ -395,7 +395,7 @@ Deno.test("ctl status prints the browsers and the WebSocket requests", async () 
       );
       assert.match(
         out.stdout,
-        /requests: +5 announces, 0 scrapes, 0 failures \(over WebSocket: 5, 0, 0\)/,
+        /requests: +5 announces, 0 scrapes, 0 refused \(over WebSocket: 5, 0, 0\)/,
       );
     } finally {
       await browsers.close();

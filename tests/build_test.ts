@@ -294,6 +294,7 @@ Deno.test({
       const out = await build(["--out-dir", dir], { DENORT_BIN: `${dir}/stand-in-runtime` });
       assert.equal(out.code, 0, out.stderr);
       assert.match(out.stderr, /Embedded Files/);
+      assert.doesNotMatch(out.stderr, /experimental/, "Deno's notice about permission sets");
       assert.match(out.stderr, /src/);
       assert.match(out.stderr, /www/);
 

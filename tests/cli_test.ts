@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { normalizeDashes, parseServeArgs, serveHelp, UsageError } from "../src/cli/args.ts";
 import { OPTIONS } from "../src/cli/options.ts";
+import { optionsMarkdown } from "../src/cli/options_doc.ts";
+import { explainSandbox, isSandboxRefusal } from "../src/cli/sandbox_message.ts";
+import { explainUncaughtRefusal } from "../src/main.ts";
 
 Deno.test("defaults are those of hefurd", () => {
   const c = parseServeArgs([]);
@@ -104,4 +107,75 @@ Deno.test("hefur --version and hefur serve --help run as commands", async () => 
   const bad = await run("serve", "--http-port", "x");
   assert.equal(bad.code, 2);
   assert.match(new TextDecoder().decode(bad.stderr), /not a whole number/);
+});
+
+Deno.test("help texts name the command as typed and speak to any user, not the original's", async () => {
+  const help = serveHelp();
+  assert.match(help, /^Usage: hefur serve \[options\]/);
+  assert.doesNotMatch(help, /\bnew:/, "what is new is said once, in docs/options.md");
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  for (const sub of ["status", "release-torrent", "quit"]) {
+    const out = await run("ctl", sub, "--help");
+    assert.equal(out.code, 0);
+    assert.match(new TextDecoder().decode(out.stdout), new RegExp(`^Usage: hefur ctl ${sub}`));
+  }
+  // docs/options.md marks the options the original lacks, from the same table.
+  const md = optionsMarkdown();
+  const row = (name: string) => md.split("\n").find((l) => l.startsWith(`| \`--${name}`))!;
+  assert.match(row("max-torrents"), /\| new \|/);
+  assert.match(row("http-port"), /\| {2}\|/);
+  assert.doesNotMatch(md, /\| new: /);
+});
+
+Deno.test("--tpl-debug is refused, and documented as refused", () => {
+  assert.throws(() => parseServeArgs(["--tpl-debug"]), /--tpl-debug: .*not mimosa templates/);
+  const md = optionsMarkdown();
+  const row = md.split("\n").find((l) => l.startsWith("| `--tpl-debug"))!;
+  assert.match(row, /refused/);
+  assert.doesNotMatch(row, /accepted/);
+});
+
+Deno.test("Deno's refusal is rewritten as Hefur's sandbox's; other messages are left alone", () => {
+  assert.equal(
+    explainSandbox(
+      'cannot read x: Requires read access to "/etc/shadow", run again with the --allow-read flag',
+    ),
+    "cannot read x: Hefur's sandbox does not allow read access to /etc/shadow " +
+      "(it denies system and secret paths; see docs/security.md)",
+  );
+  assert.equal(
+    explainSandbox("No such file or directory (os error 2)"),
+    "No such file or directory (os error 2)",
+  );
+  assert.ok(isSandboxRefusal(new Deno.errors.NotCapable("x")));
+  assert.ok(!isSandboxRefusal(new Deno.errors.PermissionDenied("Permission denied (os error 13)")));
+});
+
+Deno.test("a sandbox refusal nobody caught is still explained before Deno's report", () => {
+  const printed: unknown[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => printed.push(args.join(" "));
+  try {
+    const refusal = new Deno.errors.NotCapable(
+      'Requires write access to "/usr/x", run again with the --allow-write flag',
+    );
+    explainUncaughtRefusal(
+      new PromiseRejectionEvent("unhandledrejection", {
+        promise: Promise.resolve(),
+        reason: refusal,
+      }),
+    );
+    explainUncaughtRefusal(new ErrorEvent("error", { error: new Error("something else") }));
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(printed, [
+    "hefur: Hefur's sandbox does not allow write access to /usr/x " +
+    "(it denies system and secret paths; see docs/security.md)",
+  ]);
 });

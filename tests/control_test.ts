@@ -501,6 +501,7 @@ Deno.test("status, release-logs and quit", async () => {
       assert.deepEqual(s.requests, {
         announces: 0,
         scrapes: 0,
+        refused: 0,
         failures: 0,
         webtorrent: { announces: 0, scrapes: 0, failures: 0 },
       });

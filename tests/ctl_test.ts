@@ -59,7 +59,8 @@ Deno.test("ctl: no server, a stale socket and a silent server are clear errors (
     const started = Date.now();
     const r = await runCtl(["--socket", silentPath, "--timeout", "0.5", "status"]);
     assert.equal(r.code, 3);
-    assert.match(r.stderr, /status: no answer from .* within 500 ms/);
+    assert.match(r.stderr, /^hefur ctl: status: no answer from .* within 500 ms/);
+    assert.doesNotMatch(r.stderr, /status: status:/);
     assert.ok(Date.now() - started < 15_000);
   } finally {
     silent.close();
@@ -97,6 +98,7 @@ Deno.test("ctl: every command against a live open-mode server", async () => {
   assert.deepEqual(s.result.requests, {
     announces: 0,
     scrapes: 0,
+    refused: 0,
     failures: 0,
     webtorrent: { announces: 0, scrapes: 0, failures: 0 },
   });
@@ -253,4 +255,43 @@ Deno.test("ctl: the original's spelling, -socket PATH -release-logs -quit", asyn
   assert.equal(both.code, 0, both.stderr);
   assert.match(both.stdout, /logs released[^]*the server is stopping/);
   assert.equal((await server.exited).code, 0, server.stderr());
+});
+
+function withoutInitCwd(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
+Deno.test("ctl through deno task: relative paths are the caller's, not the project's", async () => {
+  await using tmp = await tempDir();
+  const dir = tmp.path;
+  await using server = await startTrackerWithCtl(dir);
+  await Deno.writeFile(join(dir, "here.torrent"), torrent("here"));
+  // Run from `dir`, as an operator in that directory would; deno task runs the task in the
+  // project's directory and says where it was called from in INIT_CWD.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "task",
+      "--config",
+      new URL("../deno.json", import.meta.url).pathname,
+      "hefur",
+      "ctl",
+      "--socket",
+      "control",
+      "release-torrent",
+      "here.torrent",
+    ],
+    cwd: dir,
+    // As from an operator's shell: `deno task test` set INIT_CWD for this process, and deno task
+    // keeps a value it finds (a task run by a task keeps its first caller's directory).
+    clearEnv: true,
+    env: { ...withoutInitCwd(), NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const stdout = new TextDecoder().decode(out.stdout);
+  assert.match(stdout, /^released here/m, stdout + stderr);
+  assert.ok(server.socket.startsWith(dir));
 });

@@ -135,10 +135,19 @@ Deno.test("the unit's hefur serve command works in the sandbox", async () => {
     await Deno.mkdir(`${dir}/state/torrents`, { recursive: true });
     await Deno.mkdir(`${dir}/logs`);
     await Deno.mkdir(`${dir}/run`, { mode: 0o750 });
+    // The example configuration, installed where the unit reads it.
+    assert.equal(args[args.indexOf("--config") + 1], "/etc/hefur/hefur.toml");
+    await Deno.mkdir(`${dir}/etc`);
+    await Deno.copyFile(`${ROOT}deploy/hefur.toml`, `${dir}/etc/hefur.toml`);
     await runsInTheSandbox(
       args,
       dir,
-      { "/var/lib/hefur": "/state", "/var/log/hefur": "/logs", "/run/hefur": "/run" },
+      {
+        "/var/lib/hefur": "/state",
+        "/var/log/hefur": "/logs",
+        "/run/hefur": "/run",
+        "/etc/hefur": "/etc",
+      },
       { RUNTIME_DIRECTORY: "/run/hefur" },
     );
     const logs = await Array.fromAsync(Deno.readDir(`${dir}/logs`));

@@ -97,6 +97,7 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
   // Counted: the JSON API and the metrics say what was limited.
   const stats = await (await fetch(`${base}/api/stats.json`)).json();
   assert.deepEqual(stats.tracker.refused, {
+    requests: 0,
     denied: 0,
     announces_rate_limited: 1,
     scrapes_rate_limited: 1,

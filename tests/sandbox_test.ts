@@ -2,7 +2,7 @@
 // with (build.ts's SANDBOX_FLAGS, the permission set `hefur` of deno.json) does everything it is
 // for, and what the sandbox forbids is refused.
 import assert from "node:assert/strict";
-import { ENTRY, SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
+import { ENTRY, RUN_FLAGS, SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { createHash } from "node:crypto";
 import { encode } from "../src/protocol/bencode.ts";
@@ -26,9 +26,27 @@ function assertNotRefused(stderr: string) {
 }
 
 Deno.test("the deno.json tasks run Hefur with the same sandbox and V8 flags as the executable", () => {
-  const run = `deno run ${[...SANDBOX_FLAGS, ...V8_FLAGS].join(" ")} ${ENTRY}`;
+  const run = `deno run ${[...RUN_FLAGS, ...SANDBOX_FLAGS, ...V8_FLAGS].join(" ")} ${ENTRY}`;
   assert.equal(denoJson.tasks.hefur, run);
   assert.equal(denoJson.tasks.start, `${run} serve`);
+  // Nothing but Deno's diagnostics: no flag that could widen or change the permissions.
+  for (const flag of RUN_FLAGS) assert.doesNotMatch(flag, /allow|deny|permission|-A\b/);
+});
+
+Deno.test("deno task hefur prints no warning of Deno's own", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "hefur", "--version"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = decoder.decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.match(decoder.decode(out.stdout), /^hefur \d+\.\d+\.\d+/);
+  assert.doesNotMatch(stderr, /warning|experimental/i, stderr);
+  // deno task's own line naming the command it runs is all there is.
+  assert.deepEqual(stderr.trim().split("\n").filter((l) => !/^Task hefur /.test(l)), []);
 });
 
 Deno.test("--version, help and usage errors work in the sandbox", async () => {

@@ -181,10 +181,12 @@ export function statsJson(
       uptime_seconds: tracker.now(),
       announces: c.announces,
       scrapes: c.scrapes,
+      // The requests answered with a failure reason: `refused.requests`, as /stat and `hefur ctl
+      // status` call them; `failures` is the same count under its first name, kept for scripts.
       failures: c.failures,
       webtorrent: c.webtorrent,
       early_announces: tracker.counters.early,
-      ...(admission && { refused: admissionJson(admission) }),
+      refused: { requests: c.failures, ...(admission && admissionJson(admission)) },
     },
     totals: {
       torrents: listing.size,

@@ -1,5 +1,6 @@
 /**
- * Reads `hefur serve` arguments with commander, driven by the {@link OPTIONS} table.
+ * Reads `hefur serve` arguments with commander, driven by the {@link OPTIONS} table, and the
+ * `--config` file they may name (see `config_file.ts`): the command line overrides the file.
  *
  * Both `--name value` and the original's single-dash `-name value` are accepted (the original only
  * knows the latter; reference §2.1). Numbers are strict: `15min` is an error, not 15.
@@ -13,9 +14,12 @@ import { IpSet, IpSetError } from "../protocol/ip_set.ts";
 import { canonicalIp } from "../protocol/ip.ts";
 import { parseHostPort } from "../net/host_port.ts";
 import { parseStoreSpec, StoreUrlError } from "../tracker/store_url.ts";
+import { ConfigFileError, readConfigFile } from "./config_file.ts";
 
 /** Everything `hefur serve` was told, keyed by camelCase option name. */
 export interface ServeConfig {
+  /** The `--config` file read, or "". */
+  config: string;
   announceInterval: number;
   minAnnounceInterval: number;
   scrapeInterval: number;
@@ -48,6 +52,7 @@ export interface ServeConfig {
   maxWsMessageSize: number;
   wsIdleTimeout: number;
   torrentDir: string;
+  torrentDirMayBeMissing: boolean;
   scanInterval: number;
   maxScanDepth: number;
   maxScanInodes: number;
@@ -130,7 +135,7 @@ function collect(value: string, previous: string[] = []): string[] {
 
 /** The commander command for `hefur serve`, built from the options table. */
 export function serveCommand(): Command {
-  const cmd = new Command("serve")
+  const cmd = new Command("hefur serve")
     .description("run the tracker")
     .exitOverride()
     .configureOutput({
@@ -150,11 +155,29 @@ export function serveCommand(): Command {
   return cmd;
 }
 
+/** A parsed `hefur serve` command line, with where each value came from. */
+export interface ServeArgs {
+  config: ServeConfig;
+  /**
+   * How to name option `name` (long name) in a message: `--name`, or `FILE:LINE: name` when its
+   * value came from the `--config` file.
+   */
+  origin(name: string): string;
+}
+
 /**
  * Parses `hefur serve` arguments into a {@link ServeConfig}. Throws {@link UsageError} with a
  * clear message for unknown options, bad values and options that cannot apply.
  */
 export function parseServeArgs(argv: readonly string[]): ServeConfig {
+  return parseServeCommandLine(argv).config;
+}
+
+/**
+ * {@link parseServeArgs}, also telling where each value came from (for messages about values
+ * checked later, such as the log level).
+ */
+export function parseServeCommandLine(argv: readonly string[]): ServeArgs {
   const cmd = serveCommand();
   try {
     cmd.parse(normalizeDashes(argv), { from: "user" });
@@ -162,16 +185,42 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     const message = (e as { message?: string }).message ?? String(e);
     throw new UsageError(message.replace(/^error: /, ""));
   }
+  for (const spec of OPTIONS) {
+    if (
+      spec.unavailable !== undefined && cmd.getOptionValueSource(optionKey(spec.name)) === "cli"
+    ) {
+      throw new UsageError(`option --${spec.name}: ${spec.unavailable}`);
+    }
+  }
+  const file = cmd.getOptionValue("config") ? readConfig(cmd.getOptionValue("config")) : undefined;
+  for (const [name, value] of file?.values ?? []) {
+    const key = optionKey(name);
+    if (cmd.getOptionValueSource(key) !== "cli") cmd.setOptionValueWithSource(key, value, "config");
+  }
+  const origin = (name: string) =>
+    file !== undefined && cmd.getOptionValueSource(optionKey(name)) === "config"
+      ? `${file.path}:${file.lines.get(name) || "?"}: ${name}`
+      : `--${name}`;
   const values = cmd.opts();
   for (const spec of OPTIONS) {
     const key = optionKey(spec.name);
-    if (spec.unavailable !== undefined && cmd.getOptionValueSource(key) === "cli") {
-      throw new UsageError(`option --${spec.name}: ${spec.unavailable}`);
-    }
     if (spec.type === "switch") values[key] = values[key] === true;
     if (spec.type === "list") values[key] ??= [];
   }
-  const config = values as ServeConfig;
+  return { config: checkConfig(values as ServeConfig, origin), origin };
+}
+
+function readConfig(path: string) {
+  try {
+    return readConfigFile(path);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** Checks what each option's own parser cannot: values of a set, and options that go together. */
+function checkConfig(config: ServeConfig, origin: (name: string) => string): ServeConfig {
   if (config.minNumwant > config.maxNumwant) {
     throw new UsageError(
       `--min-numwant (${config.minNumwant}) must not be larger than --max-numwant (${config.maxNumwant})`,
@@ -179,7 +228,7 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
   }
   if (!(EARLY_ANNOUNCE_POLICIES as readonly string[]).includes(config.earlyAnnounces)) {
     throw new UsageError(
-      `--early-announces: "${config.earlyAnnounces}" is not one of ${
+      `${origin("early-announces")}: "${config.earlyAnnounces}" is not one of ${
         EARLY_ANNOUNCE_POLICIES.join(", ")
       }`,
     );
@@ -195,14 +244,17 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
       new IpSet(list);
     } catch (e) {
       if (!(e instanceof IpSetError)) throw e;
-      throw new UsageError(`--${option}: ${e.message}`);
+      throw new UsageError(`${origin(option)}: ${e.message}`);
     }
   }
   let shared = false;
   try {
     shared = parseStoreSpec(config.store).kind !== "memory";
   } catch (e) {
-    if (e instanceof StoreUrlError) throw new UsageError(`option --store: ${e.message}`);
+    if (e instanceof StoreUrlError) {
+      const where = origin("store");
+      throw new UsageError(`${where.startsWith("--") ? `option ${where}` : where}: ${e.message}`);
+    }
     throw e;
   }
   if (shared && config.stateFile !== "") {
@@ -224,7 +276,9 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig {
     }
     if (config.metricsBind !== "control" && parseHostPort(config.metricsBind) === undefined) {
       throw new UsageError(
-        `--metrics-bind: "${config.metricsBind}" is neither ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) nor "control"`,
+        `${
+          origin("metrics-bind")
+        }: "${config.metricsBind}" is neither ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) nor "control"`,
       );
     }
   }

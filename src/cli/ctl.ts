@@ -20,7 +20,7 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
@@ -30,6 +30,7 @@ import {
   type StatusResult,
 } from "../control/protocol.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
+import { explainSandbox } from "./sandbox_message.ts";
 
 /** Exit codes of `hefur ctl`. */
 export const CTL_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -90,7 +91,7 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
     });
 
   sub("status", "show uptime, torrents, peers and request counters").action(() =>
-    run([{ cmd: "status", args: {}, show: (r) => showStatus(r as StatusResult) }], opts())
+    run([{ cmd: "status", args: {}, show: (r) => statusText(r as StatusResult) }], opts())
   );
   sub("release-torrent", "publish .torrent files: validate, place in the torrent directory, track")
     .argument("<file...>", ".torrent files")
@@ -121,11 +122,21 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
   return program;
 }
 
+/**
+ * `path` as the caller meant it. `deno task hefur ctl …` runs in the project's directory and says
+ * in INIT_CWD where it was called from: a relative path is resolved against that. Elsewhere
+ * INIT_CWD is unset and the process's own directory is the caller's.
+ */
+export function callerPath(path: string): string {
+  const from = Deno.env.get("INIT_CWD");
+  return from ? resolve(from, path) : path;
+}
+
 function readTorrent(file: string): { data?: string; error?: string } {
   try {
-    return { data: Deno.readFileSync(file).toBase64() };
+    return { data: Deno.readFileSync(callerPath(file)).toBase64() };
   } catch (e) {
-    return { error: `cannot read ${file}: ${(e as Error).message}` };
+    return { error: `cannot read ${file}: ${explainSandbox((e as Error).message)}` };
   }
 }
 
@@ -162,7 +173,7 @@ function retireStep(target: string): Step {
   const looksLikeHash = /^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$/.test(target);
   let isFile = false;
   try {
-    isFile = Deno.statSync(target).isFile;
+    isFile = Deno.statSync(callerPath(target)).isFile;
   } catch { /* not a file: a hash, or a mistake the server or this check reports */ }
   if (looksLikeHash && !isFile) {
     return { subject: target, cmd: "retire-torrent", args: { hash: target }, show };
@@ -177,7 +188,14 @@ function retireStep(target: string): Step {
   };
 }
 
-function showStatus(s: StatusResult): string {
+/** The WebSocket part of the request counts, said only when there is one. */
+function webtorrentRequests(w: StatusResult["requests"]["webtorrent"]): string {
+  if (w.announces + w.scrapes + w.failures === 0) return "";
+  return ` (over WebSocket: ${w.announces}, ${w.scrapes}, ${w.failures})`;
+}
+
+/** The text `hefur ctl status` prints for a status answer. */
+export function statusText(s: StatusResult): string {
   const lines = [
     `hefur ${s.version} (pid ${s.pid}), up ${duration(s.uptime)} since ${s.startedAt}`,
     `mode:      ${s.mode === "open" ? "open (any torrent)" : `whitelist ${s.torrentDir}`}`,
@@ -188,8 +206,7 @@ function showStatus(s: StatusResult): string {
     `browsers:  ${s.webtorrent.peers} (${s.webtorrent.seeders} seeders, ` +
     `${s.webtorrent.leechers} leechers), ${s.webtorrent.completed} completed, counted above`,
     `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
-    `${s.requests.failures} failures (over WebSocket: ${s.requests.webtorrent.announces}, ` +
-    `${s.requests.webtorrent.scrapes}, ${s.requests.webtorrent.failures})`,
+    `${s.requests.refused} refused` + webtorrentRequests(s.requests.webtorrent),
   ];
   if (s.store) {
     lines.push(
@@ -222,7 +239,7 @@ function duration(seconds: number): string {
 }
 
 async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
-  const socket = opts.socket ?? defaultSocketPathHere();
+  const socket = opts.socket === undefined ? defaultSocketPathHere() : callerPath(opts.socket);
   const timeoutMs = Math.round(opts.timeout * 1000);
   const report = (step: Step, ok: boolean, body: Record<string, unknown>, text: string) => {
     if (opts.json) {
@@ -244,7 +261,7 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
   } catch (e) {
     if (!(e instanceof ControlUnreachableError)) throw e;
     if (opts.json) out(JSON.stringify({ ok: false, code: "unreachable", error: e.message }));
-    else err(`hefur ctl: cannot reach the server: ${e.message}`);
+    else err(`hefur ctl: cannot reach the server: ${explainSandbox(e.message)}`);
     return CTL_EXIT.unreachable;
   }
   try {
@@ -257,7 +274,9 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
           report(step, false, { code: e.code, error: e.message }, e.message);
           failed = true;
         } else if (e instanceof ControlNoAnswerError) {
-          report(step, false, { code: "no_answer", error: e.message }, e.message);
+          // The error's message starts with the command, which the report names already.
+          const text = e.message.replace(new RegExp(`^${step.cmd}: `), "");
+          report(step, false, { code: "no_answer", error: e.message }, text);
           return CTL_EXIT.unreachable;
         } else throw e;
       }

@@ -1,9 +1,13 @@
 /**
- * The one table of `hefur serve` options. It feeds the command-line parser, `--help` and the
- * README's option list, so the three cannot drift apart.
+ * The one table of `hefur serve` options. It feeds the command-line parser, the `--config` file's
+ * keys, `--help`, the option list of docs/options.md and the example file deploy/hefur.toml, so
+ * none of them can drift from the others. After a change, regenerate the last two with
+ * `deno run -A src/cli/options_doc.ts --write` and `deno run -A src/cli/config_example.ts --write`
+ * (tests check that both are current).
  *
  * Names, defaults and units are those of the original hefurd (reference §2.2); options Hefur adds
- * are marked `new` in their help text.
+ * carry `isNew`, which docs/options.md shows (the help does not: it means nothing to a user who
+ * never ran the original).
  *
  * @module
  */
@@ -24,6 +28,7 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   group:
+    | "Configuration"
     | "Tracker"
     | "Network"
     | "HTTP"
@@ -35,6 +40,8 @@ export interface OptionSpec {
     | "Log"
     | "Security";
   help: string;
+  /** The option is Hefur's own: the original hefurd lacks it. */
+  isNew?: boolean;
   /**
    * When set, the option is recognised but refused with this message: it cannot apply (yet). Giving
    * it is an error, never silently ignored.
@@ -47,6 +54,16 @@ const U32 = { min: 0, max: 4294967295 };
 
 /** Every option of `hefur serve`, grouped for `--help`. */
 export const OPTIONS: readonly OptionSpec[] = [
+  // Configuration
+  {
+    name: "config",
+    type: "string",
+    default: "",
+    group: "Configuration",
+    isNew: true,
+    help:
+      "TOML file of options, each under its long name (e.g. http-port = 6969); the command line overrides it",
+  },
   // Tracker
   {
     name: "announce-interval",
@@ -65,7 +82,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: "seconds",
     ...U32,
     group: "Tracker",
-    help: "new: the `min interval` clients are told",
+    isNew: true,
+    help: "the `min interval` clients are told",
   },
   {
     name: "scrape-interval",
@@ -109,7 +127,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "Tracker",
-    help: "new: most torrents tracked without --torrent-dir (open mode)",
+    isNew: true,
+    help: "most torrents tracked without --torrent-dir (open mode)",
   },
   {
     name: "max-scrape-torrents",
@@ -118,13 +137,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "Tracker",
-    help: "new: most info hashes in one scrape",
+    isNew: true,
+    help: "most info hashes in one scrape",
   },
   {
     name: "allow-full-scrape",
     type: "switch",
     group: "Tracker",
-    help: "new: a scrape without info_hash lists every torrent",
+    isNew: true,
+    help: "a scrape without info_hash lists every torrent",
   },
   {
     name: "allow-proxy",
@@ -137,22 +158,25 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     default: "counts",
     group: "Tracker",
+    isNew: true,
     help:
-      "new: what a plain announce sooner than the min interval after the same peer's last gets: off (served as usual), counts (counters, no peers: the cheap path) or refuse (failure reason)",
+      "what a plain announce sooner than the min interval after the same peer's last gets: off (served as usual), counts (counters, no peers: the cheap path) or refuse (failure reason)",
   },
   {
     name: "official-seed",
     type: "list",
     group: "Tracker",
+    isNew: true,
     help:
-      "new: address or CIDR network of the publisher's own seeds (repeatable, or comma-separated); pages, badges, the JSON API and metrics show whether each torrent has one online",
+      "address or CIDR network of the publisher's own seeds (repeatable, or comma-separated); pages, badges, the JSON API and metrics show whether each torrent has one online",
   },
   {
     name: "store",
     type: "string",
     default: "memory",
     group: "Tracker",
-    help: "new: where swarms live: memory, or redis://[user:password@]host:port[/db] " +
+    isNew: true,
+    help: "where swarms live: memory, or redis://[user:password@]host:port[/db] " +
       "(rediss:// for TLS) to share them between several instances",
   },
   // Network
@@ -210,7 +234,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "HTTP",
-    help: "new: open HTTP connections at most; more are refused",
+    isNew: true,
+    help: "open HTTP connections at most; more are refused",
   },
   {
     name: "http-cert",
@@ -244,7 +269,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "disable-websocket",
     type: "switch",
     group: "WebSocket",
-    help: "new: no WebSocket tracker for WebTorrent (browser) clients",
+    isNew: true,
+    help: "no WebSocket tracker for WebTorrent (browser) clients",
   },
   {
     name: "ws-port",
@@ -252,8 +278,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 0,
     ...U16,
     group: "WebSocket",
+    isNew: true,
     help:
-      "new: a port serving only WebSocket clients; 0: WebSocket on the HTTP/HTTPS ports only (paths / and /announce)",
+      "a port serving only WebSocket clients; 0: WebSocket on the HTTP/HTTPS ports only (paths / and /announce)",
   },
   {
     name: "max-ws-connections",
@@ -262,7 +289,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "WebSocket",
-    help: "new: open WebSocket connections at most; more are refused",
+    isNew: true,
+    help: "open WebSocket connections at most; more are refused",
   },
   {
     name: "max-ws-connections-per-ip",
@@ -271,7 +299,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "WebSocket",
-    help: "new: open WebSocket connections from one address at most",
+    isNew: true,
+    help: "open WebSocket connections from one address at most",
   },
   {
     name: "max-ws-offers",
@@ -280,7 +309,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "WebSocket",
-    help: "new: most WebRTC offers in one announce; more is refused",
+    isNew: true,
+    help: "most WebRTC offers in one announce; more is refused",
   },
   {
     name: "max-ws-message-size",
@@ -290,7 +320,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     max: 16384,
     group: "WebSocket",
-    help: "new: largest WebSocket message; larger ones close the connection",
+    isNew: true,
+    help: "largest WebSocket message; larger ones close the connection",
   },
   {
     name: "ws-idle-timeout",
@@ -300,7 +331,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 2,
     group: "WebSocket",
-    help: "new: a WebSocket silent this long is closed; it is pinged halfway",
+    isNew: true,
+    help: "a WebSocket silent this long is closed; it is pinged halfway",
   },
   // Whitelist
   {
@@ -308,7 +340,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     default: "",
     group: "Whitelist",
-    help: "track only the .torrent files under this directory; empty: track any torrent (bounded)",
+    help:
+      "track only the .torrent files under this directory; empty: track any torrent (bounded). A directory that does not exist stops start-up",
+  },
+  {
+    name: "torrent-dir-may-be-missing",
+    type: "switch",
+    group: "Whitelist",
+    isNew: true,
+    help:
+      "start even when --torrent-dir does not exist yet; announces are refused until a walk (every --scan-interval) finds it",
   },
   {
     name: "scan-interval",
@@ -384,7 +425,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "disable-feed",
     type: "switch",
     group: "Pages",
-    help: "new: turn the release feed /feed.atom off",
+    isNew: true,
+    help: "turn the release feed /feed.atom off",
   },
   {
     name: "feed-entries",
@@ -393,26 +435,29 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     max: 1000,
     group: "Pages",
-    help: "new: newest torrents listed in /feed.atom",
+    isNew: true,
+    help: "newest torrents listed in /feed.atom",
   },
   {
     name: "feed-title",
     type: "string",
     default: "Releases",
     group: "Pages",
-    help: "new: title of /feed.atom",
+    isNew: true,
+    help: "title of /feed.atom",
   },
   {
     name: "disable-badges",
     type: "switch",
     group: "Pages",
-    help: "new: turn the swarm badges /badge/<info hash>.svg off",
+    isNew: true,
+    help: "turn the swarm badges /badge/<info hash>.svg off",
   },
   {
     name: "tpl-debug",
     type: "switch",
     group: "Pages",
-    help: "accepted for compatibility",
+    help: "the original's template debugging",
     unavailable: "Hefur's pages are not mimosa templates, so there is nothing to debug",
   },
   // Statistics
@@ -420,22 +465,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "disable-metrics",
     type: "switch",
     group: "Statistics",
-    help: "new: turn /metrics (Prometheus text format) off",
+    isNew: true,
+    help: "turn /metrics (Prometheus text format) off",
   },
   {
     name: "metrics-bind",
     type: "string",
     group: "Statistics",
+    isNew: true,
     help:
-      "new: serve /metrics on this ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) instead of the public HTTP port; `control`: only through `hefur ctl metrics`",
+      "serve /metrics on this ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469) instead of the public HTTP port; `control`: only through `hefur ctl metrics`",
   },
   {
     name: "state-file",
     type: "string",
     default: "",
     group: "Statistics",
-    help:
-      "new: file keeping completed counts and other per-torrent totals across restarts; empty: none",
+    isNew: true,
+    help: "file keeping completed counts and other per-torrent totals across restarts; empty: none",
   },
   {
     name: "state-interval",
@@ -444,13 +491,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: "seconds",
     ...U32,
     group: "Statistics",
-    help: "new: time between saves of --state-file (it is also saved at shutdown); 0: only then",
+    isNew: true,
+    help: "time between saves of --state-file (it is also saved at shutdown); 0: only then",
   },
   {
     name: "state-peers",
     type: "switch",
     group: "Statistics",
-    help: "new: keep live peers in --state-file too, so a quick restart does not empty the swarms",
+    isNew: true,
+    help: "keep live peers in --state-file too, so a quick restart does not empty the swarms",
   },
   // Control
   {
@@ -465,8 +514,9 @@ export const OPTIONS: readonly OptionSpec[] = [
     type: "string",
     default: "",
     group: "Control",
+    isNew: true,
     help:
-      "new: also append every control action (time, command, result, hashes) to this file as JSON lines; the audit log origin has them in any case",
+      "also append every control action (time, command, result, hashes) to this file as JSON lines; the audit log origin has them in any case",
   },
   // Log
   {
@@ -523,16 +573,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: "deny-from",
     type: "list",
     group: "Security",
+    isNew: true,
     help:
-      "new: address or CIDR network whose announces and scrapes are refused (repeatable, or comma-separated)",
+      "address or CIDR network whose announces and scrapes are refused (repeatable, or comma-separated)",
   },
   {
     name: "deny-file",
     type: "string",
     default: "",
     group: "Security",
+    isNew: true,
     help:
-      "new: file of networks to refuse, one address or CIDR per line, # comments; reloaded when it changes",
+      "file of networks to refuse, one address or CIDR per line, # comments; reloaded when it changes",
   },
   {
     name: "announce-rate",
@@ -541,7 +593,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: "per minute",
     ...U32,
     group: "Security",
-    help: "new: announces per address (per /64 for IPv6) once its burst is spent; 0: no limit",
+    isNew: true,
+    help: "announces per address (per /64 for IPv6) once its burst is spent; 0: no limit",
   },
   {
     name: "announce-burst",
@@ -550,7 +603,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "Security",
-    help: "new: announces an address may make at once (a client starting many torrents)",
+    isNew: true,
+    help: "announces an address may make at once (a client starting many torrents)",
   },
   {
     name: "scrape-rate",
@@ -559,7 +613,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     unit: "per minute",
     ...U32,
     group: "Security",
-    help: "new: scrapes per address (per /64 for IPv6) once its burst is spent; 0: no limit",
+    isNew: true,
+    help: "scrapes per address (per /64 for IPv6) once its burst is spent; 0: no limit",
   },
   {
     name: "scrape-burst",
@@ -568,7 +623,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "Security",
-    help: "new: scrapes an address may make at once",
+    isNew: true,
+    help: "scrapes an address may make at once",
   },
   {
     name: "rate-limit-addresses",
@@ -577,7 +633,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     ...U32,
     min: 1,
     group: "Security",
-    help: "new: most addresses whose rates are tracked at once (memory bound)",
+    isNew: true,
+    help: "most addresses whose rates are tracked at once (memory bound)",
   },
   {
     name: "uid",

@@ -7,12 +7,15 @@
  */
 import { OPTIONS } from "./options.ts";
 
-/** The option list of docs/options.md, one table per help group. */
+/**
+ * The option list of docs/options.md, one table per help group. The "New" column marks the options
+ * the original hefurd lacks (`isNew` in the table).
+ */
 export function optionsMarkdown(): string {
   const groups = [...new Set(OPTIONS.map((o) => o.group))];
   let md = "";
   for (const g of groups) {
-    md += `\n**${g}**\n\n| Option | Default | Meaning |\n| --- | --- | --- |\n`;
+    md += `\n**${g}**\n\n| Option | Default | New | Meaning |\n| --- | --- | --- | --- |\n`;
     for (const o of OPTIONS.filter((o) => o.group === g)) {
       const value = o.type === "switch" ? "" : o.type === "list" ? " LIST" : " VALUE";
       const def = o.type === "switch"
@@ -23,8 +26,8 @@ export function optionsMarkdown(): string {
       const unit = o.unit ? ` ${o.unit}` : "";
       const help = o.help.replaceAll("|", "\\|") +
         (o.unavailable ? ` (refused: ${o.unavailable})` : "");
-      md += `| \`--${o.name}${value}\` | ${def}${
-        def === "—" || def === "off" ? "" : unit
+      md += `| \`--${o.name}${value}\` | ${def}${def === "—" || def === "off" ? "" : unit} | ${
+        o.isNew ? "new" : ""
       } | ${help} |\n`;
     }
   }

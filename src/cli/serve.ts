@@ -9,7 +9,9 @@
  *
  * @module
  */
-import { parseServeArgs, serveHelp, UsageError } from "./args.ts";
+import { parseServeCommandLine, type ServeConfig, serveHelp, UsageError } from "./args.ts";
+import { preflight, PreflightError } from "./preflight.ts";
+import { explainSandbox, isSandboxRefusal } from "./sandbox_message.ts";
 import { bindAddress, type Hefur, startHefur } from "../app.ts";
 import {
   CompressionError,
@@ -43,32 +45,81 @@ function stderr(text: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(text + "\n"));
 }
 
+/**
+ * Says how many torrents of the state file are tracked, once that is known: in whitelist mode,
+ * after the first walk of the torrent directory (the state is read before it).
+ */
+function logRestored(hefur: Hefur): void {
+  const load = hefur.state?.lastLoad;
+  if (load?.outcome !== "loaded" || load.torrents === 0) return;
+  let waiting = load.torrents - load.applied;
+  if (hefur.whitelist) {
+    waiting = 0;
+    for (const _ of hefur.tracker.pending()) waiting++;
+  }
+  log.info("state: {tracked} of the {saved} torrents of the state file are tracked{rest}", {
+    tracked: load.torrents - waiting,
+    saved: load.torrents,
+    rest: waiting > 0 ? "; the others keep their counts until they are tracked again" : "",
+  });
+}
+
+/**
+ * The option a logging or identity error is about, for its message (which may come from the
+ * `--config` file); undefined when the message names it already (`--uid`, `--gid`).
+ */
+function optionOf(
+  e: LogOptionError | CompressionError | StrftimeError | PrivilegeError,
+  config: ServeConfig,
+): string | undefined {
+  if (e instanceof CompressionError) return "log-compression";
+  if (e instanceof StrftimeError) return "log-file";
+  if (e instanceof LogOptionError) {
+    return config.logFilter?.includes(e.value) ? "log-filter" : "log-level";
+  }
+  return undefined;
+}
+
 /** Runs `hefur serve` with `args`; resolves with the process exit code. */
 export async function serve(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-help") || args.includes("-h")) {
     console.log(serveHelp() + platformHelp());
     return 0;
   }
-  let config;
+  let config: ServeConfig;
+  let origin: (name: string) => string;
   let logConfig;
   let identity: Identity;
   try {
-    config = parseServeArgs(args);
+    ({ config, origin } = parseServeCommandLine(args));
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
+    return 2;
+  }
+  try {
     logConfig = parseLogConfig(config);
     identity = resolveIdentityHere(config.uid, config.gid);
   } catch (e) {
     if (
-      e instanceof UsageError || e instanceof LogOptionError || e instanceof CompressionError ||
-      e instanceof StrftimeError || e instanceof PrivilegeError
-    ) {
-      stderr(`hefur serve: ${e.message}\nSee 'hefur serve --help'.`);
-      return 2;
-    }
-    throw e;
+      !(e instanceof LogOptionError || e instanceof CompressionError ||
+        e instanceof StrftimeError || e instanceof PrivilegeError)
+    ) throw e;
+    const option = optionOf(e, config);
+    const where = option === undefined ? "" : `${origin(option)}: `;
+    stderr(`hefur serve: ${where}${e.message}\nSee 'hefur serve --help'.`);
+    return 2;
   }
   if (config.logOrigins) {
     Deno.stdout.writeSync(new TextEncoder().encode(originsText(logConfig)));
     return 0;
+  }
+  try {
+    preflight(config, origin);
+  } catch (e) {
+    if (!(e instanceof PreflightError)) throw e;
+    stderr(`hefur serve: ${e.message}`);
+    return 1;
   }
 
   let logging: Logging;
@@ -76,7 +127,7 @@ export async function serve(args: string[]): Promise<number> {
     logging = await startLogging(logConfig);
   } catch (e) {
     if (e instanceof LogFileError) {
-      stderr(`hefur serve: ${e.message}`);
+      stderr(`hefur serve: ${explainSandbox(e.message)}`);
       return 1;
     }
     throw e;
@@ -105,7 +156,8 @@ export async function serve(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGHUP", hangup);
   };
 
-  const fail = async (message: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+  const fail = async (text: string, ...open: ({ close(): Promise<void> } | undefined)[]) => {
+    const message = explainSandbox(text);
     unlisten();
     log.fatal("{message}", { message });
     if (logging.file !== undefined) stderr(`hefur serve: ${message}`);
@@ -146,8 +198,13 @@ export async function serve(args: string[]): Promise<number> {
         auditedHandler(controlHandler({ hefur, logging, startedAt, stop }), audit),
       );
     } catch (e) {
-      if (!(e instanceof ControlSocketError)) throw e;
-      return await fail(e.message, hefur, closeAudit);
+      if (e instanceof ControlSocketError) return await fail(e.message, hefur, closeAudit);
+      if (!isSandboxRefusal(e)) throw e;
+      return await fail(
+        `control socket ${controlPath}: ${(e as Error).message}`,
+        hefur,
+        closeAudit,
+      );
     }
   }
 
@@ -179,6 +236,7 @@ export async function serve(args: string[]): Promise<number> {
     : `${scan.tracked} torrents from ${scan.files} files under ${hefur.whitelist!.root} ` +
       `(first scan: ${Math.round(scan.durationMs)} ms)`;
   log.info("tracking {mode}; {ready}", { mode, ready: ready.join(" ") });
+  logRestored(hefur);
 
   const reason = await stopped;
   log.info("{reason}: gracefully quitting", { reason });

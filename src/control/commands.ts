@@ -101,7 +101,7 @@ function status(ctx: ControlContext): StatusResult {
       leechers: web.leechers,
       completed: web.completed,
     },
-    requests,
+    requests: { ...requests, refused: requests.failures },
     listeners,
     logFile: ctx.logging?.file?.path,
   };

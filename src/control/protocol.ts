@@ -118,10 +118,15 @@ export interface StatusResult {
   completed: number;
   /** Of the above, the browsers (WebTorrent over WebSocket). */
   webtorrent: { peers: number; seeders: number; leechers: number; completed: number };
-  /** Requests since start, over every protocol; `webtorrent` those over WebSocket. */
+  /**
+   * Requests since start, over every protocol; `webtorrent` those over WebSocket. `refused`:
+   * answered with a failure reason (unknown torrent, bad request, …), as /stat names them;
+   * `failures` is the same count under its first name.
+   */
   requests: {
     announces: number;
     scrapes: number;
+    refused: number;
     failures: number;
     webtorrent: { announces: number; scrapes: number; failures: number };
   };

@@ -182,7 +182,7 @@ export class StateStore {
         if (this.#wsTracker?.restore(saved.infoHash, saved.completed)) report.wsApplied++;
       }
       log.info(
-        "state: loaded {torrents} torrents ({applied} tracked now), {peers} peers and {wsApplied} of {wsSwarms} WebSocket swarms from {path}, saved {downtime} s ago by Hefur {hefur}",
+        "state: loaded {torrents} torrents, {peers} peers and {wsApplied} of {wsSwarms} WebSocket swarms from {path}, saved {downtime} s ago by Hefur {hefur}",
         { ...report, path, downtime, hefur: contents.hefur },
       );
       return report;

@@ -1,13 +1,13 @@
 // Hefur in a process of its own: run from source with the sandbox flags of the executable, or the
 // compiled executable; `hefur serve` started, waited for, stopped with SIGTERM.
-import { SANDBOX_FLAGS } from "../../build.ts";
+import { RUN_FLAGS, SANDBOX_FLAGS } from "../../build.ts";
 
 /** The project root, where deno.json (and so the permission set) is found. */
 export const ROOT = new URL("../..", import.meta.url).pathname;
 
 /**
- * `deno run <sandbox flags> <script> <args>` from the project root, with `env` added to the
- * environment.
+ * `deno run <task flags> <sandbox flags> <script> <args>` from the project root (as the `start`
+ * and `hefur` tasks run it), with `env` added to the environment.
  */
 export function sandboxed(
   script: string,
@@ -15,7 +15,7 @@ export function sandboxed(
   options: { flags?: readonly string[]; env?: Record<string, string> } = {},
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.flags ?? SANDBOX_FLAGS), script, ...args],
+    args: ["run", ...RUN_FLAGS, ...(options.flags ?? SANDBOX_FLAGS), script, ...args],
     cwd: ROOT,
     env: options.env,
     stdin: "null",
