@@ -180,6 +180,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxScanInodes: config.maxScanInodes,
       maxTorrentSize: config.maxTorrentSize * 1024 * 1024,
       maxTorrentName: config.maxTorrentName,
+      followExternalLinks: config.followExternalLinks,
       onScan: metrics?.observeScan,
     });
     try {
