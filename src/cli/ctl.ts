@@ -21,12 +21,14 @@ import { basename } from "node:path";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
+  MAX_LINE_BYTES,
   type MetricsResult,
   type ReleaseResult,
   type RetireResult,
   type StatusResult,
 } from "../control/protocol.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
+import { readFileSafelySync } from "../sandbox/safe_files.ts";
 
 /** Exit codes of `hefur ctl`. */
 export const CTL_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -120,7 +122,8 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
 
 function readTorrent(file: string): { data?: string; error?: string } {
   try {
-    return { data: Deno.readFileSync(file).toBase64() };
+    // As the server reads torrents: never through a link into a path the sandbox denies.
+    return { data: readFileSafelySync(file, MAX_LINE_BYTES).toBase64() };
   } catch (e) {
     return { error: `cannot read ${file}: ${(e as Error).message}` };
   }

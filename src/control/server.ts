@@ -21,6 +21,7 @@ import {
   LineTooLongError,
   MAX_LINE_BYTES,
 } from "./protocol.ts";
+import { openAppendSafelySync } from "../sandbox/safe_files.ts";
 import { prepareSocketDir } from "./socket_path.ts";
 
 const log = getLogger("control");
@@ -116,7 +117,15 @@ export class ControlServer {
         cause: e,
       });
     }
-    const lock = await Deno.open(`${path}.lock`, { create: true, write: true, mode: 0o600 });
+    let lock: Deno.FsFile;
+    try {
+      // Never through a link: one planted at the lock's path is refused, its target untouched.
+      lock = openAppendSafelySync(`${path}.lock`, 0o600).file;
+    } catch (e) {
+      throw new ControlSocketError(`control socket ${path}: ${(e as Error).message}`, path, {
+        cause: e,
+      });
+    }
     try {
       if (!(await lock.tryLock(true))) {
         throw new ControlSocketError(
