@@ -199,29 +199,116 @@ Deno.test("server: bad lines get answers, an over-long line is refused and cut",
   });
 });
 
-Deno.test("server: connections are bounded and idle ones closed", async () => {
+Deno.test("server: connections are bounded; a newcomer closes the one idle longest", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "control");
-    const server = await ControlServer.listen(path, echo, {
-      maxConnections: 2,
-      idleTimeoutMs: 300,
-    });
+    const server = await ControlServer.listen(path, echo, { maxConnections: 2 });
     const held: Deno.UnixConn[] = [];
     try {
-      for (let i = 0; i < 2; i++) held.push(await Deno.connect({ transport: "unix", path }));
-      for (let i = 0; i < 50 && server.connections < 2; i++) {
-        await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 2; i++) {
+        held.push(await Deno.connect({ transport: "unix", path }));
+        for (let t = 0; t < 50 && server.connections < i + 1; t++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
       }
       assert.equal(server.connections, 2);
-      const refused = await raw(path, "", 1);
-      assert.equal(JSON.parse(refused[0]).code, "unavailable");
-      // The idle connections are closed by the server: reads end.
-      const ends = await Promise.all(held.map((c) => c.read(new Uint8Array(10)).catch(() => null)));
-      assert.deepEqual(ends, [null, null]);
+      // The bound is reached by idle connections: a newcomer is served, the oldest idle one goes.
+      const served = await raw(path, '{"v":1,"id":1,"cmd":"status","args":{}}\n', 1);
+      assert.deepEqual(JSON.parse(served[0]).result, { cmd: "status", args: {} });
+      assert.equal(await held[0].read(new Uint8Array(10)).catch(() => null), null);
+      assert.ok(server.connections <= 2);
     } finally {
       for (const c of held) c.close();
       await server.close();
     }
+  });
+});
+
+Deno.test("server: a newcomer is refused only when every connection is busy", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const { promise: release, resolve: done } = Promise.withResolvers<void>();
+    let started = 0;
+    const slow: ControlHandler = async (cmd, args) => {
+      started++;
+      await release;
+      return { cmd, args };
+    };
+    const server = await ControlServer.listen(path, slow, { maxConnections: 2 });
+    try {
+      const busy = [1, 2].map((id) =>
+        raw(path, `{"v":1,"id":${id},"cmd":"status","args":{}}\n`, 1)
+      );
+      for (let t = 0; t < 100 && started < 2; t++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(started, 2);
+      const refused = await raw(path, "", 1);
+      assert.equal(JSON.parse(refused[0]).code, "unavailable");
+      done();
+      for (const answer of await Promise.all(busy)) assert.equal(JSON.parse(answer[0]).ok, true);
+    } finally {
+      done();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a request must come within the deadline, however slowly bytes trickle", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo, { requestTimeoutMs: 300 });
+    const conn = await Deno.connect({ transport: "unix", path });
+    try {
+      // One byte every 50 ms, never a newline: each byte would renew an idle timeout.
+      let closed = false;
+      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
+        closed = true;
+        return n;
+      });
+      for (let i = 0; i < 200 && !closed; i++) {
+        await conn.write(new TextEncoder().encode("{")).catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(await reading, null, "the server closed the connection");
+      // A connection that asks in time is answered, and gets a new deadline for its next request.
+      const client = await ControlClient.connect(path, 2000);
+      assert.deepEqual(await client.request("status"), { cmd: "status", args: {} });
+      assert.deepEqual(await client.request("metrics"), { cmd: "metrics", args: {} });
+      client.close();
+    } finally {
+      conn.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a hundred idle connections do not lock the operator out", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo);
+    const idle: Deno.UnixConn[] = [];
+    try {
+      for (let i = 0; i < 100; i++) idle.push(await Deno.connect({ transport: "unix", path }));
+      const client = await ControlClient.connect(path, 2000);
+      assert.deepEqual(await client.request("status", {}, 2000), { cmd: "status", args: {} });
+      client.close();
+      assert.ok(server.connections <= 101, `${server.connections} connections open`);
+    } finally {
+      for (const c of idle) c.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a link planted at the lock file's path is refused, its target untouched", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    await Deno.writeTextFile(join(dir, "target"), "original");
+    await Deno.symlink(join(dir, "target"), `${path}.lock`);
+    await assert.rejects(
+      ControlServer.listen(path, echo),
+      /control socket .*control: .*control\.lock is a symbolic link; Hefur does not write through links/,
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "target")), "original");
   });
 });
 

@@ -12,7 +12,8 @@
  * ```
  *
  * Exit codes: 0 every command succeeded, 1 a command failed (refused by the server, or a file
- * could not be read), 2 usage error, 3 the server could not be reached or did not answer.
+ * could not be read), 2 usage error, 3 the server could not be reached, did not answer, or answered
+ * with something that is not a control response.
  *
  * @module
  */
@@ -247,7 +248,17 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
     for (const step of remote) {
       try {
         const result = await client.request(step.cmd, step.args, timeoutMs);
-        report(step, true, { result }, step.show(result));
+        let text: string;
+        try {
+          text = step.show(result);
+        } catch {
+          // Valid JSON, but not what this command answers: not a Hefur speaking this protocol.
+          const error = `the answer from ${socket} is not what ${step.cmd} returns ` +
+            `(is a Hefur of the same version listening there?)`;
+          report(step, false, { code: "bad_answer", error }, error);
+          return CTL_EXIT.unreachable;
+        }
+        report(step, true, { result }, text);
       } catch (e) {
         if (e instanceof ControlError) {
           report(step, false, { code: e.code, error: e.message }, e.message);

@@ -5,7 +5,10 @@
  * Unlike the original (reference §11.1): the socket is owner-only (0600, in a directory nobody
  * else can write), a live server on the same path is detected and refused instead of silently
  * unlinked, a failure to listen is an error, connections are served concurrently up to a bound,
- * and an idle connection is closed.
+ * and each must send its request within a short deadline. When the bound is reached, the
+ * connection that has waited longest without sending a request is closed to make room, so idle
+ * connections cannot lock the operator out; a newcomer is refused only when every connection is
+ * busy with a command.
  *
  * @module
  */
@@ -35,18 +38,27 @@ export type ControlHandler = (
 
 /** Bounds of the control server. */
 export interface ControlServerLimits {
-  /** Connections served at once; more are answered `unavailable` and closed. */
+  /**
+   * Connections served at once. A newcomer past it closes the connection idle longest, or is
+   * answered `unavailable` when none is idle.
+   */
   maxConnections: number;
-  /** A connection that sends nothing for this long is closed (ms). */
-  idleTimeoutMs: number;
+  /**
+   * A connection that has not sent a whole request line this long (ms) after connecting, or
+   * after its previous answer, is closed: a deadline, not an idle time that each byte renews.
+   */
+  requestTimeoutMs: number;
   /** Longest request line (bytes). */
   maxLineBytes: number;
 }
 
-/** Defaults: a handful of operators, a generous idle time, a `.torrent` in base64 per line. */
+/**
+ * Defaults: room for scripts and operators at once, a deadline well above what `hefur ctl` needs
+ * (it sends its request as soon as it connects), a `.torrent` in base64 per line.
+ */
 export const DEFAULT_CONTROL_LIMITS: ControlServerLimits = {
-  maxConnections: 8,
-  idleTimeoutMs: 30_000,
+  maxConnections: 64,
+  requestTimeoutMs: 5_000,
   maxLineBytes: MAX_LINE_BYTES,
 };
 
@@ -78,6 +90,10 @@ export class ControlServer {
   readonly #lock: Deno.FsFile;
   readonly #ino: number | null;
   readonly #open = new Map<Deno.Conn, Promise<void>>();
+  /** Connections waiting for a request → since when; the first is the one idle longest. */
+  readonly #waiting = new Map<Deno.Conn, number>();
+  /** Connections closed to make room that have not finished yet: they no longer count. */
+  readonly #evicted = new Set<Deno.Conn>();
   readonly #accepting: Promise<void>;
   #closing = false;
 
@@ -195,10 +211,18 @@ export class ControlServer {
         if (this.#closing) return;
         continue;
       }
-      if (this.#open.size >= this.#limits.maxConnections) {
-        const busy = new ControlError("unavailable", "too many control connections; try again");
-        this.#track(conn, writeLine(conn, encodeError(busy)).catch(() => {}));
-        continue;
+      if (this.#open.size - this.#evicted.size >= this.#limits.maxConnections) {
+        const idle = this.#waiting.keys().next();
+        if (idle.done) {
+          const busy = new ControlError("unavailable", "too many control connections; try again");
+          this.#track(conn, writeLine(conn, encodeError(busy)).catch(() => {}));
+          continue;
+        }
+        // Make room: the connection that has waited longest without asking anything goes.
+        log.info("control: {n} connections open; closing the one idle longest", {
+          n: this.#open.size,
+        });
+        this.#evict(idle.value);
       }
       this.#track(conn, this.#serve(conn));
     }
@@ -208,22 +232,35 @@ export class ControlServer {
     const done = work.finally(() => {
       closeQuietly(conn);
       this.#open.delete(conn);
+      this.#waiting.delete(conn);
+      this.#evicted.delete(conn);
     });
     this.#open.set(conn, done);
+  }
+
+  #evict(conn: Deno.Conn): void {
+    this.#waiting.delete(conn);
+    this.#evicted.add(conn);
+    closeQuietly(conn);
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
     const lines = new LineSplitter(this.#limits.maxLineBytes);
     const buf = new Uint8Array(64 * 1024);
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    // Waiting for a request: the deadline runs, and the connection may be closed to make room.
+    const waiting = () => {
+      this.#waiting.set(conn, performance.now());
+      deadline = setTimeout(() => closeQuietly(conn), this.#limits.requestTimeoutMs);
+    };
+    const busy = () => {
+      this.#waiting.delete(conn);
+      clearTimeout(deadline);
+    };
+    waiting();
     try {
       while (!this.#closing) {
-        const idle = setTimeout(() => closeQuietly(conn), this.#limits.idleTimeoutMs);
-        let n: number | null;
-        try {
-          n = await conn.read(buf);
-        } finally {
-          clearTimeout(idle);
-        }
+        const n = await conn.read(buf);
         if (n === null) return;
         let received: string[];
         try {
@@ -234,13 +271,16 @@ export class ControlServer {
           await writeLine(conn, encodeError(error));
           return;
         }
-        for (const line of received) {
-          if (line.trim() === "") continue;
-          await writeLine(conn, await this.#answer(line));
-        }
+        const requests = received.filter((line) => line.trim() !== "");
+        if (requests.length === 0) continue;
+        busy();
+        for (const line of requests) await writeLine(conn, await this.#answer(line));
+        waiting();
       }
     } catch {
-      // The client went away or idled out: nothing left to answer.
+      // The client went away, missed its deadline or was closed to make room.
+    } finally {
+      busy();
     }
   }
 
