@@ -268,6 +268,7 @@ Deno.test("server: a request must come within the deadline, however slowly bytes
         await conn.write(new TextEncoder().encode("{")).catch(() => {});
         await new Promise((r) => setTimeout(r, 50));
       }
+      assert.ok(closed, "closed while bytes were still trickling in");
       assert.equal(await reading, null, "the server closed the connection");
       // A connection that asks in time is answered, and gets a new deadline for its next request.
       const client = await ControlClient.connect(path, 2000);
@@ -449,6 +450,46 @@ Deno.test("release-torrent: validated, written atomically, tracked at once; dupl
       assert.equal(hefur.tracker.size, 2);
     } finally {
       await hefur.close();
+    }
+  });
+});
+
+Deno.test("release-torrent never writes through a link, nor where the sandbox denies writing", async () => {
+  await withTempDir(async (dir) => {
+    const { call, hefur } = await commandsFixture(dir);
+    try {
+      // A link planted at the name the release would take: left alone, another name is used.
+      const target = await Deno.makeTempFile({ prefix: "hefur-link-target-" });
+      try {
+        await Deno.writeTextFile(target, "original");
+        await Deno.symlink(target, join(dir, "planted.torrent"));
+        const bytes = v1Torrent("planted");
+        const r = await call("release-torrent", { data: bytes.toBase64() }) as ReleaseResult;
+        assert.match(r.file, /planted-[0-9a-f]{8}\.torrent$/);
+        assert.equal(await Deno.readTextFile(target), "original");
+      } finally {
+        await Deno.remove(target);
+      }
+    } finally {
+      await hefur.close();
+    }
+    // A torrent directory that is a link into /etc, where the sandbox denies writing.
+    const etc = await Deno.makeTempDir({ dir: "/etc", prefix: "hefur-test-" });
+    try {
+      await Deno.symlink(etc, join(dir, "etc-link"));
+      const linked = await commandsFixture(join(dir, "etc-link"));
+      try {
+        await linked.refused(
+          linked.call("release-torrent", { data: v1Torrent("etc").toBase64() }),
+          "failed",
+          /leads to \/etc\/hefur-test-.*, which is under \/etc, denied for writing/,
+        );
+        assert.deepEqual([...Deno.readDirSync(etc)], []);
+      } finally {
+        await linked.hefur.close();
+      }
+    } finally {
+      await Deno.remove(etc, { recursive: true });
     }
   });
 });

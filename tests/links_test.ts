@@ -12,6 +12,11 @@ import {
 } from "../src/whitelist/whitelist.ts";
 import { readTorrentFile } from "../src/whitelist/torrent_file.ts";
 import { deniedBy } from "../src/sandbox/deny_lists.ts";
+import { readKeyPair } from "../src/net/tls.ts";
+import { Assets } from "../src/pages/assets.ts";
+import { DenyList } from "../src/admission/deny_list.ts";
+import { compressFile } from "../src/log/compress.ts";
+import { prepareSocketDir } from "../src/control/socket_path.ts";
 import {
   LinkRefusedError,
   openAppendSafelySync,
@@ -280,5 +285,56 @@ Deno.test("configured files: reads through links into denied paths and writes th
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("certificate, key, www directory and deny file: never read through a link into a denied path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-links-read-" });
+  try {
+    await Deno.symlink("/etc/shadow", `${dir}/key.pem`);
+    await Deno.symlink("/etc/ssh", `${dir}/www`);
+    await Deno.symlink("/etc/shadow", `${dir}/deny.txt`);
+    const denied =
+      /leads to \/etc\/(shadow|ssh), which is under \/etc\/(shadow|ssh), denied for reading/;
+    assert.throws(() => readKeyPair(`${dir}/key.pem`, `${dir}/key.pem`), denied);
+    assert.throws(() => new Assets(`${dir}/www`), (e: Error) => denied.test(e.message));
+    const list = new DenyList({ networks: [], file: `${dir}/deny.txt`, pollMs: 60_000 });
+    await assert.rejects(list.start(), denied);
+    await list.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("log rotation compresses neither from nor into a link", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-links-gz-" });
+  try {
+    await Deno.writeTextFile(`${dir}/target`, "original");
+    await Deno.symlink(`${dir}/target`, `${dir}/old.log`);
+    await assert.rejects(compressFile(`${dir}/old.log`, "gzip"), LinkRefusedError);
+    await Deno.writeTextFile(`${dir}/real.log`, "lines\n");
+    await Deno.symlink(`${dir}/target`, `${dir}/real.log.gz`);
+    await assert.rejects(compressFile(`${dir}/real.log`, "gzip"), /symbolic link/);
+    assert.equal(await Deno.readTextFile(`${dir}/target`), "original");
+    assert.equal(await Deno.readTextFile(`${dir}/real.log`), "lines\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a control socket directory that is a link, or leads into /etc, is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hefur-links-sock-" });
+  try {
+    await Deno.mkdir(`${dir}/real`, { mode: 0o700 });
+    await Deno.symlink(`${dir}/real`, `${dir}/run`);
+    await assert.rejects(prepareSocketDir(`${dir}/run/control`), /is not a directory/);
+    await Deno.symlink("/etc", `${dir}/etc`);
+    await assert.rejects(
+      prepareSocketDir(`${dir}/etc/hefur-test-absent/control`),
+      /which is under \/etc, denied for writing/,
+    );
+    await assert.rejects(Deno.lstat("/etc/hefur-test-absent"), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
