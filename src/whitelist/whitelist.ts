@@ -883,16 +883,20 @@ export class Whitelist {
       }
       if (now === mtime) continue;
       this.#dirs.set(dir, now);
-      for await (const entry of Deno.readDir(dir)) {
-        if (links.length >= this.options.maxPendingPaths) break;
-        const path = `${dir}/${entry.name}`;
-        // A directory already entered needs no new walk; a refused link only once it changes.
-        if (!entry.isSymlink || this.#dirs.has(path)) continue;
-        const refused = this.#refused.get(path);
-        if (refused !== undefined && refused === await Deno.readLink(path).catch(() => "")) {
-          continue;
+      try {
+        for await (const entry of Deno.readDir(dir)) {
+          if (links.length >= this.options.maxPendingPaths) break;
+          const path = `${dir}/${entry.name}`;
+          // A directory already entered needs no new walk; a refused link only once it changes.
+          if (!entry.isSymlink || this.#dirs.has(path)) continue;
+          const refused = this.#refused.get(path);
+          if (refused !== undefined && refused === await Deno.readLink(path).catch(() => "")) {
+            continue;
+          }
+          links.push(path);
         }
-        links.push(path);
+      } catch {
+        // Gone or unreadable since its stat: the watcher or the next walk deals with it.
       }
     }
     return links;
