@@ -231,7 +231,7 @@ export class Whitelist {
   #pollTimer?: ReturnType<typeof setInterval>;
   #pollTurn?: Iterator<[string, number]>;
   #polling = false;
-  /** Links refused → their text, so each is logged once and looked at again only if changed. */
+  /** Links refused between two walks → their text: logged once, looked at again only if changed. */
   readonly #refused = new Map<string, string>();
   /** Figures of the last full walk; undefined before the first. */
   lastScan?: ScanReport;
