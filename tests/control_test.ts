@@ -252,7 +252,7 @@ Deno.test("server: a newcomer is refused only when every connection is busy", as
   });
 });
 
-Deno.test("server: a request must come within the deadline, however slowly bytes trickle", async () => {
+Deno.test("server: a request begun must end within the deadline, however slowly bytes trickle", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "control");
     const server = await ControlServer.listen(path, echo, { requestTimeoutMs: 300 });
@@ -270,11 +270,37 @@ Deno.test("server: a request must come within the deadline, however slowly bytes
       }
       assert.ok(closed, "closed while bytes were still trickling in");
       assert.equal(await reading, null, "the server closed the connection");
-      // A connection that asks in time is answered, and gets a new deadline for its next request.
+      // A connection that asks in time is answered; the deadline runs only while a request is
+      // under way, so requests further apart than it are served too.
       const client = await ControlClient.connect(path, 2000);
       assert.deepEqual(await client.request("status"), { cmd: "status", args: {} });
+      await new Promise((r) => setTimeout(r, 600));
       assert.deepEqual(await client.request("metrics"), { cmd: "metrics", args: {} });
       client.close();
+    } finally {
+      conn.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a connection that asks nothing is closed after the idle time, blank lines or not", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo, { idleTimeoutMs: 300 });
+    const conn = await Deno.connect({ transport: "unix", path });
+    try {
+      let closed = false;
+      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
+        closed = true;
+        return n;
+      });
+      for (let i = 0; i < 200 && !closed; i++) {
+        await conn.write(new TextEncoder().encode("\n")).catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(closed, "closed while blank lines were still coming");
+      assert.equal(await reading, null);
     } finally {
       conn.close();
       await server.close();

@@ -5,7 +5,8 @@
  * Unlike the original (reference §11.1): the socket is owner-only (0600, in a directory nobody
  * else can write), a live server on the same path is detected and refused instead of silently
  * unlinked, a failure to listen is an error, connections are served concurrently up to a bound,
- * and each must send its request within a short deadline. When the bound is reached, the
+ * a request once begun must be complete within a short deadline, and a connection idle between
+ * requests is closed after a while. When the bound is reached, the
  * connection that has waited longest without sending a request is closed to make room, so idle
  * connections cannot lock the operator out; a newcomer is refused only when every connection is
  * busy with a command.
@@ -44,21 +45,29 @@ export interface ControlServerLimits {
    */
   maxConnections: number;
   /**
-   * A connection that has not sent a whole request line this long (ms) after connecting, or
-   * after its previous answer, is closed: a deadline, not an idle time that each byte renews.
+   * A request line must be complete this long (ms) after its first byte, or the connection is
+   * closed: a deadline, not an idle time that each byte renews.
    */
   requestTimeoutMs: number;
+  /**
+   * A connection that begins no request this long (ms) after connecting or after its previous
+   * answer is closed (blank lines do not count). Idle connections are also the first closed to
+   * make room for a newcomer.
+   */
+  idleTimeoutMs: number;
   /** Longest request line (bytes). */
   maxLineBytes: number;
 }
 
 /**
- * Defaults: room for scripts and operators at once, a deadline well above what `hefur ctl` needs
- * (it sends its request as soon as it connects), a `.torrent` in base64 per line.
+ * Defaults: room for scripts and operators at once, a request deadline well above what a local
+ * client needs to send one line, a generous idle time for scripts that keep a connection, a
+ * `.torrent` in base64 per line.
  */
 export const DEFAULT_CONTROL_LIMITS: ControlServerLimits = {
   maxConnections: 64,
   requestTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
   maxLineBytes: MAX_LINE_BYTES,
 };
 
@@ -247,15 +256,28 @@ export class ControlServer {
   async #serve(conn: Deno.Conn): Promise<void> {
     const lines = new LineSplitter(this.#limits.maxLineBytes);
     const buf = new Uint8Array(64 * 1024);
-    let deadline: ReturnType<typeof setTimeout> | undefined;
-    // Waiting for a request: the deadline runs, and the connection may be closed to make room.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let requestBegun = false;
+    const closeIn = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => closeQuietly(conn), ms);
+    };
+    // A request begun (bytes without a newline yet) must end within its deadline.
+    const checkBegun = () => {
+      if (requestBegun || lines.pending === 0) return;
+      requestBegun = true;
+      closeIn(this.#limits.requestTimeoutMs);
+    };
+    // Not running a command: the idle time runs, and the connection may be closed to make room.
     const waiting = () => {
       this.#waiting.set(conn, performance.now());
-      deadline = setTimeout(() => closeQuietly(conn), this.#limits.requestTimeoutMs);
+      requestBegun = false;
+      closeIn(this.#limits.idleTimeoutMs);
+      checkBegun();
     };
     const busy = () => {
       this.#waiting.delete(conn);
-      clearTimeout(deadline);
+      clearTimeout(timer);
     };
     waiting();
     try {
@@ -272,7 +294,10 @@ export class ControlServer {
           return;
         }
         const requests = received.filter((line) => line.trim() !== "");
-        if (requests.length === 0) continue;
+        if (requests.length === 0) {
+          checkBegun();
+          continue;
+        }
         busy();
         for (const line of requests) await writeLine(conn, await this.#answer(line));
         waiting();
