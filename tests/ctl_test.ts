@@ -109,6 +109,22 @@ Deno.test("ctl: a malformed answer is a clear error (exit 3), never a crash", as
   }
 });
 
+Deno.test("ctl: a file that leads into a denied path is not read", async () => {
+  await using tmp = await tempDir();
+  await Deno.symlink("/etc/shadow", join(tmp.path, "shadow.torrent"));
+  const r = await runCtl([
+    "--socket",
+    join(tmp.path, "none"),
+    "release-torrent",
+    join(tmp.path, "shadow.torrent"),
+  ]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /shadow\.torrent leads to \/etc\/shadow, which is under \/etc\/shadow, denied/,
+  );
+});
+
 Deno.test("ctl: every command against a live open-mode server", async () => {
   await using tmp = await tempDir();
   const dir = tmp.path;
