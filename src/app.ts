@@ -184,6 +184,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       maxScanDepth: config.maxScanDepth,
       maxScanInodes: config.maxScanInodes,
       maxTorrentSize: config.maxTorrentSize * 1024 * 1024,
+      followExternalLinks: config.followExternalLinks,
       onScan: metrics?.observeScan,
     });
     try {

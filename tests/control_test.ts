@@ -199,29 +199,143 @@ Deno.test("server: bad lines get answers, an over-long line is refused and cut",
   });
 });
 
-Deno.test("server: connections are bounded and idle ones closed", async () => {
+Deno.test("server: connections are bounded; a newcomer closes the one idle longest", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "control");
-    const server = await ControlServer.listen(path, echo, {
-      maxConnections: 2,
-      idleTimeoutMs: 300,
-    });
+    const server = await ControlServer.listen(path, echo, { maxConnections: 2 });
     const held: Deno.UnixConn[] = [];
     try {
-      for (let i = 0; i < 2; i++) held.push(await Deno.connect({ transport: "unix", path }));
-      for (let i = 0; i < 50 && server.connections < 2; i++) {
-        await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 2; i++) {
+        held.push(await Deno.connect({ transport: "unix", path }));
+        for (let t = 0; t < 50 && server.connections < i + 1; t++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
       }
       assert.equal(server.connections, 2);
-      const refused = await raw(path, "", 1);
-      assert.equal(JSON.parse(refused[0]).code, "unavailable");
-      // The idle connections are closed by the server: reads end.
-      const ends = await Promise.all(held.map((c) => c.read(new Uint8Array(10)).catch(() => null)));
-      assert.deepEqual(ends, [null, null]);
+      // The bound is reached by idle connections: a newcomer is served, the oldest idle one goes.
+      const served = await raw(path, '{"v":1,"id":1,"cmd":"status","args":{}}\n', 1);
+      assert.deepEqual(JSON.parse(served[0]).result, { cmd: "status", args: {} });
+      assert.equal(await held[0].read(new Uint8Array(10)).catch(() => null), null);
+      assert.ok(server.connections <= 2);
     } finally {
       for (const c of held) c.close();
       await server.close();
     }
+  });
+});
+
+Deno.test("server: a newcomer is refused only when every connection is busy", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const { promise: release, resolve: done } = Promise.withResolvers<void>();
+    let started = 0;
+    const slow: ControlHandler = async (cmd, args) => {
+      started++;
+      await release;
+      return { cmd, args };
+    };
+    const server = await ControlServer.listen(path, slow, { maxConnections: 2 });
+    try {
+      const busy = [1, 2].map((id) =>
+        raw(path, `{"v":1,"id":${id},"cmd":"status","args":{}}\n`, 1)
+      );
+      for (let t = 0; t < 100 && started < 2; t++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(started, 2);
+      const refused = await raw(path, "", 1);
+      assert.equal(JSON.parse(refused[0]).code, "unavailable");
+      done();
+      for (const answer of await Promise.all(busy)) assert.equal(JSON.parse(answer[0]).ok, true);
+    } finally {
+      done();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a request begun must end within the deadline, however slowly bytes trickle", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo, { requestTimeoutMs: 300 });
+    const conn = await Deno.connect({ transport: "unix", path });
+    try {
+      // One byte every 50 ms, never a newline: each byte would renew an idle timeout.
+      let closed = false;
+      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
+        closed = true;
+        return n;
+      });
+      for (let i = 0; i < 200 && !closed; i++) {
+        await conn.write(new TextEncoder().encode("{")).catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(closed, "closed while bytes were still trickling in");
+      assert.equal(await reading, null, "the server closed the connection");
+      // A connection that asks in time is answered; the deadline runs only while a request is
+      // under way, so requests further apart than it are served too.
+      const client = await ControlClient.connect(path, 2000);
+      assert.deepEqual(await client.request("status"), { cmd: "status", args: {} });
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(await client.request("metrics"), { cmd: "metrics", args: {} });
+      client.close();
+    } finally {
+      conn.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a connection that asks nothing is closed after the idle time, blank lines or not", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo, { idleTimeoutMs: 300 });
+    const conn = await Deno.connect({ transport: "unix", path });
+    try {
+      let closed = false;
+      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
+        closed = true;
+        return n;
+      });
+      for (let i = 0; i < 200 && !closed; i++) {
+        await conn.write(new TextEncoder().encode("\n")).catch(() => {});
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(closed, "closed while blank lines were still coming");
+      assert.equal(await reading, null);
+    } finally {
+      conn.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a hundred idle connections do not lock the operator out", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    const server = await ControlServer.listen(path, echo);
+    const idle: Deno.UnixConn[] = [];
+    try {
+      for (let i = 0; i < 100; i++) idle.push(await Deno.connect({ transport: "unix", path }));
+      const client = await ControlClient.connect(path, 2000);
+      assert.deepEqual(await client.request("status", {}, 2000), { cmd: "status", args: {} });
+      client.close();
+      assert.ok(server.connections <= 101, `${server.connections} connections open`);
+    } finally {
+      for (const c of idle) c.close();
+      await server.close();
+    }
+  });
+});
+
+Deno.test("server: a link planted at the lock file's path is refused, its target untouched", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "control");
+    await Deno.writeTextFile(join(dir, "target"), "original");
+    await Deno.symlink(join(dir, "target"), `${path}.lock`);
+    await assert.rejects(
+      ControlServer.listen(path, echo),
+      /control socket .*control: .*control\.lock is a symbolic link; Hefur does not write through links/,
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "target")), "original");
   });
 });
 
@@ -362,6 +476,46 @@ Deno.test("release-torrent: validated, written atomically, tracked at once; dupl
       assert.equal(hefur.tracker.size, 2);
     } finally {
       await hefur.close();
+    }
+  });
+});
+
+Deno.test("release-torrent never writes through a link, nor where the sandbox denies writing", async () => {
+  await withTempDir(async (dir) => {
+    const { call, hefur } = await commandsFixture(dir);
+    try {
+      // A link planted at the name the release would take: left alone, another name is used.
+      const target = await Deno.makeTempFile({ prefix: "hefur-link-target-" });
+      try {
+        await Deno.writeTextFile(target, "original");
+        await Deno.symlink(target, join(dir, "planted.torrent"));
+        const bytes = v1Torrent("planted");
+        const r = await call("release-torrent", { data: bytes.toBase64() }) as ReleaseResult;
+        assert.match(r.file, /planted-[0-9a-f]{8}\.torrent$/);
+        assert.equal(await Deno.readTextFile(target), "original");
+      } finally {
+        await Deno.remove(target);
+      }
+    } finally {
+      await hefur.close();
+    }
+    // A torrent directory that is a link into /etc, where the sandbox denies writing.
+    const etc = await Deno.makeTempDir({ dir: "/etc", prefix: "hefur-test-" });
+    try {
+      await Deno.symlink(etc, join(dir, "etc-link"));
+      const linked = await commandsFixture(join(dir, "etc-link"));
+      try {
+        await linked.refused(
+          linked.call("release-torrent", { data: v1Torrent("etc").toBase64() }),
+          "failed",
+          /leads to \/etc\/hefur-test-.*, which is under \/etc, denied for writing/,
+        );
+        assert.deepEqual([...Deno.readDirSync(etc)], []);
+      } finally {
+        await linked.hefur.close();
+      }
+    } finally {
+      await Deno.remove(etc, { recursive: true });
     }
   });
 });

@@ -69,6 +69,64 @@ Deno.test("ctl: no server, a stale socket and a silent server are clear errors (
   }
 });
 
+Deno.test("ctl: a malformed answer is a clear error (exit 3), never a crash", async () => {
+  await using tmp = await tempDir();
+  const path = join(tmp.path, "fake");
+  const listener = Deno.listen({ transport: "unix", path });
+  let answer = "";
+  // A fake server: reads one request line, answers whatever the test chose.
+  const serving = (async () => {
+    for await (const conn of listener) {
+      const buf = new Uint8Array(4096);
+      await conn.read(buf).catch(() => null);
+      await conn.write(new TextEncoder().encode(answer)).catch(() => {});
+      conn.close();
+    }
+  })();
+  // Each case in text; the first two with --json as well.
+  const cases: [string, string[], RegExp][] = [
+    ["garbage\n", ["status"], /not a control response \(the server's answer is not JSON\)/],
+    ['{"v":1,"id":1,"ok":true}\n', ["status"], /not what status returns/],
+    ['{"ok":true}\n', ["status"], /not a control response \(answer for request undefined/],
+    ['{"v":1,"id":1,"ok":true,"result":{}}\n', ["status"], /not what status returns/],
+    ['{"v":1,"id":1,"ok":true,"result":{"x":1}}\n', ["metrics"], /not what metrics returns/],
+    ['{"ok":false}\n', ["status"], /not a control response .*no code or message/],
+    ["[1,2]\n", ["status"], /not a control response/],
+    ['{"v":1,"id":7,"ok":true,"result":{}}\n', ["status"], /answer for request 7, expected 1/],
+  ];
+  try {
+    for (const [i, [reply, args, message]] of cases.entries()) {
+      answer = reply;
+      for (const json of i < 2 ? [false, true] : [false]) {
+        const r = await runCtl(["--socket", path, ...(json ? ["--json"] : []), ...args]);
+        const what = `${JSON.stringify(reply)}${json ? " --json" : ""}: ${r.stderr}`;
+        assert.equal(r.code, 3, what);
+        assert.doesNotMatch(r.stderr, /TypeError|^\s+at /m, what);
+        assert.match(json ? JSON.parse(r.stdout).error : r.stderr, message, what);
+      }
+    }
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
+
+Deno.test("ctl: a file that leads into a denied path is not read", async () => {
+  await using tmp = await tempDir();
+  await Deno.symlink("/etc/shadow", join(tmp.path, "shadow.torrent"));
+  const r = await runCtl([
+    "--socket",
+    join(tmp.path, "none"),
+    "release-torrent",
+    join(tmp.path, "shadow.torrent"),
+  ]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    /shadow\.torrent leads to \/etc\/shadow, which is under \/etc\/shadow, denied/,
+  );
+});
+
 Deno.test("ctl: every command against a live open-mode server", async () => {
   await using tmp = await tempDir();
   const dir = tmp.path;

@@ -13,6 +13,7 @@
  */
 import { getLogger } from "../log/mod.ts";
 import { IpSet, IpSetError } from "../protocol/ip_set.ts";
+import { readFileSafely } from "../sandbox/safe_files.ts";
 
 const log = getLogger("hefur");
 
@@ -183,7 +184,7 @@ export class DenyList {
     }
     let text: string;
     try {
-      text = await Deno.readTextFile(path);
+      text = new TextDecoder().decode(await readFileSafely(path, DENY_FILE_LIMITS.maxBytes));
     } catch (e) {
       throw new DenyFileError(`cannot read the deny file ${path}: ${(e as Error).message}`, path);
     }

@@ -56,6 +56,7 @@ export interface ServeConfig {
   scanInterval: number;
   maxScanDepth: number;
   maxScanInodes: number;
+  followExternalLinks: boolean;
   maxTorrentSize: number;
   maxTorrentName: number;
   wwwDir: string;

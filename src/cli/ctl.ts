@@ -12,7 +12,8 @@
  * ```
  *
  * Exit codes: 0 every command succeeded, 1 a command failed (refused by the server, or a file
- * could not be read), 2 usage error, 3 the server could not be reached or did not answer.
+ * could not be read), 2 usage error, 3 the server could not be reached, did not answer, or answered
+ * with something that is not a control response.
  *
  * The original `hefurctl`'s spelling works too, as `hefur serve` takes `-name` options:
  * `hefur ctl -socket PATH -release-logs -quit` (see {@link normalizeCtlArgs}).
@@ -24,6 +25,7 @@ import { basename, resolve } from "node:path";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
+  MAX_LINE_BYTES,
   type MetricsResult,
   type ReleaseResult,
   type RetireResult,
@@ -31,6 +33,7 @@ import {
 } from "../control/protocol.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
 import { explainSandbox } from "./sandbox_message.ts";
+import { readFileSafelySync } from "../sandbox/safe_files.ts";
 
 /** Exit codes of `hefur ctl`. */
 export const CTL_EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
@@ -134,7 +137,8 @@ export function callerPath(path: string): string {
 
 function readTorrent(file: string): { data?: string; error?: string } {
   try {
-    return { data: Deno.readFileSync(callerPath(file)).toBase64() };
+    // As the server reads torrents: never through a link into a path the sandbox denies.
+    return { data: readFileSafelySync(callerPath(file), MAX_LINE_BYTES).toBase64() };
   } catch (e) {
     return { error: `cannot read ${file}: ${explainSandbox((e as Error).message)}` };
   }
@@ -268,7 +272,17 @@ async function execute(steps: Step[], opts: CtlOptions): Promise<number> {
     for (const step of remote) {
       try {
         const result = await client.request(step.cmd, step.args, timeoutMs);
-        report(step, true, { result }, step.show(result));
+        let text: string;
+        try {
+          text = step.show(result);
+        } catch {
+          // Valid JSON, but not what this command answers: not a Hefur speaking this protocol.
+          const error = `the answer from ${socket} is not what ${step.cmd} returns ` +
+            `(is a Hefur of the same version listening there?)`;
+          report(step, false, { code: "bad_answer", error }, error);
+          return CTL_EXIT.unreachable;
+        }
+        report(step, true, { result }, text);
       } catch (e) {
         if (e instanceof ControlError) {
           report(step, false, { code: e.code, error: e.message }, e.message);

@@ -378,6 +378,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "most directory entries one walk visits",
   },
   {
+    name: "follow-external-links",
+    type: "switch",
+    group: "Whitelist",
+    isNew: true,
+    help:
+      "follow symbolic links in --torrent-dir that lead outside it (never into a path the sandbox denies)",
+  },
+  {
     name: "max-torrent-size",
     type: "int",
     default: 10,

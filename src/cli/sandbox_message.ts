@@ -6,8 +6,9 @@
  * @module
  */
 
-/** Where the sandbox and its deny lists are explained. */
-export const SANDBOX_DOC = "docs/security.md";
+import { SANDBOX_DOC } from "../sandbox/deny_lists.ts";
+
+export { SANDBOX_DOC };
 
 const DENO_REFUSAL = /Requires (\w+) access to "?([^",]*)"?, run again with the --allow-\w+ flag/;
 

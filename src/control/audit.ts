@@ -14,6 +14,7 @@
 import { getLogger } from "../log/mod.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { parseMetainfo, wireHashes } from "../protocol/metainfo.ts";
+import { openAppendSafelySync } from "../sandbox/safe_files.ts";
 import { type Command, ControlError } from "./protocol.ts";
 import type { ControlHandler } from "./server.ts";
 
@@ -105,7 +106,8 @@ export class AuditLog {
 
   #open(): Deno.FsFile {
     try {
-      return Deno.openSync(this.path, { append: true, create: true, mode: 0o600 });
+      // Never through a link, never into a path the sandbox denies.
+      return openAppendSafelySync(this.path, 0o600).file;
     } catch (e) {
       throw new AuditLogError(
         `cannot open the audit log ${this.path}: ${(e as Error).message}`,

@@ -10,6 +10,7 @@ import {
   decodeResponse,
   encodeRequest,
   LineSplitter,
+  LineTooLongError,
   MAX_LINE_BYTES,
 } from "./protocol.ts";
 
@@ -25,7 +26,11 @@ export class ControlUnreachableError extends Error {
   }
 }
 
-/** The server did not answer in time, or closed the connection without answering. */
+/**
+ * The server did not answer in time, closed the connection without answering, or answered with
+ * something that is not a control response (not JSON, another request's id, too long): whatever
+ * listens there is not speaking the protocol, so nothing more is asked of it.
+ */
 export class ControlNoAnswerError extends Error {
   /** The command that got no answer. */
   readonly command: string;
@@ -110,9 +115,19 @@ export class ControlClient {
       timeoutMs,
       noAnswer,
     );
-    const response = decodeResponse(line);
+    const malformed = (why: string) =>
+      new ControlNoAnswerError(
+        `${cmd}: the answer from ${this.path} is not a control response (${why})`,
+        cmd,
+      );
+    let response;
+    try {
+      response = decodeResponse(line);
+    } catch (e) {
+      throw malformed((e as Error).message);
+    }
     if (response.id !== id && response.id !== null) {
-      throw new ControlError("bad_request", `answer for request ${response.id}, expected ${id}`);
+      throw malformed(`answer for request ${JSON.stringify(response.id)}, expected ${id}`);
     }
     if (!response.ok) throw new ControlError(response.code, response.error, response.id);
     return response.result;
@@ -141,7 +156,12 @@ export class ControlClient {
           cmd,
         );
       }
-      this.#received.push(...this.#lines.push(buf.subarray(0, n)));
+      try {
+        this.#received.push(...this.#lines.push(buf.subarray(0, n)));
+      } catch (e) {
+        if (!(e instanceof LineTooLongError)) throw e;
+        throw new ControlNoAnswerError(`${cmd}: the server's answer is a ${e.message}`, cmd);
+      }
     }
     return this.#received.shift()!;
   }

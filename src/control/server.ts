@@ -5,7 +5,11 @@
  * Unlike the original (reference §11.1): the socket is owner-only (0600, in a directory nobody
  * else can write), a live server on the same path is detected and refused instead of silently
  * unlinked, a failure to listen is an error, connections are served concurrently up to a bound,
- * and an idle connection is closed.
+ * a request once begun must be complete within a short deadline, and a connection idle between
+ * requests is closed after a while. When the bound is reached, the
+ * connection that has waited longest without sending a request is closed to make room, so idle
+ * connections cannot lock the operator out; a newcomer is refused only when every connection is
+ * busy with a command.
  *
  * @module
  */
@@ -21,6 +25,7 @@ import {
   LineTooLongError,
   MAX_LINE_BYTES,
 } from "./protocol.ts";
+import { openAppendSafelySync } from "../sandbox/safe_files.ts";
 import { prepareSocketDir } from "./socket_path.ts";
 import { AcceptBackoff } from "../net/accept_backoff.ts";
 
@@ -35,17 +40,34 @@ export type ControlHandler = (
 
 /** Bounds of the control server. */
 export interface ControlServerLimits {
-  /** Connections served at once; more are answered `unavailable` and closed. */
+  /**
+   * Connections served at once. A newcomer past it closes the connection idle longest, or is
+   * answered `unavailable` when none is idle.
+   */
   maxConnections: number;
-  /** A connection that sends nothing for this long is closed (ms). */
+  /**
+   * A request line must be complete this long (ms) after its first byte, or the connection is
+   * closed: a deadline, not an idle time that each byte renews.
+   */
+  requestTimeoutMs: number;
+  /**
+   * A connection that begins no request this long (ms) after connecting or after its previous
+   * answer is closed (blank lines do not count). Idle connections are also the first closed to
+   * make room for a newcomer.
+   */
   idleTimeoutMs: number;
   /** Longest request line (bytes). */
   maxLineBytes: number;
 }
 
-/** Defaults: a handful of operators, a generous idle time, a `.torrent` in base64 per line. */
+/**
+ * Defaults: room for scripts and operators at once, a request deadline well above what a local
+ * client needs to send one line, a generous idle time for scripts that keep a connection, a
+ * `.torrent` in base64 per line.
+ */
 export const DEFAULT_CONTROL_LIMITS: ControlServerLimits = {
-  maxConnections: 8,
+  maxConnections: 64,
+  requestTimeoutMs: 5_000,
   idleTimeoutMs: 30_000,
   maxLineBytes: MAX_LINE_BYTES,
 };
@@ -79,6 +101,10 @@ export class ControlServer {
   readonly #ino: number | null;
   readonly #open = new Map<Deno.Conn, Promise<void>>();
   readonly #backoff = new AcceptBackoff("control", "control socket", () => this.#open.size);
+  /** Connections waiting for a request → since when; the first is the one idle longest. */
+  readonly #waiting = new Map<Deno.Conn, number>();
+  /** Connections closed to make room that have not finished yet: they no longer count. */
+  readonly #evicted = new Set<Deno.Conn>();
   readonly #accepting: Promise<void>;
   #closing = false;
 
@@ -118,7 +144,15 @@ export class ControlServer {
         cause: e,
       });
     }
-    const lock = await Deno.open(`${path}.lock`, { create: true, write: true, mode: 0o600 });
+    let lock: Deno.FsFile;
+    try {
+      // Never through a link: one planted at the lock's path is refused, its target untouched.
+      lock = openAppendSafelySync(`${path}.lock`, 0o600).file;
+    } catch (e) {
+      throw new ControlSocketError(`control socket ${path}: ${(e as Error).message}`, path, {
+        cause: e,
+      });
+    }
     try {
       if (!(await lock.tryLock(true))) {
         throw new ControlSocketError(
@@ -190,10 +224,18 @@ export class ControlServer {
         continue;
       }
       this.#backoff.succeeded();
-      if (this.#open.size >= this.#limits.maxConnections) {
-        const busy = new ControlError("unavailable", "too many control connections; try again");
-        this.#track(conn, writeLine(conn, encodeError(busy)).catch(() => {}));
-        continue;
+      if (this.#open.size - this.#evicted.size >= this.#limits.maxConnections) {
+        const idle = this.#waiting.keys().next();
+        if (idle.done) {
+          const busy = new ControlError("unavailable", "too many control connections; try again");
+          this.#track(conn, writeLine(conn, encodeError(busy)).catch(() => {}));
+          continue;
+        }
+        // Make room: the connection that has waited longest without asking anything goes.
+        log.info("control: {n} connections open; closing the one idle longest", {
+          n: this.#open.size,
+        });
+        this.#evict(idle.value);
       }
       this.#track(conn, this.#serve(conn));
     }
@@ -203,22 +245,48 @@ export class ControlServer {
     const done = work.finally(() => {
       closeQuietly(conn);
       this.#open.delete(conn);
+      this.#waiting.delete(conn);
+      this.#evicted.delete(conn);
     });
     this.#open.set(conn, done);
+  }
+
+  #evict(conn: Deno.Conn): void {
+    this.#waiting.delete(conn);
+    this.#evicted.add(conn);
+    closeQuietly(conn);
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
     const lines = new LineSplitter(this.#limits.maxLineBytes);
     const buf = new Uint8Array(64 * 1024);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let requestBegun = false;
+    const closeIn = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => closeQuietly(conn), ms);
+    };
+    // A request begun (bytes without a newline yet) must end within its deadline.
+    const checkBegun = () => {
+      if (requestBegun || lines.pending === 0) return;
+      requestBegun = true;
+      closeIn(this.#limits.requestTimeoutMs);
+    };
+    // Not running a command: the idle time runs, and the connection may be closed to make room.
+    const waiting = () => {
+      this.#waiting.set(conn, performance.now());
+      requestBegun = false;
+      closeIn(this.#limits.idleTimeoutMs);
+      checkBegun();
+    };
+    const busy = () => {
+      this.#waiting.delete(conn);
+      clearTimeout(timer);
+    };
+    waiting();
     try {
       while (!this.#closing) {
-        const idle = setTimeout(() => closeQuietly(conn), this.#limits.idleTimeoutMs);
-        let n: number | null;
-        try {
-          n = await conn.read(buf);
-        } finally {
-          clearTimeout(idle);
-        }
+        const n = await conn.read(buf);
         if (n === null) return;
         let received: string[];
         try {
@@ -229,13 +297,19 @@ export class ControlServer {
           await writeLine(conn, encodeError(error));
           return;
         }
-        for (const line of received) {
-          if (line.trim() === "") continue;
-          await writeLine(conn, await this.#answer(line));
+        const requests = received.filter((line) => line.trim() !== "");
+        if (requests.length === 0) {
+          checkBegun();
+          continue;
         }
+        busy();
+        for (const line of requests) await writeLine(conn, await this.#answer(line));
+        waiting();
       }
     } catch {
-      // The client went away or idled out: nothing left to answer.
+      // The client went away, missed its deadline or was closed to make room.
+    } finally {
+      busy();
     }
   }
 

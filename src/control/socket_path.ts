@@ -14,6 +14,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import { writablePathSync } from "../sandbox/safe_files.ts";
 
 /**
  * The default control socket path for a process of user `uid` (null where unknown) seeing the
@@ -89,6 +90,8 @@ export class SocketDirError extends Error {
  * (outermost first), so a privilege drop can hand them over.
  */
 export async function prepareSocketDir(socketPath: string): Promise<string[]> {
+  // Refuses a path that leads, through a link above it, where the sandbox denies writing.
+  writablePathSync(socketPath);
   const dir = dirname(socketPath);
   const created: string[] = [];
   for (let d = dir;; d = dirname(d)) {

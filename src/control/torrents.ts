@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import {
   magnetLink,
   type Metainfo,
@@ -18,6 +18,7 @@ import {
   wireHashes,
 } from "../protocol/metainfo.ts";
 import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
+import { assertAllowed } from "../sandbox/safe_files.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import type { Whitelist } from "../whitelist/whitelist.ts";
 import { ControlError, type HashInfo, type ReleaseResult, type RetireResult } from "./protocol.ts";
@@ -139,15 +140,19 @@ async function writeNew(
   hex: string,
   bytes: Uint8Array,
 ): Promise<string> {
-  const tmp = join(dir, `.${crypto.randomUUID()}.tmp`);
+  let tmp = "";
   try {
+    // Into the directory where it really is, checked against the sandbox; `createNew` and `link`
+    // never follow a link at the new name (they fail when anything is there).
+    const real = await Deno.realPath(dir);
+    assertAllowed(dir, real, "write");
+    tmp = join(real, `.${crypto.randomUUID()}.tmp`);
     await Deno.writeFile(tmp, bytes, { createNew: true, mode: 0o644 });
     const candidates = [name, name.replace(/\.torrent$/, `-${hex.slice(0, 8)}.torrent`)];
     for (const candidate of candidates) {
-      const path = join(dir, candidate);
       try {
-        await Deno.link(tmp, path);
-        return path;
+        await Deno.link(tmp, join(real, candidate));
+        return join(dir, candidate);
       } catch (e) {
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
@@ -160,7 +165,7 @@ async function writeNew(
     if (e instanceof ControlError) throw e;
     throw new ControlError("failed", `cannot write into ${dir}: ${(e as Error).message}`);
   } finally {
-    await Deno.remove(tmp).catch(() => {});
+    if (tmp !== "") await Deno.remove(tmp).catch(() => {});
   }
 }
 
@@ -206,6 +211,9 @@ export async function retireTorrent(
   const removedFiles: string[] = [];
   for (const path of paths) {
     try {
+      // Removing a link removes the link; a directory on the way must not lead where writing is
+      // denied (a link followed with --follow-external-links).
+      assertAllowed(path, join(await Deno.realPath(dirname(path)), basename(path)), "write");
       await Deno.remove(path);
       removedFiles.push(path);
     } catch (e) {

@@ -9,7 +9,13 @@
  *
  * @module
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import {
+  confirmOpened,
+  LinkRefusedError,
+  readablePath,
+  writablePathSync,
+} from "../sandbox/safe_files.ts";
 import { createGzip, createZstdCompress } from "node:zlib";
 import { pipeline } from "node:stream/promises";
 
@@ -69,18 +75,32 @@ export async function compressFile(
   target = path + compressionSuffix(compression),
 ): Promise<string | undefined> {
   if (compression === "identity") return undefined;
+  let info: Deno.FileInfo;
   try {
-    await Deno.lstat(path);
+    info = await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+  // Neither end through a link: a log swapped for one must not copy or append anywhere else.
+  if (!info.isFile) {
+    throw new LinkRefusedError(`${path} is not a regular file; not compressed`, path);
+  }
+  const from = await readablePath(path);
+  const to = writablePathSync(target);
+  const source = await open(from, "r");
+  let sink: FileHandle | undefined;
+  try {
+    await confirmOpened(from, await source.stat());
+    sink = await open(to, "a", 0o640);
+    await confirmOpened(to, await sink.stat());
+  } catch (e) {
+    await source.close();
+    await sink?.close();
+    throw e;
+  }
   const compressor = compression === "gzip" ? createGzip() : createZstdCompress();
-  await pipeline(
-    createReadStream(path),
-    compressor,
-    createWriteStream(target, { flags: "a", mode: 0o640 }),
-  );
-  await Deno.remove(path);
+  await pipeline(source.createReadStream(), compressor, sink.createWriteStream());
+  await Deno.remove(from);
   return target;
 }

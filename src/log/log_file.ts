@@ -14,6 +14,7 @@
  * @module
  */
 import { dirname } from "node:path";
+import { openAppendSafelySync, writablePathSync } from "../sandbox/safe_files.ts";
 import { compressFile, type Compression, compressionSuffix } from "./compress.ts";
 import { strftime } from "./strftime.ts";
 
@@ -211,9 +212,11 @@ export class LogFile {
 
   #open(path: string): void {
     try {
-      Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      // Where the file really is: never through a link, never into a path the sandbox denies.
+      const real = writablePathSync(path);
+      Deno.mkdirSync(dirname(real), { recursive: true, mode: 0o755 });
       // Logs hold peer addresses: readable by the owner and its group only.
-      this.#file = Deno.openSync(path, { append: true, create: true, mode: 0o640 });
+      this.#file = openAppendSafelySync(real, 0o640).file;
       this.#path = path;
       this.#openedAt = this.#options.clock();
     } catch (e) {

@@ -10,6 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
+import { readablePathSync, readFileSafelySync } from "../sandbox/safe_files.ts";
 import { Layout } from "./html.ts";
 
 /** One file ready to serve. */
@@ -137,7 +138,16 @@ function isText(type: string): boolean {
 
 /** Reads every regular file under `root` into `out`, keyed by its path relative to `root`. */
 function readTree(root: URL | string, out: Map<string, Uint8Array>): void {
-  const base = typeof root === "string" ? root.replace(/\/*$/, "/") : root;
+  let base = typeof root === "string" ? root.replace(/\/*$/, "/") : root;
+  if (typeof base === "string") {
+    // The directory where it really is, unless the sandbox denies reading it: its entries are
+    // then read by their real paths (links below it are not followed at all).
+    try {
+      base = readablePathSync(base).replace(/\/*$/, "/");
+    } catch (e) {
+      throw new AssetError(`cannot read directory: ${(e as Error).message}`, base);
+    }
+  }
   const walk = (dir: string, depth: number): void => {
     if (depth > ASSET_LIMITS.maxDepth) {
       throw new AssetError(`deeper than ${ASSET_LIMITS.maxDepth} levels`, String(base) + dir);
@@ -162,10 +172,14 @@ function readTree(root: URL | string, out: Map<string, Uint8Array>): void {
       const where = join(base, rel);
       let bytes: Uint8Array;
       try {
-        if (Deno.statSync(where).size > ASSET_LIMITS.maxFileBytes) {
-          throw new Error(`larger than ${ASSET_LIMITS.maxFileBytes} bytes`);
+        if (typeof where === "string") {
+          bytes = readFileSafelySync(where, ASSET_LIMITS.maxFileBytes);
+        } else {
+          if (Deno.statSync(where).size > ASSET_LIMITS.maxFileBytes) {
+            throw new Error(`larger than ${ASSET_LIMITS.maxFileBytes} bytes`);
+          }
+          bytes = Deno.readFileSync(where);
         }
-        bytes = Deno.readFileSync(where);
       } catch (e) {
         throw new AssetError(`cannot read: ${(e as Error).message}`, String(base) + rel);
       }

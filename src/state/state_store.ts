@@ -17,6 +17,7 @@
  */
 import { getLogger } from "../log/mod.ts";
 import { isIpv6 } from "../protocol/ip.ts";
+import { createNewFile, readFileSafelySync, writablePathSync } from "../sandbox/safe_files.ts";
 import type { Peer } from "../tracker/swarm.ts";
 import type { Torrent, TorrentHistory, Tracker } from "../tracker/tracker.ts";
 import type { WsTracker } from "../tracker/ws_tracker.ts";
@@ -165,9 +166,11 @@ export class StateStore {
     };
     let bytes: Uint8Array;
     try {
-      const size = Deno.statSync(path).size;
+      // A state file is written as well as read: a link there (or into a denied path) is refused.
+      const real = writablePathSync(path);
+      const size = Deno.statSync(real).size;
       if (size > STATE_MAX_BYTES) throw new StateFileError("foreign", `${size} bytes`);
-      bytes = Deno.readFileSync(path);
+      bytes = readFileSafelySync(real, STATE_MAX_BYTES);
       const contents = decodeState(bytes);
       const downtime = Math.max(0, Math.floor((Date.now() - contents.savedAt) / 1000));
       const now = this.#tracker.now();
@@ -259,7 +262,7 @@ export class StateStore {
     let to: string;
     try {
       to = setAsideName(path, new Date());
-      Deno.renameSync(path, to);
+      Deno.renameSync(writablePathSync(path), writablePathSync(to));
     } catch (err) {
       this.#writable = false;
       log.error(
@@ -332,10 +335,14 @@ export class StateStore {
     const path = this.options.path;
     if (!this.#writable) return false;
     const t0 = performance.now();
-    const tmp = `${path}.tmp-${Deno.pid}`;
+    let tmp = "";
     let size = 0;
     try {
-      const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o640 });
+      // Written beside the real file, created new (never through a link), renamed over it (a
+      // rename replaces a link, never follows it).
+      const real = writablePathSync(path);
+      tmp = `${real}.tmp-${Deno.pid}`;
+      const file = await createNewFile(tmp, 0o640);
       try {
         const write = async (parts: Uint8Array[]) => {
           const bytes = concat(parts);
@@ -366,8 +373,8 @@ export class StateStore {
       } finally {
         file.close();
       }
-      await Deno.rename(tmp, path);
-      await syncDirectory(path);
+      await Deno.rename(tmp, real);
+      await syncDirectory(real);
       this.counters.saves++;
       this.counters.lastSave = Date.now();
       this.counters.lastBytes = size;
@@ -377,7 +384,7 @@ export class StateStore {
     } catch (e) {
       this.counters.saveFailures++;
       log.error("state: cannot save to {path}: {error}", { path, error: (e as Error).message });
-      await Deno.remove(tmp).catch(() => {});
+      if (tmp !== "") await Deno.remove(tmp).catch(() => {});
       return false;
     }
   }

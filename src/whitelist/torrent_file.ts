@@ -5,6 +5,7 @@
  * @module
  */
 import { constants, open } from "node:fs/promises";
+import { confirmOpened } from "../sandbox/safe_files.ts";
 
 /** A file larger than `--max-torrent-size`: skipped without being read. */
 export class TorrentTooLargeError extends Error {
@@ -37,15 +38,18 @@ export class NotRegularFileError extends Error {
 }
 
 /**
- * Reads a whole file of at most `maxBytes` bytes.
+ * Reads a whole file of at most `maxBytes` bytes, given by its real path (no link on the way).
  *
  * The file is opened with `O_NONBLOCK`, so a path swapped for a fifo after the caller's `stat`
- * cannot hang the open; the open handle is then checked to be a regular file. At most
+ * cannot hang the open; the open handle is then checked to be a regular file, and to be the file
+ * `path` still names with no link on the way (a link swapped in after the caller resolved the
+ * path is refused: see ../sandbox/safe_files.ts). At most
  * `maxBytes + 1` bytes are read, so a file that grows past the limit is refused without being read
  * whole.
  *
  * @throws {TorrentTooLargeError} when the file is, or grows, larger than `maxBytes`.
  * @throws {NotRegularFileError} when the path is not a regular file.
+ * @throws {LinkRefusedError} when `path` is not a real path, or changed while being opened.
  * @throws the system's error (`ENOENT`, `EACCES`, …) when the file cannot be opened or read.
  *
  * @example
@@ -64,6 +68,7 @@ export async function readTorrentFile(path: string, maxBytes: number): Promise<U
   try {
     const stat = await file.stat();
     if (!stat.isFile()) throw new NotRegularFileError(path);
+    await confirmOpened(path, stat);
     if (stat.size > maxBytes) throw new TorrentTooLargeError(path, stat.size, maxBytes);
     // Room for one byte past the limit: reading it proves the file grew too large.
     const buffer = new Uint8Array(Math.min(stat.size, maxBytes) + 1);

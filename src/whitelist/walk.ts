@@ -4,8 +4,13 @@
  * Every bound of the reference §9.1 holds for real here, where the original ignores several:
  * the depth limit, an entry budget that stops the walk (the original only logs and walks on), and
  * loop detection by directory identity (the original follows symlink loops until the depth limit).
- * Nothing but `stat` and `readDir` is called, so fifos, sockets and devices are never opened and
- * cannot block the walk; an entry that cannot be read is counted and skipped.
+ * Nothing but `realPath`, `stat` and `readDir` is called, so fifos, sockets and devices are never
+ * opened and cannot block the walk; an entry that cannot be read is counted and skipped.
+ *
+ * Symbolic links are resolved to their real paths, which the caller admits or refuses
+ * ({@link WalkOptions.admit}): that is how the whitelist keeps links from leading it out of the
+ * torrent directory or into a path the sandbox denies. A directory is entered once, by whichever
+ * path reaches it first, so links back into the tree cost one `realPath` and one `stat`.
  *
  * @module
  */
@@ -14,6 +19,8 @@
 export interface FoundFile {
   /** Its path: the walked directory's path, then `/` and the names below it. */
   path: string;
+  /** Where it really is: `path` with every symbolic link on the way resolved. */
+  real: string;
   /** Its level: 1 for an entry of the walk's root, when the walk starts at level 0. */
   level: number;
   /** `stat` of the entry, symlinks followed. */
@@ -48,6 +55,10 @@ export interface WalkResult {
   unreadable: string[];
   /** Errors met (each also in `unreadable` for directories, or a skipped entry otherwise). */
   errors: number;
+  /** Entries not followed because {@link WalkOptions.admit} refused where they lead. */
+  refused: number;
+  /** The first few refusals, as `admit` explained them, for the log. */
+  refusals: string[];
 }
 
 /** Where the walk starts and what it collects. */
@@ -59,6 +70,14 @@ export interface WalkOptions extends WalkLimits {
    * ones it enters. Seeding it with a sub-walk's ancestors keeps a link to an ancestor a loop.
    */
   visited?: Set<string>;
+  /**
+   * Whether an entry may be followed to where it really is, `real` (its real path): undefined when
+   * it may, else why not. Called for the root and every directory, link and wanted file before it
+   * is `stat`ed. Everything is admitted without it.
+   */
+  admit?(real: string, path: string): string | undefined;
+  /** Told of every directory the walk enters (the root included), with its `stat`. */
+  onDirectory?(path: string, stat: Deno.FileInfo): void;
   /** Which file names to stat and report. Other names cost nothing beyond `readDir`. */
   wanted(name: string): boolean;
   /**
@@ -82,8 +101,9 @@ export function dirKey(path: string, stat: Deno.FileInfo): string {
  * Walks `root` depth first, each directory's entries in name order so that which file wins a
  * duplicate, or falls past a limit, does not change from one walk to the next.
  *
- * @throws {Deno.errors.NotFound} when `root` does not exist, and whatever `stat` of the root
- * throws; errors below the root are counted in the result, never thrown.
+ * @throws {Deno.errors.NotFound} when `root` does not exist, {@link WalkRefusedError} when `admit`
+ * refuses where it leads, and whatever `stat` of the root throws; errors below the root are counted
+ * in the result, never thrown.
  *
  * @example
  * ```ts
@@ -111,19 +131,28 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     loops: 0,
     unreadable: [],
     errors: 0,
+    refused: 0,
+    refusals: [],
   };
-  const rootStat = await Deno.stat(root);
+  const realRoot = await Deno.realPath(root);
+  const refusal = options.admit?.(realRoot, root);
+  if (refusal !== undefined) throw new WalkRefusedError(refusal);
+  const rootStat = await Deno.stat(realRoot);
   if (!rootStat.isDirectory) throw new Deno.errors.NotADirectory(`not a directory: ${root}`);
   const visited = options.visited ?? new Set<string>();
   const concurrency = Math.max(1, options.concurrency ?? 32);
-  visited.add(dirKey(root, rootStat));
+  visited.add(dirKey(realRoot, rootStat));
+  options.onDirectory?.(root, rootStat);
   const base = root.endsWith("/") ? root.slice(0, -1) : root; // "/" becomes "", entries "/x"
+  const realBase = realRoot === "/" ? "" : realRoot;
 
   // Explicit stack instead of recursion: depth is bounded anyway, but the stack stays flat.
-  const stack: [dir: string, level: number][] = [[base, options.startLevel ?? 0]];
+  const stack: [dir: string, level: number, real: string][] = [
+    [base, options.startLevel ?? 0, realBase],
+  ];
   while (stack.length > 0) {
     options.signal?.throwIfAborted();
-    const [dir, level] = stack.pop()!;
+    const [dir, level, realDir] = stack.pop()!;
     let names: Deno.DirEntry[];
     try {
       names = await readEntries(dir === "" ? "/" : dir, options.maxEntries - result.entries);
@@ -145,11 +174,16 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     const candidates = names.filter((e) =>
       e.isDirectory || e.isSymlink || (e.isFile && options.wanted(e.name))
     );
-    const subdirs: string[] = [];
+    const subdirs: [path: string, real: string][] = [];
     for (let i = 0; i < candidates.length; i += concurrency) {
       const chunk = candidates.slice(i, i + concurrency);
-      // stat follows symlinks, like the original; the stats of a chunk run in parallel.
-      const stats = await Promise.allSettled(chunk.map((e) => Deno.stat(`${dir}/${e.name}`)));
+      // A link is followed to its real path, if admitted; the entries of a chunk run in parallel.
+      const stats = await Promise.allSettled(chunk.map(async (e) => {
+        const real = e.isSymlink ? await Deno.realPath(`${dir}/${e.name}`) : `${realDir}/${e.name}`;
+        const refusal = options.admit?.(real, `${dir}/${e.name}`);
+        if (refusal !== undefined) return { real, refusal };
+        return { real, stat: await Deno.stat(real) };
+      }));
       const found: FoundFile[] = [];
       for (let j = 0; j < chunk.length; j++) {
         const entry = chunk[j];
@@ -161,30 +195,46 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
           if (!entry.isFile) result.unreadable.push(path);
           continue;
         }
-        const stat = outcome.value;
+        const { real, stat, refusal } = outcome.value;
+        if (stat === undefined) {
+          result.refused++;
+          if (result.refusals.length < 10) result.refusals.push(refusal!);
+          continue;
+        }
         if (stat.isDirectory) {
           if (level + 1 > options.maxDepth) {
             result.tooDeep++;
             continue;
           }
-          const key = dirKey(path, stat);
+          const key = dirKey(real, stat);
           if (visited.has(key)) {
             result.loops++;
             continue;
           }
           visited.add(key);
-          subdirs.push(path);
+          options.onDirectory?.(path, stat);
+          subdirs.push([path, real === "/" ? "" : real]); // "/" is "" as a prefix, as above
         } else if (stat.isFile && options.wanted(entry.name)) {
-          found.push({ path, level: level + 1, stat });
+          found.push({ path, real, level: level + 1, stat });
         }
       }
       if (found.length > 0) await options.onFiles(found);
     }
     // Reversed so that the stack pops them in name order.
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push([subdirs[i], level + 1]);
+    for (let i = subdirs.length - 1; i >= 0; i--) {
+      stack.push([subdirs[i][0], level + 1, subdirs[i][1]]);
+    }
     if (result.truncated) break;
   }
   return result;
+}
+
+/** The walk's root leads where {@link WalkOptions.admit} refuses to go; the message says why. */
+export class WalkRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "WalkRefusedError";
+  }
 }
 
 /** Reads at most `budget + 1` entries of a directory: one more shows the budget is exceeded. */

@@ -13,12 +13,21 @@
  *   replacements of a file by another copy of the same torrent;
  * - a file that stops parsing keeps its previous torrents for a short grace (it may be half
  *   rewritten), then loses them; a file that never parsed is never tracked;
- * - removal drops every hash a file held, v2 ones included (§9.4).
+ * - removal drops every hash a file held, v2 ones included (§9.4);
+ * - symbolic links are followed to their real paths, once, and only when these lie inside the
+ *   torrent directory (anywhere, with `followExternalLinks`) and outside the sandbox's deny lists;
+ *   a link refused is treated as absent.
+ *
+ * `Deno.watchFs` does not report a link whose target lies outside the watched directory (nor a
+ * dangling one), so every directory the walk entered is also looked at once a second, a bounded
+ * number per second: a directory whose modification time changed has its links checked.
  *
  * @module
  */
 import { resolve } from "node:path";
 import { getLogger } from "../log/mod.ts";
+import { deniedBy } from "../sandbox/deny_lists.ts";
+import { LinkRefusedError } from "../sandbox/safe_files.ts";
 import {
   type Metainfo,
   parseMetainfo,
@@ -65,6 +74,15 @@ export interface WhitelistOptions {
   maxPendingPaths: number;
   /** Watch the tree with `Deno.watchFs` (the periodic walk alone otherwise). */
   watch: boolean;
+  /**
+   * `--follow-external-links`: follow symbolic links whose real path lies outside the torrent
+   * directory. Links into paths the sandbox denies for reading are refused either way.
+   */
+  followExternalLinks: boolean;
+  /** Milliseconds between two looks at directories for new links (with `watch`). */
+  linkPollMs: number;
+  /** Most directories looked at per look (they are taken in turns). */
+  linkPollBatch: number;
   /** Where log lines go (tests collect them). */
   log: (level: WhitelistLogLevel, message: string) => void;
   /** Told of every full walk when it ends (metrics). */
@@ -93,6 +111,9 @@ export const DEFAULT_WHITELIST_OPTIONS: Omit<WhitelistOptions, "root"> = {
   brokenGraceMs: 5000,
   maxPendingPaths: 4096,
   watch: true,
+  followExternalLinks: false,
+  linkPollMs: 1000,
+  linkPollBatch: 256,
   log: whitelistLog,
 };
 
@@ -113,7 +134,7 @@ export interface ScanReport {
 }
 
 /** Why a file holds no (new) torrent. */
-type FileStatus = "ok" | "broken" | "too-large" | "not-regular" | "unreadable";
+type FileStatus = "ok" | "broken" | "too-large" | "not-regular" | "refused" | "unreadable";
 
 /** What reading a file found, before it is applied to the state. */
 interface Load {
@@ -200,6 +221,15 @@ export class Whitelist {
   #pendingFullScan = false;
   readonly #graceTimers = new Map<string, ReturnType<typeof setTimeout>>();
   #capWarned = false;
+  /** The root's real path, as of the last full walk ("" for "/"); links are judged against it. */
+  #realBase?: string;
+  /** Directories the walks entered → their modification time then: where new links may appear. */
+  readonly #dirs = new Map<string, number>();
+  #pollTimer?: ReturnType<typeof setInterval>;
+  #pollTurn?: Iterator<[string, number]>;
+  #polling = false;
+  /** Links refused between two walks → their text: logged once, looked at again only if changed. */
+  readonly #refused = new Map<string, string>();
   /** Figures of the last full walk; undefined before the first. */
   lastScan?: ScanReport;
 
@@ -218,7 +248,11 @@ export class Whitelist {
   async start(): Promise<ScanReport> {
     // Watch first: what changes during the first walk is then checked right after it.
     await this.#ensureWatcher();
-    return await this.scanNow();
+    const report = await this.scanNow();
+    if (this.options.watch && !this.#closed) {
+      this.#pollTimer = setInterval(() => this.#pollDirs(), this.options.linkPollMs);
+    }
+    return report;
   }
 
   /** Runs a full walk now (after whatever is queued) and restarts the interval from its end. */
@@ -272,6 +306,7 @@ export class Whitelist {
     this.#abort.abort();
     if (this.#scanTimer !== undefined) clearTimeout(this.#scanTimer);
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    clearInterval(this.#pollTimer);
     for (const t of this.#graceTimers.values()) clearTimeout(t);
     this.#graceTimers.clear();
     this.#pending.clear();
@@ -314,19 +349,28 @@ export class Whitelist {
     this.#capWarned = false;
     let read = 0;
     let walk: WalkResult | undefined;
+    const dirs = new Map<string, number>();
     try {
+      const real = await Deno.realPath(this.root);
+      this.#realBase = real === "/" ? "" : real;
       walk = await walkTree(this.root, {
         signal: this.#abort.signal,
         maxDepth: this.options.maxScanDepth,
         maxEntries: this.options.maxScanInodes,
         wanted: isTorrentName,
+        admit: this.#admit,
+        onDirectory: (path, stat) => dirs.set(path, mtimeOf(stat)),
         onFiles: async (files) => {
           read += await this.#checkFiles(files, false, generation);
         },
       });
+      this.#dirs.clear();
+      for (const [dir, mtime] of dirs) this.#dirs.set(dir, mtime);
+      this.#refused.clear();
     } catch (e) {
       if (this.#closed) return this.#report(started, 0, read, false);
       if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+        this.#dirs.clear();
         this.#log("error", `${this.root}: torrent directory missing or not a directory`);
       } else {
         // The root exists but cannot be read: keep everything rather than drop every swarm.
@@ -392,6 +436,12 @@ export class Whitelist {
     if (walk.loops > 0) {
       this.#log("info", `${dir}: ${walk.loops} directory link(s) to already scanned directories`);
     }
+    if (walk.refused > 0) {
+      this.#log(
+        "warning",
+        `${dir}: ${walk.refused} symbolic link(s) not followed: ${walk.refusals.join("; ")}`,
+      );
+    }
     for (const path of walk.unreadable.slice(0, 10)) {
       this.#log(
         "warning",
@@ -404,7 +454,7 @@ export class Whitelist {
 
   /** Brings a batch of files up to date: read in parallel, applied in order. Returns reads. */
   async #checkFiles(files: FoundFile[], force: boolean, generation: number): Promise<number> {
-    const loads = await Promise.all(files.map((f) => this.#load(f.path, f.stat, force)));
+    const loads = await Promise.all(files.map((f) => this.#load(f, force)));
     let read = 0;
     for (let i = 0; i < files.length; i++) {
       const load = loads[i];
@@ -425,18 +475,22 @@ export class Whitelist {
   /** Brings one `.torrent` path up to date given its `stat`. Returns true when it was read. */
   async #checkFile(
     path: string,
+    real: string,
     stat: Deno.FileInfo,
     force: boolean,
     generation: number,
   ): Promise<boolean> {
-    return await this.#checkFiles([{ path, stat, level: 0 }], force, generation) > 0;
+    return await this.#checkFiles([{ path, real, stat, level: 0 }], force, generation) > 0;
   }
 
   /**
    * Reads and parses a file if it changed since it was last read (or when `force`d); undefined
    * when it is unchanged. Touches no state: {@link #apply} does, in order.
    */
-  async #load(path: string, stat: Deno.FileInfo, force: boolean): Promise<Load | undefined> {
+  async #load(
+    { path, real, stat }: FoundFile,
+    force: boolean,
+  ): Promise<Load | undefined> {
     const signature = signatureOf(stat);
     const known = this.#files.get(path);
     if (known !== undefined && !force && known.signature === signature) return undefined;
@@ -444,7 +498,8 @@ export class Whitelist {
       if (stat.size > this.options.maxTorrentSize) {
         throw new TorrentTooLargeError(path, stat.size, this.options.maxTorrentSize);
       }
-      const bytes = await readTorrentFile(path, this.options.maxTorrentSize);
+      // By its real path: a link swapped in since the walk resolved it is refused there.
+      const bytes = await readTorrentFile(real, this.options.maxTorrentSize);
       const metainfo = parseMetainfo(bytes);
       const torrents = torrentsOf(
         metainfo,
@@ -460,9 +515,11 @@ export class Whitelist {
       let status: FileStatus;
       if (e instanceof TorrentTooLargeError) status = "too-large";
       else if (e instanceof NotRegularFileError) status = "not-regular";
+      else if (e instanceof LinkRefusedError) status = "refused";
       else if (e instanceof TorrentFileError || e instanceof RangeError) status = "broken";
       else status = "unreadable";
-      const problem = e instanceof TorrentTooLargeError || e instanceof NotRegularFileError
+      const problem = e instanceof TorrentTooLargeError || e instanceof NotRegularFileError ||
+          e instanceof LinkRefusedError
         ? e.message
         : `${path}: ${status === "broken" ? "not a valid torrent" : "cannot read"}: ${
           errorText(e)
@@ -562,17 +619,60 @@ export class Whitelist {
 
   /** Re-checks a remembered file by path: gone, changed into something else, or changed. */
   async #checkKnownFile(path: string): Promise<void> {
-    let stat: Deno.FileInfo;
+    let found: Resolved;
     try {
-      stat = await Deno.stat(path);
+      found = await this.#resolve(path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) this.#forget(path);
       else this.#files.get(path)!.seen = this.#generation; // cannot tell: keep
       return;
     }
-    if (!stat.isFile) this.#forget(path);
-    else await this.#checkFile(path, stat, false, this.#generation);
+    if (found.stat === undefined || !found.stat.isFile) this.#forget(path);
+    else await this.#checkFile(path, found.real, found.stat, false, this.#generation);
   }
+
+  /**
+   * Where a path under the root really is, and its `stat`, unless a link on the way leads where
+   * {@link #admit} refuses (then `refusal` says why, logged once per link).
+   *
+   * @throws what `realPath` or `stat` throw (`NotFound` when it is gone or dangling).
+   */
+  async #resolve(path: string): Promise<Resolved> {
+    const real = await Deno.realPath(path);
+    const refusal = this.#admit(real, path);
+    if (refusal === undefined) {
+      this.#refused.delete(path);
+      return { real, stat: await Deno.stat(real) };
+    }
+    let text = real;
+    try {
+      text = await Deno.readLink(path);
+    } catch { /* not itself a link: a directory above it is */ }
+    if (this.#refused.get(path) !== text && this.#refused.size < this.options.maxPendingPaths) {
+      this.#refused.set(path, text);
+      this.#log("warning", `symbolic link not followed: ${refusal}`);
+    }
+    return { real, refusal };
+  }
+
+  /**
+   * Whether the whitelist may read what lies at `real` (reached by `path`): undefined when it may,
+   * else why not. A real path the sandbox denies for reading is always refused; one outside the
+   * torrent directory is refused unless `followExternalLinks`.
+   */
+  readonly #admit = (real: string, path: string): string | undefined => {
+    const denied = deniedBy(real, "read");
+    if (denied !== undefined) {
+      return `${path} leads to ${real}, under ${denied}, denied for reading by the sandbox`;
+    }
+    const base = this.#realBase;
+    const inside = base === undefined || base === "" || real === base ||
+      real.startsWith(base + "/");
+    if (!inside && !this.options.followExternalLinks) {
+      return `${path} leads to ${real}, outside the torrent directory (see --follow-external-links)`;
+    }
+    return undefined;
+  };
 
   #remember(path: string, entry: FileEntry): void {
     this.#files.set(path, entry);
@@ -749,6 +849,61 @@ export class Whitelist {
     this.#serial(() => this.#checkPaths(paths, true)).catch(() => {});
   }
 
+  // ---- links the watcher does not report ---------------------------------------------------
+
+  /**
+   * Looks at the next `linkPollBatch` directories the walks entered, in turns: one whose
+   * modification time changed has its new or changed links checked, as an event would have them.
+   */
+  #pollDirs(): void {
+    if (this.#closed || this.#polling || this.#dirs.size === 0) return;
+    this.#polling = true;
+    this.#pollChanged().then((links) => {
+      if (links.length > 0) this.#serial(() => this.#checkPaths(links, false)).catch(() => {});
+    }).catch((e) => this.#log("warning", `looking for new links: ${errorText(e)}`))
+      .finally(() => this.#polling = false);
+  }
+
+  /** The links to check in the directories of this turn that changed. */
+  async #pollChanged(): Promise<string[]> {
+    const links: string[] = [];
+    const turn = Math.min(this.options.linkPollBatch, this.#dirs.size);
+    for (let n = 0; n < turn && !this.#closed; n++) {
+      let next = this.#pollTurn?.next();
+      if (next === undefined || next.done) {
+        this.#pollTurn = this.#dirs.entries();
+        next = this.#pollTurn.next();
+        if (next.done) break;
+      }
+      const [dir, mtime] = next.value;
+      let now: number;
+      try {
+        now = mtimeOf(await Deno.stat(dir));
+      } catch {
+        this.#dirs.delete(dir); // gone: its removal is the watcher's (or the next walk's) business
+        continue;
+      }
+      if (now === mtime) continue;
+      this.#dirs.set(dir, now);
+      try {
+        for await (const entry of Deno.readDir(dir)) {
+          if (links.length >= this.options.maxPendingPaths) break;
+          const path = `${dir}/${entry.name}`;
+          // A directory already entered needs no new walk; a refused link only once it changes.
+          if (!entry.isSymlink || this.#dirs.has(path)) continue;
+          const refused = this.#refused.get(path);
+          if (refused !== undefined && refused === await Deno.readLink(path).catch(() => "")) {
+            continue;
+          }
+          links.push(path);
+        }
+      } catch {
+        // Gone or unreadable since its stat: the watcher or the next walk deals with it.
+      }
+    }
+    return links;
+  }
+
   // ---- a batch of paths ---------------------------------------------------------------------
 
   /**
@@ -769,8 +924,9 @@ export class Whitelist {
     for (const path of paths) {
       const level = path.slice(this.#base.length).split("/").length - 1;
       let stat: Deno.FileInfo | undefined;
+      let real = path;
       try {
-        stat = await Deno.stat(path);
+        ({ real, stat } = await this.#resolve(path));
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) {
           this.#log("warning", `${path}: cannot stat: ${errorText(e)}`);
@@ -784,7 +940,7 @@ export class Whitelist {
         if (level <= this.options.maxScanDepth) walks.push([path, level]);
       } else if (stat?.isFile && isTorrentName(baseName(path))) {
         if (level <= this.options.maxScanDepth + 1) {
-          await this.#checkFile(path, stat, force, generation);
+          await this.#checkFile(path, real, stat, force, generation);
         } else {
           this.#forget(path);
         }
@@ -824,7 +980,8 @@ export class Whitelist {
     while (ancestor.length > this.#base.length) {
       ancestor = ancestor.slice(0, ancestor.lastIndexOf("/"));
       try {
-        visited.add(dirKey(ancestor, await Deno.stat(ancestor || "/")));
+        const real = await Deno.realPath(ancestor || "/");
+        visited.add(dirKey(real, await Deno.stat(real)));
       } catch {
         // an ancestor that vanished: the walk below will find nothing either
       }
@@ -837,6 +994,10 @@ export class Whitelist {
         maxDepth: this.options.maxScanDepth,
         maxEntries: this.options.maxScanInodes,
         wanted: isTorrentName,
+        admit: this.#admit,
+        onDirectory: (path, stat) => {
+          if (this.#dirs.size < this.options.maxScanInodes) this.#dirs.set(path, mtimeOf(stat));
+        },
         onFiles: async (files) => {
           await this.#checkFiles(files, false, generation);
         },
@@ -855,6 +1016,17 @@ export class Whitelist {
   #inside(path: string): boolean {
     return path === this.root || path.startsWith(this.#base + "/");
   }
+}
+
+/** A path resolved by the whitelist: its real path, and its `stat` unless it was refused. */
+type Resolved = { real: string; stat: Deno.FileInfo; refusal?: undefined } | {
+  real: string;
+  stat?: undefined;
+  refusal: string;
+};
+
+function mtimeOf(stat: Deno.FileInfo): number {
+  return stat.mtime?.getTime() ?? 0;
 }
 
 /** The tracker's metadata for each hash clients announce a parsed file with. */
