@@ -158,6 +158,8 @@ export function statsJson(
       failures: c.failures,
       early_announces: c.early,
       ...(admission && { refused: admissionJson(admission) }),
+      // With replication (--store redis://…): where this instance stands with Redis.
+      ...(tracker.status().state !== "local" && { store: tracker.status() }),
     },
     totals: {
       torrents: listing.size,

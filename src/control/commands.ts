@@ -58,23 +58,14 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, http, https, ws, udp, whitelist, redis } = ctx.hefur;
+  const { tracker, http, https, ws, udp, whitelist, replication } = ctx.hefur;
   let peers = 0;
   let seeders = 0;
   let leechers = 0;
-  if (redis === undefined) {
-    for (const t of tracker.torrents()) {
-      peers += t.swarm.size;
-      seeders += t.swarm.complete;
-      leechers += t.swarm.incomplete;
-    }
-  } else {
-    // A shared store: the counts pages last read (a few seconds old at most while it answers).
-    for (const t of redis.snapshot()?.torrents ?? []) {
-      seeders += t.swarm.complete;
-      leechers += t.swarm.incomplete;
-    }
-    peers = seeders + leechers;
+  for (const t of tracker.torrents()) {
+    peers += t.swarm.size;
+    seeders += t.swarm.complete;
+    leechers += t.swarm.incomplete;
   }
   const listeners: StatusResult["listeners"] = {};
   for (const [name, server] of [["http", http], ["https", https], ["ws", ws]] as const) {
@@ -95,8 +86,8 @@ function status(ctx: ControlContext): StatusResult {
     mode: whitelist === undefined ? "open" : "whitelist",
     torrentDir: whitelist?.root,
     whitelist: whitelist && { files: whitelist.fileCount, hashes: whitelist.hashCount },
-    torrents: redis?.snapshot()?.size ?? tracker.size,
-    ...(redis && { store: redis.status() }),
+    torrents: tracker.size,
+    ...(replication && { store: replication.status() }),
     peers,
     seeders,
     leechers,
