@@ -1,14 +1,15 @@
 /**
- * The Lua scripts replication runs in Redis: one per batch of changes (not per announce), one per
- * snapshot, one when an instance joins. Each runs atomically, so what they read and write is
+ * The Lua scripts replication runs in Redis: one per batch of changes that holds completed events
+ * (not per announce; other batches are a plain `XADD`), one per snapshot, one when an instance
+ * joins. Each runs atomically, so what they read and write is
  * consistent without transactions on the client side.
  *
  * Keys (all under {@link KEY_PREFIX}):
  * - `changes`: the stream of batches, `{o: instance, d: records, c: completions}` per entry;
  *   trimmed by age (`MINID ~`), so its memory is bounded by the traffic of a minute or two.
  * - `completed`: a hash, info hash (20 binary bytes) → completed count: the durable totals.
- * - `batch:<instance>:<seq>`: one small key per batch for a while, so that a batch sent twice
- *   (a retry after a lost reply) is counted once.
+ * - `batch:<instance>:<seq>`: one small key per batch with completed events, for a while, so that
+ *   such a batch sent twice (a retry after a lost reply) is counted once.
  * - `snapshot`: a hash `{pos, data, at}`: every peer some instance held, as change records, and
  *   the stream position they include.
  *

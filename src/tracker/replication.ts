@@ -71,10 +71,10 @@ export const DEFAULT_REPLICATION_OPTIONS: ReplicationOptions = {
   maxBatchBytes: 1024 * 1024,
   maxQueuedBytes: 64 * 1024 * 1024,
   historyMs: 120_000,
-  snapshotEveryMs: 20_000,
+  snapshotEveryMs: 30_000,
   joinTimeoutMs: 10_000,
   connectTimeoutMs: 5000,
-  maxReconnectDelayMs: 2000,
+  maxReconnectDelayMs: 500,
   timeoutMs: 5000,
 };
 
@@ -620,8 +620,30 @@ export class Replication {
     }
   }
 
-  /** One batch, once: its id makes a second delivery a no-op. Resolves with the entry id. */
+  /**
+   * One batch. With completed events it goes through `PUBLISH_SCRIPT`, once: its id makes a second
+   * delivery a no-op (resolves with null). Resolves with the entry id.
+   */
   async #publish(b: Outgoing): Promise<string | null> {
+    const records = Buffer.from(b.records.buffer, b.records.byteOffset, b.records.byteLength);
+    if (b.completions.size === 0) {
+      // Nothing to count: a plain XADD, no script. Sent twice (a retry), its records are applied
+      // twice, which changes nothing: an upsert or a removal gives the same swarm again.
+      const minId = String(Math.max(0, Date.now() + this.#offsetMs - this.#o.historyMs));
+      const id = await this.#timed(this.#writer.sendCommand([
+        "XADD",
+        CHANGES_KEY,
+        "MINID",
+        "~",
+        minId,
+        "*",
+        "o",
+        this.instance,
+        "d",
+        records,
+      ])) as Reply;
+      return text(id);
+    }
     const pairs: (string | Buffer)[] = [];
     for (const [hash, n] of b.completions) pairs.push(Buffer.from(hash, "latin1"), String(n));
     const head = [
@@ -630,7 +652,7 @@ export class Replication {
       COMPLETED_KEY,
       CHANGES_KEY,
       this.instance,
-      Buffer.from(b.records.buffer, b.records.byteOffset, b.records.byteLength),
+      records,
       Buffer.from(encodeCompletions(b.completions)),
       String(BATCH_ID_SECONDS),
       String(this.#o.historyMs),
@@ -690,6 +712,14 @@ export class Replication {
     if (this.#snapshotting || !this.#stats.caughtUp || !this.#writer.isReady) return;
     this.#snapshotting = true;
     try {
+      // Another instance may have written one lately: ask before serializing every peer.
+      const minAge = Math.round(this.#o.snapshotEveryMs / 2);
+      const [last, time] = await Promise.all([
+        this.#timed(this.#writer.sendCommand(["HGET", SNAPSHOT_KEY, "at"])) as Promise<Reply>,
+        this.#timed(this.#writer.sendCommand(["TIME"])) as Promise<Reply[]>,
+      ]);
+      const now = Number(text(time[0])) * 1000 + Math.floor(Number(text(time[1])) / 1000);
+      if (now - Number(text(last) || "0") < minAge) return;
       const pos = this.#lastId;
       const parts: Uint8Array[] = [];
       let size = 0;
@@ -710,7 +740,7 @@ export class Replication {
         SNAPSHOT_KEY,
         pos,
         data,
-        String(Math.round(this.#o.snapshotEveryMs / 2)),
+        String(minAge),
       ])) as Reply;
       if (stored === 1) this.#stats.snapshots++;
     } catch (e) {
