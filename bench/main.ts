@@ -12,8 +12,9 @@
  * and p50/p99 latency at peak and at half of each tracker's own peak.
  *
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
- * 6. announces per second on the Redis store against the memory store, for one and for two Hefur
- * processes on one Redis (bench/redis_bench.ts; needs redis-server).
+ * 6. replication through Redis (`--store redis://…`) against the memory store: CPU per UDP
+ * announce, Redis CPU, memory per peer, delay from one instance to another, a Redis outage under
+ * load (bench/redis_bench.ts; needs redis-server).
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
  * `--only=udp,http,store,memory,micro,redis`; `--rounds=N`, `--duration=S` (seconds per measurement);
@@ -401,7 +402,7 @@ async function main(): Promise<void> {
   if (ONLY.has("memory")) await memory();
   if (ONLY.has("micro")) await micro();
   if (ONLY.has("redis")) {
-    console.log("\n(6) The Redis store against the memory store (bench/redis_bench.ts)");
+    console.log("\n(6) Replication through Redis against the memory store (bench/redis_bench.ts)");
     if (which("redis-server") === undefined) {
       throw new MissingToolError("redis-server", "redis-server");
     }

@@ -296,6 +296,23 @@ async function propagation(loadgen: string, redis: Redis): Promise<number[]> {
 
 // ---- 3. Redis away under load -------------------------------------------------------------------
 
+/** Unanswered UDP requests per request of the same dual load with Redis up (the machine's loss). */
+async function control(loadgen: string, redis: Redis): Promise<number> {
+  const a = await hefur(redis.url, "A");
+  const b = await hefur(redis.url, "B", CORES.generator);
+  try {
+    const load = { mode: "udp-announce" as const, warmup: 0.5, duration: 8, conc: 32, ...TRAFFIC };
+    const [ra, rb] = await Promise.all([
+      runLoad(loadgen, CORES, a, { ...load, port: a.udpPort, rate: RATE / 4 }),
+      runLoad(loadgen, CORES, b, { ...load, port: b.udpPort, rate: RATE / 4 }),
+    ]);
+    return (ra.lost + rb.lost) / (ra.requests + rb.requests + ra.lost + rb.lost);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+}
+
 async function outage(loadgen: string, redis: Redis) {
   const a = await hefur(redis.url, "A");
   const b = await hefur(redis.url, "B", CORES.generator);
@@ -401,6 +418,24 @@ async function main(): Promise<void> {
       }× (RSS over ${TRAFFIC.peers.toLocaleString("en")} peers: rough)`,
     );
 
+    // On paper: N instances sharing R announces a second, each serving R/N (s each) and applying
+    // the others' R·(N−1)/N changes (c each). Cores per instance, from the figures above.
+    const serve = med("memoryUs");
+    const apply = med("applyUs");
+    console.log(
+      `  applying a remote change costs ${(apply / serve).toFixed(2)} of serving an announce: ` +
+        `applying overtakes serving from N > ${(1 + serve / apply).toFixed(1)} instances; ` +
+        `cluster ceiling 1/c = ${Math.round(1e6 / apply).toLocaleString("en")} announces/s`,
+    );
+    const rates = [50_000, 100_000, 200_000, 400_000];
+    console.log(
+      "  cores per instance   " + rates.map((r) => `R=${r / 1000}k/s`.padStart(10)).join(""),
+    );
+    for (const n of [1, 2, 4, 8, 16]) {
+      const cells = rates.map((r) => ((r / n * serve + r * (n - 1) / n * apply) / 1e6).toFixed(2));
+      console.log(`  N=${String(n).padEnd(18)}` + cells.map((c) => c.padStart(10)).join(""));
+    }
+
     const delays = await propagation(loadgen, redis);
     const p99 = quantile(delays, 0.99);
     console.log(
@@ -411,13 +446,18 @@ async function main(): Promise<void> {
       })`,
     );
 
+    const loss = await control(loadgen, redis);
     const o = await outage(loadgen, redis);
+    const lossDuring = (o.lostA + o.lostB) / (o.requests + o.lostA + o.lostB);
     const failed = o.failuresA + o.failuresB;
     const converged = Math.max(o.aHasB, o.bHasA);
     console.log(
       `  Redis killed for ${OUTAGE_SECONDS} s under load (${o.requests.toLocaleString("en")} ` +
-        `announces): failed A ${o.failuresA}, B ${o.failuresB} (unanswered UDP: ${o.lostA}, ${o.lostB}); ` +
-        `target 0: ${failed === 0 && o.answeredDuring ? "ok" : "MISSED"}`,
+        `announces): failed A ${o.failuresA}, B ${o.failuresB}; target 0: ${
+          failed === 0 && o.answeredDuring ? "ok" : "MISSED"
+        }. Unanswered UDP: ${(lossDuring * 100).toFixed(1)} % (same load, Redis up: ${
+          (loss * 100).toFixed(1)
+        } %: the machine's loss)`,
     );
     console.log(
       `  after Redis returned: A hands out B's peer in ${

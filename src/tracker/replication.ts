@@ -133,8 +133,11 @@ type Reply = Buffer | number | null | Reply[];
 const LOG_EVERY_MS = 10_000;
 /** Seconds Redis remembers a batch id. */
 const BATCH_ID_SECONDS = 600;
-/** Stream entries read per XREAD, and how long one waits for new entries. */
-const READ_COUNT = 200;
+/**
+ * Stream entries read per XREAD (a batch is at most `maxBatchBytes`, so this bounds a reply to
+ * 16 MiB with the defaults), and how long one waits for new entries.
+ */
+const READ_COUNT = 16;
 const READ_BLOCK_MS = 1000;
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -446,7 +449,15 @@ export class Replication {
       const extra = Math.max(0, (redisNow - at) / 1000);
       const records = this.#records;
       records.reset(data);
-      while (records.next()) if (tracker.applyChange(records, records.age + extra)) peers++;
+      try {
+        while (records.next()) if (tracker.applyChange(records, records.age + extra)) peers++;
+      } catch (e) {
+        // What was read before the damage is kept; the stream and the next snapshot bring the rest.
+        log.error("the snapshot in {store} is malformed: {detail}", {
+          store: this.name,
+          detail: String(e),
+        });
+      }
     }
     // Completions not yet in Redis's totals are this instance's own, still on their way.
     const unsent = this.#unsentCompletions();
