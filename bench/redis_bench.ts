@@ -92,6 +92,12 @@ class Redis {
     throw new Error("redis-server did not start");
   }
 
+  /** A fresh, empty redis-server on the same port: every run starts from nothing. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.start();
+  }
+
   async kill(): Promise<void> {
     const child = this.child;
     this.child = undefined;
@@ -184,6 +190,9 @@ function hefur(store: string, name: string, core = CORES.tracker): Promise<Track
 // ---- 1. CPU per announce, memory per peer -------------------------------------------------------
 
 interface CpuRound {
+  /** Announces per second answered (the generator asks for RATE). */
+  memoryRate: number;
+  replicatedRate: number;
   memoryUs: number;
   replicatedUs: number;
   applyUs: number;
@@ -210,11 +219,13 @@ async function cpuRound(loadgen: string, redis: Redis, memoryFirst: boolean): Pr
       out.memoryBytesPerPeer = (rss(m.pid) - before) / TRAFFIC.peers;
       const r = await runLoad(loadgen, CORES, m, { ...load, port: m.udpPort, rate: RATE });
       out.memoryUs = r.trackerCpu / r.rate * 1e6;
+      out.memoryRate = r.rate;
     } finally {
       await m.stop();
     }
   };
   const runReplicated = async () => {
+    await redis.restart();
     const a = await hefur(redis.url, "A");
     // B on the generator's core: it is measured by its own CPU time, not by its speed.
     const b = await hefur(redis.url, "B", CORES.generator);
@@ -229,6 +240,7 @@ async function cpuRound(loadgen: string, redis: Redis, memoryFirst: boolean): Pr
       const r = await runLoad(loadgen, CORES, a, { ...load, port: a.udpPort, rate: RATE });
       await sleep(500);
       out.replicatedUs = r.trackerCpu / r.rate * 1e6;
+      out.replicatedRate = r.rate;
       // Spent during the warm-up and the measurement; the requests of both.
       const requests = r.rate * (SECONDS + load.warmup);
       out.applyUs = (cpuSeconds(b.pid) - bCpu0) / requests * 1e6;
@@ -251,12 +263,17 @@ async function cpuRound(loadgen: string, redis: Redis, memoryFirst: boolean): Pr
 // ---- 2. A to B ----------------------------------------------------------------------------------
 
 /** Milliseconds until B hands out a peer just announced at A, `PROBES` times, under load. */
-async function propagation(loadgen: string, redis: Redis): Promise<number[]> {
+async function propagation(
+  loadgen: string,
+  redis: Redis,
+): Promise<{ delays: number[]; started: number }> {
+  await redis.restart();
   const a = await hefur(redis.url, "A");
   const b = await hefur(redis.url, "B", CORES.generator);
   const toA = new UdpClient(a.udpPort);
   const toB = new UdpClient(b.udpPort);
   const delays: number[] = [];
+  let started = 0;
   try {
     const window = QUICK ? 20 : 45;
     const end = performance.now() + (window - 2) * 1000;
@@ -274,6 +291,7 @@ async function propagation(loadgen: string, redis: Redis): Promise<number[]> {
       const hash = probeHash(n);
       const t0 = performance.now();
       if ((await toA.announce(hash, 10_000)) === undefined) continue;
+      started++;
       for (let i = 0; i < 500; i++) {
         // A short wait per poll: a reply lost on this busy machine must not count as delay.
         const got = await toB.announce(hash, poller++ % 40_000 + 20_000, 50);
@@ -291,13 +309,14 @@ async function propagation(loadgen: string, redis: Redis): Promise<number[]> {
     await a.stop();
     await b.stop();
   }
-  return delays;
+  return { delays, started };
 }
 
 // ---- 3. Redis away under load -------------------------------------------------------------------
 
 /** Unanswered UDP requests per request of the same dual load with Redis up (the machine's loss). */
 async function control(loadgen: string, redis: Redis): Promise<number> {
+  await redis.restart();
   const a = await hefur(redis.url, "A");
   const b = await hefur(redis.url, "B", CORES.generator);
   try {
@@ -314,6 +333,7 @@ async function control(loadgen: string, redis: Redis): Promise<number> {
 }
 
 async function outage(loadgen: string, redis: Redis) {
+  await redis.restart();
   const a = await hefur(redis.url, "A");
   const b = await hefur(redis.url, "B", CORES.generator);
   const toA = new UdpClient(a.udpPort);
@@ -390,6 +410,10 @@ async function main(): Promise<void> {
         `${TRAFFIC.peers.toLocaleString("en")} peers over ${TRAFFIC.torrents} torrents, ` +
         `numwant 50; ${ROUNDS} round(s) of ${SECONDS} s, medians`,
     );
+    console.log(
+      `  answered: ${Math.round(med("replicatedRate")).toLocaleString("en")}/s replicated, ` +
+        `${Math.round(med("memoryRate")).toLocaleString("en")}/s memory`,
+    );
     const f = (n: number) => n.toFixed(2).padStart(8);
     console.log(
       "  figure                                          measured   memory store   target",
@@ -436,13 +460,13 @@ async function main(): Promise<void> {
       console.log(`  N=${String(n).padEnd(18)}` + cells.map((c) => c.padStart(10)).join(""));
     }
 
-    const delays = await propagation(loadgen, redis);
+    const { delays, started } = await propagation(loadgen, redis);
     const p99 = quantile(delays, 0.99);
     console.log(
       `  A announces, B hands out: p50 ${quantile(delays, 0.5).toFixed(0)} ms, p99 ${
         p99.toFixed(0)
-      } ms over ${delays.length}/${PROBES} probes (target p99 ≤ 1000 ms: ${
-        p99 <= 1000 && delays.length === PROBES ? "ok" : "MISSED"
+      } ms; ${delays.length} of ${started} probes seen (target p99 ≤ 1000 ms: ${
+        p99 <= 1000 && delays.length === started ? "ok" : "MISSED"
       })`,
     );
 

@@ -141,6 +141,12 @@ const READ_COUNT = 16;
 const READ_BLOCK_MS = 1000;
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+/**
+ * Records applied (or peers serialized) between two yields to the event loop: a catch-up of
+ * megabytes must not keep the listeners from answering (measured: about 2,000 records take a
+ * millisecond or two).
+ */
+const SLICE = 2048;
 
 /** `ms-seq` stream ids compared as numbers; "" and "0-0" come first. */
 export function compareIds(a: string, b: string): number {
@@ -450,7 +456,10 @@ export class Replication {
       const records = this.#records;
       records.reset(data);
       try {
-        while (records.next()) if (tracker.applyChange(records, records.age + extra)) peers++;
+        for (let n = 1; records.next(); n++) {
+          if (tracker.applyChange(records, records.age + extra)) peers++;
+          if (n % SLICE === 0) await sleep(0);
+        }
       } catch (e) {
         // What was read before the damage is kept; the stream and the next snapshot bring the rest.
         log.error("the snapshot in {store} is malformed: {detail}", {
@@ -517,12 +526,12 @@ export class Replication {
       : Array.isArray(reply)
       ? (reply[0] as Reply[] | undefined)?.[1] as Reply[] | undefined
       : Object.values(reply)[0];
-    for (const entry of entries ?? []) this.#apply(entry as Reply[]);
+    for (const entry of entries ?? []) await this.#apply(entry as Reply[]);
     this.#maybeCaughtUp();
   }
 
   /** Applies one stream entry `[id, [field, value, …]]` from another instance. */
-  #apply(entry: Reply[]): void {
+  async #apply(entry: Reply[]): Promise<void> {
     const id = text(entry[0]);
     const fields = entry[1] as Reply[];
     let origin = "";
@@ -545,7 +554,7 @@ export class Replication {
       try {
         while (records.next()) {
           tracker.applyChange(records, records.age + age);
-          s.changesIn++;
+          if (++s.changesIn % SLICE === 0) await sleep(0);
         }
       } catch (e) {
         log.error("a batch from instance {origin} is malformed: {detail}", {
@@ -737,6 +746,7 @@ export class Replication {
       for (const b of this.#everyPeer()) {
         parts.push(b.records);
         size += b.records.length;
+        await sleep(0);
       }
       const data = Buffer.alloc(size);
       let at = 0;
