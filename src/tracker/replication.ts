@@ -142,11 +142,29 @@ const READ_BLOCK_MS = 1000;
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 /**
- * Records applied (or peers serialized) between two yields to the event loop: a catch-up of
- * megabytes must not keep the listeners from answering (measured: about 2,000 records take a
- * millisecond or two).
+ * Catching up (applying megabytes of changes, writing a snapshot) works in turns of at most
+ * `WORK_MS` milliseconds, then leaves the event loop to the listeners for `PAUSE_MS`: a yield of
+ * no time would let the UDP loop answer a single datagram per turn (it awaits one receive at a
+ * time), and replies would be lost while an instance catches up.
  */
-const SLICE = 2048;
+const WORK_MS = 4;
+const PAUSE_MS = 2;
+/** Bytes of peers a snapshot serializes per turn (about 800 peers: well under `WORK_MS`). */
+const SNAPSHOT_CHUNK = 64 * 1024;
+
+/** Paces long work: call {@link turn} often; it pauses when the turn's time is spent. */
+class Pacer {
+  #start = performance.now();
+  #calls = 0;
+
+  /** Resolves at once while the turn lasts (checking the clock every 64 calls), else pauses. */
+  turn(): Promise<void> | undefined {
+    if ((++this.#calls & 63) !== 0 || performance.now() - this.#start < WORK_MS) return undefined;
+    return sleep(PAUSE_MS).then(() => {
+      this.#start = performance.now();
+    });
+  }
+}
 
 /** `ms-seq` stream ids compared as numbers; "" and "0-0" come first. */
 export function compareIds(a: string, b: string): number {
@@ -178,6 +196,7 @@ export class Replication {
   readonly #secret: string;
   readonly #batch: ChangeBatch;
   readonly #records = new ChangeReader();
+  readonly #pacer = new Pacer();
   readonly #queue: Outgoing[] = [];
   readonly #stats: ReplicationStats = {
     connected: false,
@@ -456,9 +475,10 @@ export class Replication {
       const records = this.#records;
       records.reset(data);
       try {
-        for (let n = 1; records.next(); n++) {
+        while (records.next()) {
           if (tracker.applyChange(records, records.age + extra)) peers++;
-          if (n % SLICE === 0) await sleep(0);
+          const pause = this.#pacer.turn();
+          if (pause !== undefined) await pause;
         }
       } catch (e) {
         // What was read before the damage is kept; the stream and the next snapshot bring the rest.
@@ -554,7 +574,9 @@ export class Replication {
       try {
         while (records.next()) {
           tracker.applyChange(records, records.age + age);
-          if (++s.changesIn % SLICE === 0) await sleep(0);
+          s.changesIn++;
+          const pause = this.#pacer.turn();
+          if (pause !== undefined) await pause;
         }
       } catch (e) {
         log.error("a batch from instance {origin} is malformed: {detail}", {
@@ -702,13 +724,13 @@ export class Replication {
    * back, so that what the others missed reaches them. A whole table is read at once (its slots
    * move when announces change it), and a batch is cut between tables.
    */
-  *#everyPeer(): Generator<Outgoing> {
+  *#everyPeer(chunkBytes = this.#o.maxBatchBytes): Generator<Outgoing> {
     const tracker = this.#tracker;
     let batch = new ChangeBatch(64 * 1024);
     for (const t of tracker.torrents()) {
       this.#writePeers(batch, t.infoHash, t.swarm.v4);
       if (t.swarm.size > t.swarm.v4.size) this.#writePeers(batch, t.infoHash, t.swarm.v6);
-      if (batch.byteLength >= this.#o.maxBatchBytes) {
+      if (batch.byteLength >= chunkBytes) {
         const { records, count } = batch.take();
         yield { id: `${this.instance}:${++this.#seq}`, records, count, completions: new Map() };
         batch = new ChangeBatch(64 * 1024);
@@ -743,10 +765,10 @@ export class Replication {
       const pos = this.#lastId;
       const parts: Uint8Array[] = [];
       let size = 0;
-      for (const b of this.#everyPeer()) {
+      for (const b of this.#everyPeer(SNAPSHOT_CHUNK)) {
         parts.push(b.records);
         size += b.records.length;
-        await sleep(0);
+        await sleep(PAUSE_MS);
       }
       const data = Buffer.alloc(size);
       let at = 0;
