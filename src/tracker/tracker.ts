@@ -336,7 +336,7 @@ export class Tracker implements TrackerStore {
    */
   applyChange(change: ChangeReader, age: number): boolean {
     const now = this.now();
-    const lastSeen = now - Math.max(0, Math.round(age));
+    const lastSeen = now - Math.max(0, Math.round(age) || 0);
     if (lastSeen + this.options.peerTimeout <= now) return false;
     let torrent = this.#torrents.get(change.infoHash);
     if (torrent === undefined) {
