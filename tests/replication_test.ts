@@ -264,13 +264,26 @@ Deno.test({
   ignore,
   async fn() {
     await using server = await RedisServer.start();
-    // History short enough that early peers are only in the snapshot.
-    await using a = await instance(server, {}, { historyMs: 100 });
+    await using a = await instance(server, {}, { snapshotEveryMs: 3_600_000 });
     for (let p = 1; p <= 20; p++) ok(a.tracker.announce(req({ port: p })));
     ok(a.tracker.announce(req({ port: 1, left: 0, event: AnnounceEvent.Completed })));
-    await until("a wrote a snapshot", () => a.stats().snapshots > 0);
-    // Changes after the snapshot come from the stream.
-    await new Promise((ok) => setTimeout(ok, 200));
+    await a.flush();
+    await until("a read its own batches", () => a.stats().batchesOut > 0);
+    await new Promise((ok) => setTimeout(ok, 100));
+    assert.ok(await a.writeSnapshot());
+    // The stream forgets what the snapshot holds: peers 1 to 20 can come from the snapshot only.
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      const pos = await raw.hGet("hefur:snapshot", "pos");
+      assert.ok(pos !== null && pos !== "0-0", `snapshot position ${pos}`);
+      await raw.sendCommand(["XTRIM", "hefur:changes", "MINID", pos]);
+      await raw.sendCommand(["XDEL", "hefur:changes", pos]);
+      assert.equal(await raw.xLen("hefur:changes"), 0);
+    } finally {
+      await raw.close();
+    }
+    // And peer 21 from the stream only.
     ok(a.tracker.announce(req({ port: 21 })));
     await a.flush();
     await using b = await instance(server);

@@ -285,7 +285,7 @@ export class Replication {
       r.#pump();
     }, r.#o.flushMs));
     const jitter = 0.8 + Math.random() * 0.4;
-    r.#timers.push(setInterval(() => r.#snapshot(), Math.round(r.#o.snapshotEveryMs * jitter)));
+    r.#timers.push(setInterval(() => r.writeSnapshot(), Math.round(r.#o.snapshotEveryMs * jitter)));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const bound = new Promise<boolean>((ok) =>
       timer = setTimeout(() => ok(false), r.#o.joinTimeoutMs)
@@ -749,9 +749,12 @@ export class Replication {
     }
   }
 
-  /** Writes a snapshot of every peer held, unless another instance wrote one recently. */
-  async #snapshot(): Promise<void> {
-    if (this.#snapshotting || !this.#stats.caughtUp || !this.#writer.isReady) return;
+  /**
+   * Writes a snapshot of every peer held, unless another instance wrote one in the last half
+   * interval. Runs on a timer; resolves with whether it wrote one. Never rejects.
+   */
+  async writeSnapshot(): Promise<boolean> {
+    if (this.#snapshotting || !this.#stats.caughtUp || !this.#writer.isReady) return false;
     this.#snapshotting = true;
     try {
       // Another instance may have written one lately: ask before serializing every peer.
@@ -761,7 +764,7 @@ export class Replication {
         this.#timed(this.#writer.sendCommand(["TIME"])) as Promise<Reply[]>,
       ]);
       const now = Number(text(time[0])) * 1000 + Math.floor(Number(text(time[1])) / 1000);
-      if (now - Number(text(last) || "0") < minAge) return;
+      if (now - Number(text(last) || "0") < minAge) return false;
       const pos = this.#lastId;
       const parts: Uint8Array[] = [];
       let size = 0;
@@ -785,9 +788,12 @@ export class Replication {
         data,
         String(minAge),
       ])) as Reply;
-      if (stored === 1) this.#stats.snapshots++;
+      if (stored !== 1) return false;
+      this.#stats.snapshots++;
+      return true;
     } catch (e) {
       this.#unavailable(e);
+      return false;
     } finally {
       this.#snapshotting = false;
     }
