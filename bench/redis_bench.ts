@@ -67,8 +67,13 @@ class Redis {
   }
 
   async start(): Promise<void> {
-    this.child = new Deno.Command("redis-server", {
+    // On the generator's core, with B: the measured instance has its core to itself (taskset
+    // execs the server, so the pid is redis-server's).
+    this.child = new Deno.Command("taskset", {
       args: [
+        "-c",
+        CORES.generator,
+        "redis-server",
         "--port",
         String(this.port),
         "--bind",
@@ -232,7 +237,7 @@ async function cpuRound(loadgen: string, redis: Redis, memoryFirst: boolean): Pr
     try {
       const [a0, b0] = [rss(a.pid), rss(b.pid)];
       await runLoad(loadgen, CORES, a, { ...load, port: a.udpPort, fill: true });
-      await sleep(1000); // B applies the last batches
+      await sleep(2000); // the last batches go out and B applies them
       out.aBytesPerPeer = (rss(a.pid) - a0) / TRAFFIC.peers;
       out.bBytesPerPeer = (rss(b.pid) - b0) / TRAFFIC.peers;
       const bCpu0 = cpuSeconds(b.pid);
