@@ -157,8 +157,8 @@ export const BENCH_SERVE_ARGS: readonly string[] = [
 ];
 
 /**
- * Starts Hefur on 127.0.0.1 (random ports), pinned to `core`, with extra V8 flags. Resolves once
- * it printed its ready line.
+ * Starts Hefur on 127.0.0.1 (random ports), pinned to `core`, with extra V8 flags (and `extra`
+ * arguments of `hefur serve`). Resolves once it printed its ready line.
  */
 export async function startHefur(
   core: string,
@@ -170,6 +170,7 @@ export async function startHefur(
     "--config",
     new URL("../deno.json", new URL(main, "file:///")).pathname,
   ],
+  extra: readonly string[] = [],
 ): Promise<TrackerProcess> {
   // The sandbox of `deno task start` by default: Deno checks the permission of every UDP
   // destination, so what the permission set costs is part of the figures.
@@ -192,6 +193,7 @@ export async function startHefur(
     "--control-socket",
     "",
     ...BENCH_SERVE_ARGS,
+    ...extra,
   );
   const child = new Deno.Command("taskset", { args, stdout: "null", stderr: "piped" }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();

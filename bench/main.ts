@@ -12,8 +12,9 @@
  * and p50/p99 latency at peak and at half of each tracker's own peak.
  *
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
- * 6. announces per second on the Redis store against the memory store, for one and for two Hefur
- * processes on one Redis (bench/redis_bench.ts; needs redis-server).
+ * 6. replication through Redis (`--store redis://…`) against the memory store: CPU per UDP
+ * announce, Redis CPU, memory per peer, delay from one instance to another, a Redis outage under
+ * load (bench/redis_bench.ts; needs redis-server).
  * 7. the HTTP server: Hefur's own against a minimal `Deno.serve`, same routes and core, under the
  * same load, slowloris and connection flood (bench/http_server_bench.ts).
  *
@@ -406,7 +407,7 @@ async function main(): Promise<void> {
   if (ONLY.has("memory")) await memory();
   if (ONLY.has("micro")) await micro();
   if (ONLY.has("redis")) {
-    console.log("\n(6) The Redis store against the memory store (bench/redis_bench.ts)");
+    console.log("\n(6) Replication through Redis against the memory store (bench/redis_bench.ts)");
     if (which("redis-server") === undefined) {
       throw new MissingToolError("redis-server", "redis-server");
     }

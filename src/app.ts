@@ -30,7 +30,7 @@ import { parseHostPort } from "./net/host_port.ts";
 import { StateStore } from "./state/state_store.ts";
 import type { TrackerStore } from "./tracker/store.ts";
 import { parseStoreSpec } from "./tracker/store_url.ts";
-import type { RedisStore } from "./tracker/redis_store.ts";
+import type { Replication } from "./tracker/replication.ts";
 import { connectionLimitsWithin } from "./process/fd_limit.ts";
 import { bindOrExplain } from "./net/bind_error.ts";
 
@@ -42,10 +42,10 @@ export interface Hefur {
   readonly config: ServeConfig;
   /** The local tracker: the torrents this instance knows of (and their swarms with `memory`). */
   readonly tracker: Tracker;
-  /** Where the swarms are: `tracker` itself, or the Redis store (`--store redis://…`). */
+  /** What listeners and pages read the swarms from: `tracker` itself. */
   readonly store: TrackerStore;
-  /** The Redis store, when the swarms are shared. */
-  readonly redis?: RedisStore;
+  /** Replication of the swarms through Redis, with `--store redis://…`. */
+  readonly replication?: Replication;
   readonly router: Router;
   /** The HTTP listener, when `--http-port` is not 0. */
   readonly http?: HttpServer;
@@ -83,8 +83,9 @@ export function bindAddress(config: ServeConfig): string {
 /**
  * Starts the tracker and its listeners as configured. With `--torrent-dir`, resolves once the
  * first walk of the directory is done, so every torrent present at start-up is tracked before the
- * first announce is answered. With `--store redis://…`, connects first: a store that cannot be
- * reached stops start-up with a `StoreConnectError`.
+ * first announce is answered. With `--store redis://…`, joins the other instances before any
+ * listener opens (within a bound; an unreachable Redis is not fatal, refused credentials are: a
+ * `StoreConnectError`).
  */
 export async function startHefur(config: ServeConfig): Promise<Hefur> {
   // Files first: a broken www dir or key pair stops start-up before anything runs.
@@ -126,19 +127,8 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   }, () => clockMs);
   await admission.deny.start();
   const spec = parseStoreSpec(config.store);
-  let redis: RedisStore | undefined;
-  if (spec.kind === "redis") {
-    try {
-      // Loaded only when asked for: the Redis client and the Node compatibility layer under it
-      // add about 7 MiB to the heap, which every full garbage collection would then walk.
-      const { RedisStore } = await import("./tracker/redis_store.ts");
-      redis = await RedisStore.connect(spec.url, spec.name, tracker);
-    } catch (e) {
-      await admission.close();
-      throw e;
-    }
-  }
-  const store: TrackerStore = redis ?? tracker;
+  const store: TrackerStore = tracker;
+  let replication: Replication | undefined;
 
   // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
   const wsTracker = new WsTracker<WebSocketConnection>(tracker, {
@@ -171,7 +161,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     webtorrent,
     admission,
     certs,
-    redis,
+    replication,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -194,7 +184,19 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       sink.quiet = false;
     } catch (e) {
       await admission.close();
-      await redis?.close();
+      throw e;
+    }
+  }
+  // After the whitelist (remote changes of torrents it does not track are ignored) and before the
+  // listeners (an instance answers once it has caught up with the others).
+  if (spec.kind === "redis") {
+    try {
+      // Loaded only when asked for: the Redis client and the Node compatibility layer under it
+      // add about 7 MiB to the heap, which every full garbage collection would then walk.
+      const { Replication } = await import("./tracker/replication.ts");
+      replication = await Replication.start(spec.url, spec.name, tracker);
+    } catch (e) {
+      await Promise.all([whitelist?.close(), admission.close()]);
       throw e;
     }
   }
@@ -206,7 +208,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     tracker.sweep();
     wsTracker.sweep();
     admission.sweep();
-    redis?.sweep();
   }, 1000);
 
   const clientAddress = {
@@ -337,7 +338,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       whitelist?.close(),
       admission.close(),
     ]);
-    await redis?.close();
+    await replication?.close();
     throw e;
   }
 
@@ -384,7 +385,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
           admission.close(),
           certs?.close(),
         ]);
-        await redis?.close();
+        await replication?.close();
         throw e;
       }
     }
@@ -396,7 +397,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     config,
     tracker,
     store,
-    redis,
+    replication,
     router,
     http,
     https,
@@ -423,10 +424,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         certs?.close(),
       ]);
       await webtorrent?.close();
-      // Last, once nothing can change the tracker any more; listeners waiting for the shared store
-      // got their answers (or failures) by now.
+      // Last, once nothing can change the tracker any more: the last changes go out.
       await state?.close();
-      await redis?.close();
+      await replication?.close();
     },
   };
 }

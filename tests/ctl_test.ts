@@ -123,7 +123,7 @@ Deno.test("ctl: a file that leads into a denied path is not read", async () => {
   assert.equal(r.code, 1, r.stderr);
   assert.match(
     r.stderr,
-    /shadow\.torrent leads to \/etc\/shadow, which is under \/etc\/shadow, denied/,
+    /shadow\.torrent: it leads to \/etc\/shadow, which is under \/etc\/shadow, denied/,
   );
 });
 

@@ -187,6 +187,8 @@ export function statsJson(
       webtorrent: c.webtorrent,
       early_announces: tracker.counters.early,
       refused: { requests: c.failures, ...(admission && admissionJson(admission)) },
+      // With replication (--store redis://…): where this instance stands with Redis.
+      ...(tracker.status().state !== "local" && { store: tracker.status() }),
     },
     totals: {
       torrents: listing.size,

@@ -59,16 +59,11 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
 }
 
 function status(ctx: ControlContext): StatusResult {
-  const { tracker, http, https, ws, udp, whitelist, redis, wsTracker } = ctx.hefur;
-  // A shared store: the counts pages last read (a few seconds old at most while it answers).
-  const stored = redis === undefined ? tracker.listing() : redis.snapshot();
-  const listing = stored === undefined
-    ? undefined
-    : mergeListing(stored, wsTracker, tracker.options.open);
-  const totals = listing === undefined ? undefined : pageOfListing(listing, 0, 0).totals;
-  const seeders = totals?.seeders ?? 0;
-  const leechers = totals?.leechers ?? 0;
-  const web = totals?.webtorrent ?? { seeders: 0, leechers: 0, completed: 0 };
+  const { tracker, http, https, ws, udp, whitelist, replication, wsTracker } = ctx.hefur;
+  const listing = mergeListing(tracker.listing(), wsTracker, tracker.options.open);
+  const totals = pageOfListing(listing, 0, 0).totals;
+  const { seeders, leechers } = totals;
+  const web = totals.webtorrent;
   const requests = requestCounts(tracker.counters, wsTracker.counters);
   const listeners: StatusResult["listeners"] = {};
   for (const [name, server] of [["http", http], ["https", https], ["ws", ws]] as const) {
@@ -89,8 +84,8 @@ function status(ctx: ControlContext): StatusResult {
     mode: whitelist === undefined ? "open" : "whitelist",
     torrentDir: whitelist?.root,
     whitelist: whitelist && { files: whitelist.fileCount, hashes: whitelist.hashCount },
-    torrents: listing?.size ?? tracker.size,
-    ...(redis && { store: redis.status() }),
+    torrents: listing.size,
+    ...(replication && { store: replication.status() }),
     peers: seeders + leechers,
     seeders,
     leechers,

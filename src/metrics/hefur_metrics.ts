@@ -16,7 +16,7 @@ import type { UdpServer } from "../net/udp.ts";
 import type { WebTorrentServer } from "../net/webtorrent.ts";
 import type { StateStore } from "../state/state_store.ts";
 import type { Tracker, TrackerCounters } from "../tracker/tracker.ts";
-import type { RedisStore } from "../tracker/redis_store.ts";
+import type { Replication } from "../tracker/replication.ts";
 import type { WsTracker } from "../tracker/ws_tracker.ts";
 import type { ScanReport, Whitelist } from "../whitelist/whitelist.ts";
 import { VERSION } from "../version.ts";
@@ -44,11 +44,8 @@ export interface MetricSources {
   admission?: Admission;
   /** The HTTPS certificate's reloader. */
   certs?: CertificateReloader;
-  /**
-   * The shared store, when the swarms are in Redis: swarm gauges then come from the counts pages
-   * last read (a few seconds old at most), and its connection state is reported.
-   */
-  redis?: RedisStore;
+  /** Replication through Redis (`--store redis://…`): its connection, lag and traffic. */
+  replication?: Replication;
 }
 
 /** Bucket bounds (seconds) of HTTP request handling times. */
@@ -188,13 +185,33 @@ export class HefurMetrics {
       "Seeders online in the --official-seed networks, per torrent (whitelist mode only: in open mode the torrents are not the publisher's).",
       ["info_hash"],
     );
-    const storeUp = r.gauge(
-      "hefur_store_connected",
-      "1 while the shared store (--store redis://…) is connected, 0 while it is away.",
+    const replConnected = r.gauge(
+      "hefur_replication_connected",
+      "1 while replication (--store redis://…) is connected to Redis, 0 while Redis is away.",
     );
-    const storeAge = r.gauge(
-      "hefur_store_counts_age_seconds",
-      "Age of the swarm counts read from the shared store that the swarm gauges show.",
+    const replLag = r.gauge(
+      "hefur_replication_lag_seconds",
+      "How far behind the other instances this one is: the age of the last batch read when it " +
+        "was applied, or while Redis is away the time since it was last reached.",
+    );
+    const replBatches = r.counter(
+      "hefur_replication_batches_total",
+      "Batches of swarm changes sent to Redis (out), applied from other instances (in), and " +
+        "sent twice but counted once (duplicate).",
+      ["direction"],
+    );
+    const replChanges = r.counter(
+      "hefur_replication_changes_total",
+      "Peer changes sent (out) and applied from other instances (in).",
+      ["direction"],
+    );
+    const replDropped = r.counter(
+      "hefur_replication_dropped_changes_total",
+      "Peer changes dropped because the queue for Redis was full (sent again as a whole later).",
+    );
+    const replQueued = r.gauge(
+      "hefur_replication_queued_bytes",
+      "Bytes of change batches waiting for Redis.",
     );
     const certReloads = r.counter(
       "hefur_tls_certificate_reloads_total",
@@ -230,18 +247,19 @@ export class HefurMetrics {
       const official = s.tracker.hasOfficialNetworks;
       const perTorrent = official && !s.tracker.options.open;
       officialSeeds.reset(); // retired torrents must not linger
-      const shared = s.redis?.snapshot();
-      if (s.redis !== undefined) {
-        storeUp.set(s.redis.status().state === "connected" ? 1 : 0);
-        if (shared !== undefined) storeAge.set(shared.ageMs / 1000);
-        // Peers by family are not read from the store: only the totals.
-        for (const t of shared?.torrents ?? []) {
-          seeders += t.swarm.complete;
-          leechers += t.swarm.incomplete;
-          done += t.swarm.downloaded;
-        }
+      if (s.replication !== undefined) {
+        const st = s.replication.stats();
+        replConnected.set(st.connected ? 1 : 0);
+        replLag.set(st.lagSeconds);
+        replBatches.set(st.batchesOut, { direction: "out" });
+        replBatches.set(st.batchesIn, { direction: "in" });
+        replBatches.set(st.duplicateBatches, { direction: "duplicate" });
+        replChanges.set(st.changesOut, { direction: "out" });
+        replChanges.set(st.changesIn, { direction: "in" });
+        replDropped.set(st.droppedChanges);
+        replQueued.set(st.queuedBytes);
       }
-      for (const t of s.redis === undefined ? s.tracker.torrents() : []) {
+      for (const t of s.tracker.torrents()) {
         if (official) {
           const n = s.tracker.officialSeeds(t)!;
           if (n > 0) online++;
@@ -257,7 +275,7 @@ export class HefurMetrics {
         all += swarm.size;
         done += swarm.downloaded;
       }
-      torrents.set(shared?.size ?? s.tracker.size);
+      torrents.set(s.tracker.size);
       if (official) {
         officialTorrents.set(online, { state: "online" });
         officialTorrents.set(down, { state: "down" });
@@ -282,10 +300,8 @@ export class HefurMetrics {
       }
       peers.set(seeders, { state: "seeder" });
       peers.set(leechers, { state: "leecher" });
-      if (s.redis === undefined) {
-        families.set(v4, { family: "ipv4" });
-        families.set(all - v4, { family: "ipv6" });
-      }
+      families.set(v4, { family: "ipv4" });
+      families.set(all - v4, { family: "ipv6" });
       completed.set(done);
       let waiting = 0;
       for (const _ of s.tracker.pending()) waiting++;

@@ -122,6 +122,28 @@ export class PeerTable {
     return this.#f64[slot * 3];
   }
 
+  /** How much the peer in `slot` has uploaded. */
+  uploaded(slot: number): number {
+    return this.#f64[slot * 3 + 1];
+  }
+
+  /** How much the peer in `slot` has downloaded. */
+  downloaded(slot: number): number {
+    return this.#f64[slot * 3 + 2];
+  }
+
+  /**
+   * Copies the wire form then the peer id of `slot` into `out` at `at` (a change record for the
+   * other instances); returns the offset after them.
+   */
+  copyWireAndId(slot: number, out: Uint8Array, at: number): number {
+    const b = this.#bytes;
+    const w = this.wireLen;
+    for (let i = 0, from = slot * w; i < w; i++) out[at++] = b[from + i];
+    for (let i = 0, from = this.#idsAt + slot * ID_LEN; i < ID_LEN; i++) out[at++] = b[from + i];
+    return at;
+  }
+
   /** The wire form (address then port) of the peer in `slot`: a view, valid until a change. */
   wire(slot: number): Uint8Array {
     const at = slot * this.wireLen;

@@ -1,10 +1,11 @@
 /**
  * The small interface between the listeners and pages and whatever holds the swarms.
  *
- * Two stores implement it: the in-memory {@link Tracker} (synchronous, the default and the
- * fastest path) and the Redis store (asynchronous, shared by several Hefur instances). A method
- * returns either a value or a promise of it; callers test `instanceof Promise` (or use
- * {@link settle}) so the in-memory path never pays for an `await`.
+ * The in-memory {@link Tracker} implements it, synchronously: with `--store redis://…` too, since
+ * every instance answers from its own memory and replication (`replication.ts`) exchanges the
+ * changes in the background. A method may still return a promise of its value (an asynchronous
+ * store would); callers test `instanceof Promise` (or use {@link settle}) so the in-memory path
+ * never pays for an `await`.
  *
  * What a store does not hold stays in the local {@link Tracker}: which torrents the whitelist
  * tracks and their metadata, the WebSocket swarms, the uptime.
@@ -56,9 +57,9 @@ export interface SwarmView {
 export interface StoreStatus {
   /** `memory`, or the redacted URL of the shared store. */
   readonly name: string;
-  /** `local` for memory; for a shared store `connecting`, `connected` or `reconnecting`. */
+  /** `local` for memory; with replication `connecting`, `connected` or `reconnecting`. */
   readonly state: "local" | "connecting" | "connected" | "reconnecting";
-  /** Why the store is not connected, when it is not (never holds credentials). */
+  /** Why the store is not connected, or `catching up` (never holds credentials). */
   readonly detail?: string;
 }
 

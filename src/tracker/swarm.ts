@@ -148,6 +148,70 @@ export class Swarm implements SwarmCounts {
     return Update.Served;
   }
 
+  /** The table of the peer the last {@link update} recorded (undefined after a removal). */
+  get updatedTable(): PeerTable | undefined {
+    return this.#selfTable;
+  }
+
+  /** The slot of the peer the last {@link update} recorded, in {@link updatedTable}. */
+  get updatedSlot(): number {
+    return this.#selfSlot;
+  }
+
+  /**
+   * Applies a peer learned from another instance: the wire form `wire` (6 or 18 bytes, by `v6`)
+   * with its counters, last heard at `lastSeen` (seconds, this tracker's clock). A record older
+   * than what the swarm holds for that peer is ignored, so a late or replayed change never undoes
+   * a newer one. Counts seeders and leechers like {@link update}; completed counts travel apart.
+   * Returns whether the swarm changed.
+   */
+  applyRemote(
+    wire: Uint8Array,
+    v6: boolean,
+    peerId: string,
+    left: number,
+    uploaded: number,
+    downloaded: number,
+    lastSeen: number,
+    limits: SwarmLimits,
+  ): boolean {
+    const table = v6 ? this.v6 : this.v4;
+    const addrLen = v6 ? 16 : 4;
+    const official = limits.official !== undefined && limits.official.hasBytes(wire, 0, addrLen);
+    let slot = table.find(wire);
+    if (slot >= 0) {
+      if (table.lastSeen(slot) > lastSeen) return false;
+      if (table.left(slot) === 0) {
+        this.complete--;
+        if (official) this.officialSeeds--;
+      } else this.incomplete--;
+    } else slot = table.add(wire);
+    table.set(slot, peerId, left, uploaded, downloaded, lastSeen);
+    // A peer older than the swarm's next expiry moves it earlier.
+    this.#nextExpiry = Math.min(this.#nextExpiry, lastSeen + limits.peerTimeout);
+    if (left === 0) {
+      this.complete++;
+      if (official) this.officialSeeds++;
+    } else this.incomplete++;
+    if (this.size > limits.maxPeers) this.#evictOldest(limits.official);
+    this.#selfTable = undefined;
+    return true;
+  }
+
+  /**
+   * Removes a peer another instance saw leave, unless it announced here after `lastSeen`.
+   * Returns whether it was removed.
+   */
+  removeRemote(wire: Uint8Array, v6: boolean, lastSeen: number, official?: IpSet): boolean {
+    const table = v6 ? this.#v6 : this.v4;
+    if (table === undefined) return false;
+    const slot = table.find(wire);
+    if (slot < 0 || table.lastSeen(slot) > lastSeen) return false;
+    this.#remove(table, slot, official);
+    this.#selfTable = undefined;
+    return true;
+  }
+
   /**
    * Copies up to `numwant` peers of the wanted families into `out4` / `out6`, never the requester
    * of the last {@link update} nor a peer that uses `selfId`. Appends peer ids to `ids` when given.

@@ -17,6 +17,7 @@ import {
 import type { IpSet } from "../protocol/ip_set.ts";
 import { type Chosen, type Peer, Swarm, type SwarmLimits, Update } from "./swarm.ts";
 import type { StoreStatus, SwarmView, TorrentListing, TrackerStore } from "./store.ts";
+import type { ChangeBatch, ChangeReader } from "./change_batch.ts";
 
 /** What the tracker knows about a torrent besides its swarm (from its `.torrent` file). */
 export interface TorrentInfo {
@@ -198,6 +199,13 @@ export class Tracker implements TrackerStore {
   readonly #chosen: Chosen = { v4: 0, v6: 0 };
   /** The reply of every announce, filled in anew each time (see {@link announce}). */
   readonly #reply: AnnounceReply;
+  /**
+   * Where announces record what they changed, for the other instances (`--store redis://…`);
+   * undefined with `--store memory`, which then pays one test per announce.
+   */
+  changes: ChangeBatch | undefined;
+  /** Where replication stands with Redis, for {@link status}; undefined with `--store memory`. */
+  replicationStatus: (() => StoreStatus) | undefined;
 
   constructor(options: Partial<TrackerOptions> = {}) {
     this.options = { ...DEFAULT_TRACKER_OPTIONS, ...options };
@@ -249,7 +257,15 @@ export class Tracker implements TrackerStore {
     if (ids.length !== 0) ids.length = 0;
     const chosen = this.#chosen;
     chosen.v4 = chosen.v6 = 0;
+    const completedBefore = swarm.downloaded;
     const update = swarm.update(req, this.now(), this.#limits);
+    const changes = this.changes;
+    if (changes !== undefined && update !== Update.Early) {
+      if (update === Update.Served) {
+        changes.upsert(req.infoHash, swarm.updatedTable!, swarm.updatedSlot);
+      } else changes.remove(req.infoHash, req.ip, req.port);
+      if (swarm.downloaded !== completedBefore) changes.completed(req.infoHash);
+    }
     if (update === Update.Early) {
       this.counters.early++;
       if (this.options.earlyAnnounces === "refuse") {
@@ -312,9 +328,59 @@ export class Tracker implements TrackerStore {
     return { torrent, total, peers: newest.slice(-limit).reverse(), now: this.now() };
   }
 
-  /** Always `local`: memory has no connection to lose. */
+  /**
+   * `local` with `--store memory`; with replication, where it stands with Redis (set by the
+   * replication, which knows).
+   */
   status(): StoreStatus {
-    return MEMORY_STATUS;
+    return this.replicationStatus?.() ?? MEMORY_STATUS;
+  }
+
+  /**
+   * Applies one change another instance made (the reader's current record), dated `age` seconds
+   * ago by this tracker's clock. A torrent this instance does not track is created in open mode
+   * (within `maxTorrents`) and ignored in whitelist mode: each instance keeps its own whitelist.
+   * Returns whether a swarm changed.
+   */
+  applyChange(change: ChangeReader, age: number): boolean {
+    const now = this.now();
+    const lastSeen = now - Math.max(0, Math.round(age) || 0);
+    if (lastSeen + this.options.peerTimeout <= now) return false;
+    let torrent = this.#torrents.get(change.infoHash);
+    if (torrent === undefined) {
+      if (!change.upsert || !this.options.open) return false;
+      if (this.#torrents.size >= this.options.maxTorrents) return false;
+      torrent = this.#create(change.infoHash, undefined);
+    }
+    const swarm = torrent.swarm;
+    swarm.expire(now, this.options.peerTimeout, this.#limits.official);
+    if (!change.upsert) {
+      return swarm.removeRemote(change.wire, change.v6, lastSeen, this.#limits.official);
+    }
+    return swarm.applyRemote(
+      change.wire,
+      change.v6,
+      change.peerId,
+      change.left,
+      change.uploaded,
+      change.downloaded,
+      lastSeen,
+      this.#limits,
+    );
+  }
+
+  /**
+   * Adds completed events other instances counted, or (with `atLeast`) raises a torrent's count to
+   * the durable total kept in Redis. Untracked torrents are skipped, as in {@link applyChange}.
+   */
+  addCompleted(infoHash: string, count: number, atLeast = false): void {
+    let torrent = this.#torrents.get(infoHash);
+    if (torrent === undefined) {
+      if (!this.options.open || this.#torrents.size >= this.options.maxTorrents) return;
+      torrent = this.#create(infoHash, undefined);
+    }
+    const swarm = torrent.swarm;
+    swarm.downloaded = atLeast ? Math.max(swarm.downloaded, count) : swarm.downloaded + count;
   }
 
   /** The torrent with this 20-byte key, if tracked. */

@@ -1,12 +1,12 @@
-// Two Hefur processes share one swarm through a real redis-server: a libtorrent seeder announces
-// to one (HTTP) and a leecher to the other (UDP) and the download completes; both /stat pages
-// agree; killing redis-server mid-test gives the failure reason and an error packet, then both
-// recover by themselves. The password never shows in a page or a log line.
+// Two Hefur processes replicate one swarm through a real redis-server: a libtorrent seeder
+// announces to one (HTTP) and a leecher to the other (UDP) and the download completes; both /stat
+// pages agree; each hands out the other's peers over UDP and HTTP; killing redis-server mid-test
+// fails no announce, and once it is back both hand out what the other learned meanwhile. The
+// password never shows in a page or a log line.
 import assert from "node:assert/strict";
 import { freePort, getBencoded, pct, text } from "../helpers.ts";
 import { hasLibtorrent, runSwarm } from "./lt_swarm.ts";
 import { hasRedis, RedisServer } from "../support/redis_server.ts";
-import { FAILURE } from "../../src/tracker/tracker.ts";
 import { ENTRY } from "../../build.ts";
 import { sandboxed, type ServeProcess, spawnServe } from "../support/serve_process.ts";
 
@@ -75,8 +75,15 @@ async function stat(h: HefurProcess) {
   };
 }
 
-/** One BEP 15 announce over UDP; resolves with the reply (or undefined after 2 s). */
-async function udpAnnounce(port: number, infoHash: string): Promise<Uint8Array | undefined> {
+/**
+ * One BEP 15 announce over UDP from the peer 127.0.0.1:`peerPort`; resolves with the reply (or
+ * undefined after 2 s).
+ */
+async function udpAnnounce(
+  port: number,
+  infoHash: string,
+  peerPort = 6882,
+): Promise<Uint8Array | undefined> {
   const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const to: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port };
   const recv = async () => {
@@ -104,12 +111,12 @@ async function udpAnnounce(port: number, infoHash: string): Promise<Uint8Array |
     av.setUint32(8, 1);
     av.setUint32(12, 8);
     for (let i = 0; i < 20; i++) a[16 + i] = infoHash.charCodeAt(i);
-    a.set(new TextEncoder().encode("-UD0001-000000000001"), 36);
+    a.set(new TextEncoder().encode("-UD0001-" + String(peerPort).padStart(12, "0")), 36);
     av.setUint32(64, 0);
     av.setUint32(68, 100);
     av.setUint32(80, 2);
     av.setInt32(92, -1);
-    av.setUint16(96, 6882);
+    av.setUint16(96, peerPort);
     await sock.send(a, to);
     return await recv();
   } finally {
@@ -118,7 +125,7 @@ async function udpAnnounce(port: number, infoHash: string): Promise<Uint8Array |
 }
 
 Deno.test({
-  name: "two Hefur instances on one Redis: libtorrent download, shared /stat, outage and recovery",
+  name: "two Hefur instances on one Redis: a libtorrent download across them, the same /stat",
   ignore: !hasRedis || !hasLibtorrent,
   async fn() {
     await using redis = await RedisServer.start(PASSWORD);
@@ -159,7 +166,7 @@ Deno.test({
             const badge = await (await fetch(`${h.base}/badge/${hex}.svg`)).text();
             assert.match(badge, /2 seeders · 0 leechers · 1 completed/);
             const metrics = await (await fetch(`${h.base}/metrics`)).text();
-            assert.match(metrics, /^hefur_store_connected 1$/m);
+            assert.match(metrics, /^hefur_replication_connected 1$/m);
             assert.match(metrics, /^hefur_peers\{state="seeder"\} 2$/m);
           }
           assert.match(sa!.body, new RegExp(`redis://\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/2`));
@@ -167,54 +174,101 @@ Deno.test({
       });
       assert.ok(ok, log);
       assert.match(log, /OK: leecher has the right bytes/);
+    } finally {
+      logs.push(await a.stop());
+      if (b !== undefined) logs.push(await b.stop());
+    }
+    const all = logs.join("\n");
+    assert.ok(!all.includes(PASSWORD), "the password is in a log line");
+  },
+});
 
-      // Redis goes away: HTTP announces get the failure reason, UDP ones an error packet, /stat
-      // says so; nothing crashes.
-      await redis.kill();
-      const hash = "R".repeat(20);
-      const announce = `${a.base}/announce?info_hash=${pct(hash)}&peer_id=${
-        pct("-TT0001-000000000001")
-      }&port=6881&uploaded=0&downloaded=0&left=10&compact=1`;
-      const down = await getBencoded(announce);
-      assert.equal(text(down.get("failure reason")), FAILURE.unavailable);
-      const packet = await udpAnnounce(hb.udp, hash);
-      assert.ok(packet !== undefined, "no UDP reply while the store is away");
-      assert.equal(new DataView(packet.buffer, packet.byteOffset).getUint32(0), 3);
-      assert.match(new TextDecoder().decode(packet.subarray(8)), /temporarily unavailable/);
-      const during = await stat(hb);
-      assert.equal(during.state, "reconnecting");
-      assert.ok(during.counts !== undefined, "/stat still renders with the last counts");
+/** The ports of the IPv4 peers in compact bytes. */
+function portsOf(peers: Uint8Array): number[] {
+  const out = [];
+  for (let i = 0; i + 6 <= peers.length; i += 6) out.push(peers[i + 4] * 256 + peers[i + 5]);
+  return out.sort((x, y) => x - y);
+}
 
-      // Redis is back (empty: no persistence in this test): both recover by themselves.
-      await redis.start();
-      let up;
-      for (let i = 0; i < 100; i++) {
-        up = await getBencoded(announce);
-        if (!up.has("failure reason")) break;
-        await new Promise((ok) => setTimeout(ok, 100));
-      }
-      assert.ok(up !== undefined && !up.has("failure reason"), "A did not recover");
-      assert.equal(up.get("incomplete"), 1);
-      let reply;
-      for (let i = 0; i < 50; i++) {
-        reply = await udpAnnounce(hb.udp, hash);
-        if (
-          reply !== undefined && new DataView(reply.buffer, reply.byteOffset).getUint32(0) === 1
-        ) {
-          break;
-        }
-        await new Promise((ok) => setTimeout(ok, 100));
-      }
-      assert.ok(reply !== undefined);
-      assert.equal(
-        new DataView(reply.buffer, reply.byteOffset).getUint32(0),
-        1,
-        "B did not recover",
+/** The peers of a UDP announce reply (after its 20-byte header), or undefined for an error. */
+function udpPeers(reply: Uint8Array | undefined): number[] | undefined {
+  if (reply === undefined) return undefined;
+  if (new DataView(reply.buffer, reply.byteOffset).getUint32(0) !== 1) return undefined;
+  return portsOf(reply.subarray(20));
+}
+
+/** An HTTP announce from 127.0.0.1:`port` (a leecher); its peers' ports, or the failure. */
+async function httpPeers(h: HefurProcess, infoHash: string, port: number) {
+  const r = await getBencoded(
+    `${h.base}/announce?info_hash=${pct(infoHash)}&peer_id=${
+      pct("-TT0001-" + String(port).padStart(12, "0"))
+    }&port=${port}&uploaded=0&downloaded=0&left=10&compact=1`,
+  );
+  if (r.has("failure reason")) return text(r.get("failure reason"));
+  return portsOf(r.get("peers") as Uint8Array);
+}
+
+/** Polls `check` every 100 ms until it returns true (at most 15 s). */
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (await check()) return;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+Deno.test({
+  name: "two instances hand out each other's peers over UDP and HTTP, through a Redis outage",
+  ignore: !hasRedis,
+  async fn() {
+    await using redis = await RedisServer.start(PASSWORD);
+    const url = `redis://:${PASSWORD}@127.0.0.1:${redis.port}/2`;
+    const a = await HefurProcess.start(["--store", url]);
+    let b: HefurProcess | undefined;
+    const logs: string[] = [];
+    const hash = "R".repeat(20);
+    try {
+      b = await HefurProcess.start(["--store", url]);
+      const hb = b;
+      // A learns 6881 over HTTP; B hands it out over UDP, and A hands out B's 6882 over HTTP.
+      assert.deepEqual(await httpPeers(a, hash, 6881), []);
+      // A peer announcing again sooner than min interval gets no peers (--early-announces), so
+      // polls after the first announce as new peers.
+      assert.ok(udpPeers(await udpAnnounce(hb.udp, hash, 6882)) !== undefined);
+      let fresh = 8000;
+      await until(
+        "B hands out A's peer over UDP",
+        async () => udpPeers(await udpAnnounce(hb.udp, hash, fresh++))?.includes(6881) === true,
       );
-      // B's announce came from another address and port than A's: one swarm, two leechers.
-      assert.equal(new DataView(reply.buffer, reply.byteOffset).getUint32(12), 2);
+      await until("A hands out B's peer over HTTP", async () => {
+        const p = await httpPeers(a, hash, fresh++);
+        return Array.isArray(p) && p.includes(6881) && p.includes(6882);
+      });
+
+      // Redis goes away: no announce fails on either instance; /stat says so.
+      await redis.kill();
+      await until("A sees Redis gone", async () => (await stat(a)).state === "reconnecting");
+      const atA = await httpPeers(a, hash, 7001);
+      assert.ok(Array.isArray(atA) && atA.includes(6882), `A failed an announce: ${atA}`);
+      const during = udpPeers(await udpAnnounce(hb.udp, hash, 7002));
+      assert.ok(during !== undefined, "B failed a UDP announce while Redis was away");
+      const metrics = await (await fetch(`${a.base}/metrics`)).text();
+      assert.match(metrics, /^hefur_replication_connected 0$/m);
+
+      // Redis is back (empty: no persistence here): each hands out what the other learned.
+      await redis.start();
+      await until(
+        "B hands out A's peer 7001",
+        async () => udpPeers(await udpAnnounce(hb.udp, hash, 7002))?.includes(7001) === true,
+      );
+      await until("A hands out B's peer 7002", async () => {
+        const p = await httpPeers(a, hash, fresh++);
+        return Array.isArray(p) && p.includes(7002);
+      });
       const after = await stat(hb);
       assert.equal(after.state, "connected");
+      const stats = await (await fetch(`${a.base}/api/stats.json`)).json();
+      assert.equal(stats.tracker.store.state, "connected");
       for (const page of [after.body, (await stat(a)).body]) {
         assert.ok(!page.includes(PASSWORD), "the password is on /stat");
       }
@@ -230,10 +284,24 @@ Deno.test({
 });
 
 Deno.test({
-  name: "hefur serve with an unreachable store stops at start with a clear message",
+  name: "hefur serve: an unreachable store is not fatal, refused credentials stop start-up",
   ignore: !hasRedis,
   async fn() {
-    const url = `redis://admin:${PASSWORD}@127.0.0.1:${freePort()}/0`;
+    // Unreachable: it starts, answers from memory and says why in the log.
+    const away = await HefurProcess.start([
+      "--store",
+      `redis://admin:${PASSWORD}@127.0.0.1:${freePort()}/0`,
+    ]);
+    let log = "";
+    try {
+      assert.deepEqual(await httpPeers(away, "U".repeat(20), 6881), []);
+    } finally {
+      log = await away.stop();
+    }
+    assert.match(log, /cannot reach the store redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0/, log);
+    assert.ok(!log.includes(PASSWORD) && !log.includes("admin"), log);
+
+    await using redis = await RedisServer.start(PASSWORD);
     const out = await sandboxed(ENTRY, [
       "serve",
       "--http-port",
@@ -243,12 +311,12 @@ Deno.test({
       "--control-socket",
       "",
       "--store",
-      url,
+      `redis://:wrong-${PASSWORD}@127.0.0.1:${redis.port}/0`,
     ]).output();
     const err = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
     assert.equal(out.code, 1, err);
-    assert.match(err, /cannot start: cannot reach the store redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0/);
-    assert.ok(!err.includes(PASSWORD) && !err.includes("admin"), err);
+    assert.match(err, /cannot start: cannot use the store redis:\/\/\*\*\*@127\.0\.0\.1:\d+\/0/);
+    assert.ok(!err.includes(PASSWORD), err);
 
     const bad = await sandboxed(ENTRY, ["serve", "--store", `mysql://admin:${PASSWORD}@db/1`])
       .output();
