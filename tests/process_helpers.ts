@@ -122,6 +122,21 @@ export const BARE_SERVE_ARGS: readonly string[] = [
   "",
 ];
 
+/**
+ * `--bind-addr 127.0.0.1 --http-port <httpPort> --udp-port <udpPort>`: where a process test's
+ * `hefur serve` listens (UDP on an ephemeral port unless told).
+ */
+export function loopbackServeArgs(httpPort: number, udpPort = 0): string[] {
+  return [
+    "--bind-addr",
+    "127.0.0.1",
+    "--http-port",
+    String(httpPort),
+    "--udp-port",
+    String(udpPort),
+  ];
+}
+
 /** A whitelist-mode `hefur serve` with a control socket, as `startTrackerWithCtl` makes it. */
 export interface CtlServeProcess extends ServeProcess {
   /** The whitelisted torrent directory (empty at start). */
@@ -145,12 +160,7 @@ export async function startTrackerWithCtl(
   await Deno.mkdir(torrents);
   const socket = join(dir, "control");
   const server = await startServe([
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(freePort()),
-    "--udp-port",
-    "0",
+    ...loopbackServeArgs(freePort()),
     "--control-socket",
     socket,
     "--torrent-dir",

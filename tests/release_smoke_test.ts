@@ -18,6 +18,7 @@ import { VERSION } from "../src/version.ts";
 import { freePort } from "./helpers.ts";
 import { failureOf, httpAnnounce, UdpClient } from "./support/clients.ts";
 import { ROOT, spawnServe } from "./support/serve_process.ts";
+import { loopbackServeArgs } from "./process_helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
 
 const decoder = new TextDecoder();
@@ -133,12 +134,7 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
       "serve",
       "--torrent-dir",
       join(dir, "torrents"),
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(http),
-      "--udp-port",
-      String(udp),
+      ...loopbackServeArgs(http, udp),
       "--control-socket",
       socket,
     ]));
