@@ -7,7 +7,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { createHash } from "node:crypto";
 import { encode } from "../src/protocol/bencode.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
+import { udpStartedAnnounce } from "./support/clients.ts";
 import { freePort } from "./helpers.ts";
 import { announceUrl, sandboxed, spawnServe } from "./support/serve_process.ts";
 import { loopbackServeArgs } from "./process_helpers.ts";
@@ -176,20 +176,10 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
       if (connect.kind !== "connect") throw new Error("unreachable");
       const announce = await udpExchange(
         udp,
-        encodeUdpRequest({
-          kind: "announce",
-          connectionIdHi: connect.connectionIdHi,
-          connectionIdLo: connect.connectionIdLo,
+        udpStartedAnnounce([connect.connectionIdHi, connect.connectionIdLo], {
           transactionId: 8,
           infoHash: first.hash,
           peerId: "-HF0001-" + "u".repeat(12),
-          downloaded: 0,
-          left: 0,
-          uploaded: 0,
-          event: AnnounceEvent.Started,
-          ip: 0,
-          key: 0,
-          numwant: -1,
           port: 6882,
         }),
       );
