@@ -78,17 +78,25 @@ export async function startServe(
   return proc;
 }
 
-/** Runs `hefur ctl <args>`; resolves with its exit code and output. */
-export async function runCtl(
+/** Runs `hefur <args>` from source with every permission; resolves with its exit code and output. */
+export async function runHefur(
   args: string[],
   env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "ctl", ...args],
+    args: ["run", "-A", MAIN, ...args],
     stdin: "null",
     env,
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs `hefur ctl <args>`; resolves with its exit code and output. */
+export function runCtl(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runHefur(["ctl", ...args], env);
 }
 
 /** Waits (bounded) until `check()` holds. */
