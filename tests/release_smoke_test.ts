@@ -17,7 +17,7 @@ import { VERSION } from "../src/version.ts";
 import { freePort } from "./helpers.ts";
 import { failureOf, httpAnnounce, UdpClient, udpStartedAnnounce } from "./support/clients.ts";
 import { ROOT, spawnServe } from "./support/serve_process.ts";
-import { loopbackServeArgs } from "./process_helpers.ts";
+import { BARE_SERVE_ARGS, loopbackServeArgs } from "./process_helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
 
 const decoder = new TextDecoder();
@@ -104,12 +104,7 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
         "serve",
         "--store",
         `redis://127.0.0.1:${port}`,
-        "--http-port",
-        "0",
-        "--udp-port",
-        "0",
-        "--control-socket",
-        "",
+        ...BARE_SERVE_ARGS,
       );
       assert.equal(out.code, 1, out.stderr);
       assert.match(
