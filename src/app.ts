@@ -264,6 +264,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     timeoutMs: config.httpTimeout,
     maxConnections: fitted.maxHttpConnections,
   };
+  // Every listener binds the same address; a TCP one that cannot names itself and its option.
+  const host = bindAddress(config);
+  const listenTcp = (protocol: string, option: string, port: number) =>
+    bindOrExplain(protocol, option, host, port, () => Deno.listen({ hostname: host, port }));
   let http: HttpServer | undefined;
   let https: HttpServer | undefined;
   let metricsHttp: HttpServer | undefined;
@@ -281,23 +285,16 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       );
     }
     if (config.httpPort !== 0) {
-      const listener = bindOrExplain(
-        "HTTP",
-        "--http-port",
-        bindAddress(config),
-        config.httpPort,
-        () => Deno.listen({ hostname: bindAddress(config), port: config.httpPort }),
-      );
-      http = new HttpServer(listener, handle, limits);
+      http = new HttpServer(listenTcp("HTTP", "--http-port", config.httpPort), handle, limits);
     }
     if (keyPair !== undefined) {
       const listener = bindOrExplain(
         "HTTPS",
         "--https-port",
-        bindAddress(config),
+        host,
         config.httpsPort,
         () =>
-          listenTlsReusable(bindAddress(config), config.httpsPort, keyPair, {
+          listenTlsReusable(host, config.httpsPort, keyPair, {
             cert: config.httpCert,
             key: config.httpKey,
           }),
@@ -306,7 +303,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       certs = new CertificateReloader(https, keyPair, {
         certPath: config.httpCert,
         keyPath: config.httpKey,
-        hostname: bindAddress(config),
+        hostname: host,
         ...DEFAULT_CERT_RELOAD,
       });
       certs.start();
@@ -315,10 +312,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       udp = bindOrExplain(
         "UDP",
         "--udp-port",
-        bindAddress(config),
+        host,
         config.udpPort,
         () =>
-          UdpServer.listen(bindAddress(config), config.udpPort, store, {
+          UdpServer.listen(host, config.udpPort, store, {
             allowProxy: config.allowProxy,
             maxScrapeTorrents: config.maxScrapeTorrents,
             maxNumwant: config.maxNumwant,
@@ -365,14 +362,11 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     if (config.wsPort !== 0) {
       try {
         const only = new Router().upgrade(webtorrent.upgradeHandler());
-        const listener = bindOrExplain(
-          "WebSocket",
-          "--ws-port",
-          bindAddress(config),
-          config.wsPort,
-          () => Deno.listen({ hostname: bindAddress(config), port: config.wsPort }),
+        ws = new HttpServer(
+          listenTcp("WebSocket", "--ws-port", config.wsPort),
+          only.handle,
+          limits,
         );
-        ws = new HttpServer(listener, only.handle, limits);
       } catch (e) {
         clearInterval(sweeper);
         await Promise.all([

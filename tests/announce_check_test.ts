@@ -8,10 +8,15 @@ import {
   countFromJson,
   OUT_OF_RANGE,
 } from "../src/protocol/announce_check.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
-import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
+import { parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { req } from "./support/announce_requests.ts";
-import { failureOf, httpAnnounce, UdpClient, WsClient } from "./support/clients.ts";
+import {
+  failureOf,
+  httpAnnounce,
+  UdpClient,
+  udpStartedAnnounce,
+  WsClient,
+} from "./support/clients.ts";
 import { freePort, httpBase, startTestHefur } from "./helpers.ts";
 
 const HASH = "\x05".repeat(20);
@@ -59,22 +64,12 @@ Deno.test("UDP: port 0 and negative int64 counts get an error packet and reach n
   const id = await client.connect();
   assert.ok(Array.isArray(id));
   const announce = (port: number, left: bigint, uploaded = 0n) => {
-    const bytes = encodeUdpRequest({
-      kind: "announce",
-      connectionIdHi: id[0],
-      connectionIdLo: id[1],
+    const bytes = udpStartedAnnounce(id, {
       transactionId: 9,
       infoHash: HASH,
       peerId: "-TT0001-udpudpudpudp",
-      downloaded: 0,
-      left: 0,
-      uploaded: 0,
-      event: AnnounceEvent.Started,
-      ip: 0,
-      key: 0,
-      numwant: -1,
       port,
-    }).slice();
+    });
     new DataView(bytes.buffer).setBigUint64(64, left);
     new DataView(bytes.buffer).setBigUint64(72, uploaded);
     return bytes;

@@ -5,6 +5,7 @@ import { OPTIONS } from "../src/cli/options.ts";
 import { optionsMarkdown } from "../src/cli/options_doc.ts";
 import { explainSandbox, isSandboxRefusal } from "../src/cli/sandbox_message.ts";
 import { explainUncaughtRefusal } from "../src/main.ts";
+import { runHefur } from "./process_helpers.ts";
 
 Deno.test("defaults are those of hefurd", () => {
   const c = parseServeArgs([]);
@@ -92,37 +93,25 @@ Deno.test("--help lists every option, grouped", () => {
 });
 
 Deno.test("hefur --version and hefur serve --help run as commands", async () => {
-  const run = (...args: string[]) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  const v = await run("--version");
+  const v = await runHefur(["--version"]);
   assert.equal(v.code, 0);
-  assert.match(new TextDecoder().decode(v.stdout), /^hefur \d+\.\d+\.\d+/);
-  const h = await run("serve", "--help");
+  assert.match(v.stdout, /^hefur \d+\.\d+\.\d+/);
+  const h = await runHefur(["serve", "--help"]);
   assert.equal(h.code, 0);
-  assert.match(new TextDecoder().decode(h.stdout), /--torrent-dir/);
-  const bad = await run("serve", "--http-port", "x");
+  assert.match(h.stdout, /--torrent-dir/);
+  const bad = await runHefur(["serve", "--http-port", "x"]);
   assert.equal(bad.code, 2);
-  assert.match(new TextDecoder().decode(bad.stderr), /not a whole number/);
+  assert.match(bad.stderr, /not a whole number/);
 });
 
 Deno.test("help texts name the command as typed and speak to any user, not the original's", async () => {
   const help = serveHelp();
   assert.match(help, /^Usage: hefur serve \[options\]/);
   assert.doesNotMatch(help, /\bnew:/, "what is new is said once, in docs/options.md");
-  const run = (...args: string[]) =>
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
   for (const sub of ["status", "release-torrent", "quit"]) {
-    const out = await run("ctl", sub, "--help");
+    const out = await runHefur(["ctl", sub, "--help"]);
     assert.equal(out.code, 0);
-    assert.match(new TextDecoder().decode(out.stdout), new RegExp(`^Usage: hefur ctl ${sub}`));
+    assert.match(out.stdout, new RegExp(`^Usage: hefur ctl ${sub}`));
   }
   // docs/options.md marks the options the original lacks, from the same table.
   const md = optionsMarkdown();

@@ -252,6 +252,26 @@ Deno.test("server: a newcomer is refused only when every connection is busy", as
   });
 });
 
+/**
+ * Writes `text` to `conn` every 50 ms (at most 200 times) until the server closes the connection;
+ * says whether it did, and what the pending read got (null: closed without a byte).
+ */
+async function trickleUntilClosed(
+  conn: Deno.Conn,
+  text: string,
+): Promise<{ closed: boolean; read: number | null }> {
+  let closed = false;
+  const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
+    closed = true;
+    return n;
+  });
+  for (let i = 0; i < 200 && !closed; i++) {
+    await conn.write(new TextEncoder().encode(text)).catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { closed, read: closed ? await reading : null };
+}
+
 Deno.test("server: a request begun must end within the deadline, however slowly bytes trickle", async () => {
   await withTempDir(async (dir) => {
     const path = join(dir, "control");
@@ -259,17 +279,9 @@ Deno.test("server: a request begun must end within the deadline, however slowly 
     const conn = await Deno.connect({ transport: "unix", path });
     try {
       // One byte every 50 ms, never a newline: each byte would renew an idle timeout.
-      let closed = false;
-      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
-        closed = true;
-        return n;
-      });
-      for (let i = 0; i < 200 && !closed; i++) {
-        await conn.write(new TextEncoder().encode("{")).catch(() => {});
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const { closed, read } = await trickleUntilClosed(conn, "{");
       assert.ok(closed, "closed while bytes were still trickling in");
-      assert.equal(await reading, null, "the server closed the connection");
+      assert.equal(read, null, "the server closed the connection");
       // A connection that asks in time is answered; the deadline runs only while a request is
       // under way, so requests further apart than it are served too.
       const client = await ControlClient.connect(path, 2000);
@@ -290,17 +302,9 @@ Deno.test("server: a connection that asks nothing is closed after the idle time,
     const server = await ControlServer.listen(path, echo, { idleTimeoutMs: 300 });
     const conn = await Deno.connect({ transport: "unix", path });
     try {
-      let closed = false;
-      const reading = conn.read(new Uint8Array(10)).catch(() => null).then((n) => {
-        closed = true;
-        return n;
-      });
-      for (let i = 0; i < 200 && !closed; i++) {
-        await conn.write(new TextEncoder().encode("\n")).catch(() => {});
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const { closed, read } = await trickleUntilClosed(conn, "\n");
       assert.ok(closed, "closed while blank lines were still coming");
-      assert.equal(await reading, null);
+      assert.equal(read, null);
     } finally {
       conn.close();
       await server.close();

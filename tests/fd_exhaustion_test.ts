@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { SANDBOX_FLAGS } from "../build.ts";
 import { ROOT } from "./support/serve_process.ts";
+import { loopbackServeArgs } from "./process_helpers.ts";
 import { freePort } from "./helpers.ts";
 import { fitConnectionLimits, parseDescriptorLimit } from "../src/process/fd_limit.ts";
 import { isFdExhaustion } from "../src/net/accept_backoff.ts";
@@ -22,12 +23,7 @@ function serveLimited(port: number, flags: readonly string[], controlSocket = ""
       ...flags,
       "src/main.ts",
       "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(port),
-      "--udp-port",
-      "0",
+      ...loopbackServeArgs(port),
       "--control-socket",
       controlSocket,
       // Held connections must not be cut for idling during the test.

@@ -4,14 +4,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { encode } from "../src/protocol/bencode.ts";
-import { Tracker } from "../src/tracker/tracker.ts";
-import {
-  Whitelist,
-  type WhitelistLogLevel,
-  type WhitelistOptions,
-} from "../src/whitelist/whitelist.ts";
+import type { WhitelistOptions } from "../src/whitelist/whitelist.ts";
 import { readTorrentFile } from "../src/whitelist/torrent_file.ts";
 import { deniedBy } from "../src/sandbox/deny_lists.ts";
+import { type WhitelistFixture, whitelistFixture } from "./support/whitelist_fixture.ts";
 import { readKeyPair } from "../src/net/tls.ts";
 import { Assets } from "../src/pages/assets.ts";
 import { DenyList } from "../src/admission/deny_list.ts";
@@ -43,36 +39,20 @@ function hashOf(t: Uint8Array): string {
   return String.fromCharCode(...createHash("sha1").update(info).digest());
 }
 
-interface Fixture {
-  dir: string;
+interface Fixture extends WhitelistFixture {
+  /** A directory outside the torrent directory, for links to lead into. */
   outside: string;
-  tracker: Tracker;
-  whitelist: Whitelist;
-  logs: [WhitelistLogLevel, string][];
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A torrent directory, a directory outside it, and a whitelist over the first (not started). */
 async function fixture(options: Partial<WhitelistOptions> = {}): Promise<Fixture> {
-  const dir = await Deno.makeTempDir({ prefix: "hefur-links-" });
+  const base = await whitelistFixture(options, "hefur-links-");
   const outside = await Deno.makeTempDir({ prefix: "hefur-links-out-" });
-  const tracker = new Tracker({ open: false });
-  const logs: [WhitelistLogLevel, string][] = [];
-  const whitelist = new Whitelist(tracker, {
-    root: dir,
-    watch: false,
-    log: (level, message) => logs.push([level, message]),
-    ...options,
-  });
   return {
-    dir,
+    ...base,
     outside,
-    tracker,
-    whitelist,
-    logs,
     async [Symbol.asyncDispose]() {
-      await whitelist.close();
-      await Deno.remove(dir, { recursive: true });
+      await base[Symbol.asyncDispose]();
       await Deno.remove(outside, { recursive: true });
     },
   };

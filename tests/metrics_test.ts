@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { MetricNameError, Registry } from "../src/metrics/registry.ts";
 import { parseServeArgs, UsageError } from "../src/cli/args.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
+import { udpStartedAnnounce } from "./support/clients.ts";
 import { freePort, getBencoded, httpBase, pct, startTestHefur } from "./helpers.ts";
 import type { Hefur } from "../src/app.ts";
 import { VERSION } from "../src/version.ts";
@@ -112,20 +112,10 @@ function udpAnnounce(hefur: Hefur, port: number): void {
   const c = parseUdpReply(out.slice(0, n));
   if (c.kind !== "connect") throw new Error("no connect reply");
   n = udp.handle(
-    encodeUdpRequest({
-      kind: "announce",
-      connectionIdHi: c.connectionIdHi,
-      connectionIdLo: c.connectionIdLo,
+    udpStartedAnnounce([c.connectionIdHi, c.connectionIdLo], {
       transactionId: 2,
       infoHash: HASH,
       peerId: "u".repeat(20),
-      downloaded: 0,
-      left: 0,
-      uploaded: 0,
-      event: AnnounceEvent.Started,
-      ip: 0,
-      key: 0,
-      numwant: -1,
       port,
     }),
     "127.0.0.1",

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PrivilegeError, resolveIdentity } from "../src/process/privileges.ts";
-import { runCtl, startServe, tempDir } from "./process_helpers.ts";
+import { loopbackServeArgs, runCtl, startServe, tempDir } from "./process_helpers.ts";
 
 const passwd =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
@@ -51,12 +51,7 @@ Deno.test({
     const socket = join(tmp.path, "run", "control");
     const port = privilegedPort();
     await using server = await startServe([
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(port),
-      "--udp-port",
-      "0",
+      ...loopbackServeArgs(port),
       "--control-socket",
       socket,
       "--uid",

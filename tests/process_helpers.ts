@@ -78,17 +78,25 @@ export async function startServe(
   return proc;
 }
 
-/** Runs `hefur ctl <args>`; resolves with its exit code and output. */
-export async function runCtl(
+/** Runs `hefur <args>` from source with every permission; resolves with its exit code and output. */
+export async function runHefur(
   args: string[],
   env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "ctl", ...args],
+    args: ["run", "-A", MAIN, ...args],
     stdin: "null",
     env,
   }).output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Runs `hefur ctl <args>`; resolves with its exit code and output. */
+export function runCtl(
+  args: string[],
+  env?: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runHefur(["ctl", ...args], env);
 }
 
 /** Waits (bounded) until `check()` holds. */
@@ -122,6 +130,21 @@ export const BARE_SERVE_ARGS: readonly string[] = [
   "",
 ];
 
+/**
+ * `--bind-addr 127.0.0.1 --http-port <httpPort> --udp-port <udpPort>`: where a process test's
+ * `hefur serve` listens (UDP on an ephemeral port unless told).
+ */
+export function loopbackServeArgs(httpPort: number, udpPort = 0): string[] {
+  return [
+    "--bind-addr",
+    "127.0.0.1",
+    "--http-port",
+    String(httpPort),
+    "--udp-port",
+    String(udpPort),
+  ];
+}
+
 /** A whitelist-mode `hefur serve` with a control socket, as `startTrackerWithCtl` makes it. */
 export interface CtlServeProcess extends ServeProcess {
   /** The whitelisted torrent directory (empty at start). */
@@ -145,12 +168,7 @@ export async function startTrackerWithCtl(
   await Deno.mkdir(torrents);
   const socket = join(dir, "control");
   const server = await startServe([
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(freePort()),
-    "--udp-port",
-    "0",
+    ...loopbackServeArgs(freePort()),
     "--control-socket",
     socket,
     "--torrent-dir",

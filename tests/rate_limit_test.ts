@@ -1,9 +1,15 @@
 import { strict as assert } from "node:assert/strict";
 import { addressKey, RateLimiter } from "../src/admission/rate_limiter.ts";
-import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
+import { parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { freePort, httpBase, startTestHefur } from "./helpers.ts";
-import { failureOf, httpAnnounce, httpScrape, UdpClient, WsClient } from "./support/clients.ts";
+import {
+  failureOf,
+  httpAnnounce,
+  httpScrape,
+  UdpClient,
+  udpStartedAnnounce,
+  WsClient,
+} from "./support/clients.ts";
 
 const HASH = "\x5a".repeat(20);
 
@@ -119,22 +125,13 @@ Deno.test("UDP: an announce past the rate gets an error packet no larger than th
   const id = await client.connect();
   assert.ok(Array.isArray(id));
   const request = (port: number) =>
-    encodeUdpRequest({
-      kind: "announce",
-      connectionIdHi: id[0],
-      connectionIdLo: id[1],
+    udpStartedAnnounce(id, {
       transactionId: port,
       infoHash: HASH,
       peerId: `-TT0001-${port}`.padEnd(20, "x"),
-      downloaded: 0,
       left: 10,
-      uploaded: 0,
-      event: AnnounceEvent.Started,
-      ip: 0,
-      key: 0,
-      numwant: -1,
       port,
-    }).slice();
+    });
   for (const port of [7001, 7002]) {
     assert.equal(parseUdpReply(await client.exchange(request(port))).kind, "announce");
   }

@@ -12,12 +12,12 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { DENO_VERSION, ENTRY, PROBE_ENTRY, SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
 import { platformHelp, platformWarning } from "../src/platform.ts";
-import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
+import { parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { VERSION } from "../src/version.ts";
 import { freePort } from "./helpers.ts";
-import { failureOf, httpAnnounce, UdpClient } from "./support/clients.ts";
+import { failureOf, httpAnnounce, UdpClient, udpStartedAnnounce } from "./support/clients.ts";
 import { ROOT, spawnServe } from "./support/serve_process.ts";
+import { BARE_SERVE_ARGS, loopbackServeArgs } from "./process_helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
 
 const decoder = new TextDecoder();
@@ -104,12 +104,7 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
         "serve",
         "--store",
         `redis://127.0.0.1:${port}`,
-        "--http-port",
-        "0",
-        "--udp-port",
-        "0",
-        "--control-socket",
-        "",
+        ...BARE_SERVE_ARGS,
       );
       assert.equal(out.code, 1, out.stderr);
       assert.match(
@@ -133,12 +128,7 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
       "serve",
       "--torrent-dir",
       join(dir, "torrents"),
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(http),
-      "--udp-port",
-      String(udp),
+      ...loopbackServeArgs(http, udp),
       "--control-socket",
       socket,
     ]));
@@ -157,20 +147,10 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
         const connected = await client.connect();
         assert.ok(Array.isArray(connected), JSON.stringify(connected));
         const reply = parseUdpReply(
-          await client.exchange(encodeUdpRequest({
-            kind: "announce",
-            connectionIdHi: connected[0],
-            connectionIdLo: connected[1],
+          await client.exchange(udpStartedAnnounce(connected, {
             transactionId: 2,
             infoHash: first.key,
             peerId: "-HF0001-" + "u".repeat(12),
-            downloaded: 0,
-            left: 0,
-            uploaded: 0,
-            event: AnnounceEvent.Started,
-            ip: 0,
-            key: 0,
-            numwant: -1,
             port: 6882,
           })),
         );

@@ -7,9 +7,10 @@ import denoJson from "../deno.json" with { type: "json" };
 import { createHash } from "node:crypto";
 import { encode } from "../src/protocol/bencode.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
-import { AnnounceEvent } from "../src/protocol/types.ts";
+import { udpStartedAnnounce } from "./support/clients.ts";
 import { freePort } from "./helpers.ts";
 import { announceUrl, sandboxed, spawnServe } from "./support/serve_process.ts";
+import { loopbackServeArgs } from "./process_helpers.ts";
 import { hasOpenssl, makeCertificates } from "./support/certificates.ts";
 
 const decoder = new TextDecoder();
@@ -80,12 +81,7 @@ Deno.test("serve answers announces, writes its log file and stops on SIGTERM, in
     const port = freePort();
     const server = await spawnServe(sandboxed(ENTRY, [
       "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(port),
-      "--udp-port",
-      "0",
+      ...loopbackServeArgs(port),
       "--log-level",
       "info",
       "--log-file",
@@ -158,12 +154,7 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
     const udp = freePort("udp");
     const server = await spawnServe(sandboxed(ENTRY, [
       "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(http),
-      "--udp-port",
-      String(udp),
+      ...loopbackServeArgs(http, udp),
       "--torrent-dir",
       `${dir}/torrents`,
       "--control-socket",
@@ -185,20 +176,10 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
       if (connect.kind !== "connect") throw new Error("unreachable");
       const announce = await udpExchange(
         udp,
-        encodeUdpRequest({
-          kind: "announce",
-          connectionIdHi: connect.connectionIdHi,
-          connectionIdLo: connect.connectionIdLo,
+        udpStartedAnnounce([connect.connectionIdHi, connect.connectionIdLo], {
           transactionId: 8,
           infoHash: first.hash,
           peerId: "-HF0001-" + "u".repeat(12),
-          downloaded: 0,
-          left: 0,
-          uploaded: 0,
-          event: AnnounceEvent.Started,
-          ip: 0,
-          key: 0,
-          numwant: -1,
           port: 6882,
         }),
       );
@@ -234,12 +215,7 @@ Deno.test("serve's pages, embedded assets, .torrent downloads, HTTPS and WebSock
     const https = freePort();
     const server = await spawnServe(sandboxed(ENTRY, [
       "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(http),
-      "--udp-port",
-      "0",
+      ...loopbackServeArgs(http),
       "--torrent-dir",
       `${dir}/torrents`,
       "--control-socket",
@@ -448,12 +424,7 @@ Deno.test("serve in the sandbox: links in the torrent directory never lead into 
     const port = freePort();
     const server = await spawnServe(sandboxed(ENTRY, [
       "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--http-port",
-      String(port),
-      "--udp-port",
-      "0",
+      ...loopbackServeArgs(port),
       "--torrent-dir",
       `${dir}/torrents`,
       "--follow-external-links",

@@ -8,16 +8,14 @@ import { announceUrl, sandboxed, spawnServe } from "./support/serve_process.ts";
 
 const decoder = new TextDecoder();
 
+/** The command `hefur serve <args>` on loopback, without control socket. */
+function serveCommand(...args: string[]): Deno.Command {
+  return sandboxed(ENTRY, ["serve", "--bind-addr", "127.0.0.1", "--control-socket", "", ...args]);
+}
+
 /** `hefur serve <args>` on loopback, without control socket, run to the end. */
 async function serve(...args: string[]) {
-  const out = await sandboxed(ENTRY, [
-    "serve",
-    "--bind-addr",
-    "127.0.0.1",
-    "--control-socket",
-    "",
-    ...args,
-  ]).output();
+  const out = await serveCommand(...args).output();
   return { code: out.code, stderr: decoder.decode(out.stderr) };
 }
 
@@ -44,12 +42,7 @@ Deno.test("a --torrent-dir that does not exist stops start-up, unless it may app
       await serve("--http-port", "0", "--udp-port", "0", "--torrent-dir", `${dir}/file`),
       /--torrent-dir: .*file is not a directory/,
     );
-    const server = await spawnServe(sandboxed(ENTRY, [
-      "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--control-socket",
-      "",
+    const server = await spawnServe(serveCommand(
       "--http-port",
       "0",
       "--udp-port",
@@ -57,7 +50,7 @@ Deno.test("a --torrent-dir that does not exist stops start-up, unless it may app
       "--torrent-dir",
       `${dir}/later`,
       "--torrent-dir-may-be-missing",
-    ]));
+    ));
     assert.match(server.ready, /^hefur: ready /);
     assert.equal((await server.stop()).code, 0);
   } finally {
@@ -138,15 +131,7 @@ Deno.test("the sandboxed server reads its --config file", async () => {
   try {
     const port = freePort();
     await Deno.writeTextFile(`${dir}/hefur.toml`, `http-port = ${port}\nudp-port = 0\n`);
-    const server = await spawnServe(sandboxed(ENTRY, [
-      "serve",
-      "--bind-addr",
-      "127.0.0.1",
-      "--control-socket",
-      "",
-      "--config",
-      `${dir}/hefur.toml`,
-    ]));
+    const server = await spawnServe(serveCommand("--config", `${dir}/hefur.toml`));
     assert.match(server.ready, new RegExp(`http=127\\.0\\.0\\.1:${port}\\b`));
     assert.doesNotMatch(server.ready, /udp=/);
     assert.equal((await server.stop()).code, 0);

@@ -2,7 +2,7 @@
 // or removed after start-up, and the state file's torrents counted once the first walk is done.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { eventually, startServe, tempDir } from "./process_helpers.ts";
+import { eventually, loopbackServeArgs, startServe, tempDir } from "./process_helpers.ts";
 import { freePort } from "./helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
 import { announceUrl } from "./support/serve_process.ts";
@@ -15,12 +15,7 @@ Deno.test("torrents added and removed are logged at info; the state's count come
   const beta = makeTorrent("beta");
   await Deno.writeFile(join(torrents, "alpha.torrent"), alpha.bytes);
   const args = (socket: string, port: number) => [
-    "--bind-addr",
-    "127.0.0.1",
-    "--http-port",
-    String(port),
-    "--udp-port",
-    "0",
+    ...loopbackServeArgs(port),
     "--control-socket",
     join(tmp.path, socket),
     "--torrent-dir",

@@ -3,15 +3,12 @@ import { createHash } from "node:crypto";
 import { type BValue, decode, encode } from "../src/protocol/bencode.ts";
 import { AnnounceEvent, isFailure, Want } from "../src/protocol/types.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
-import {
-  Whitelist,
-  type WhitelistLogLevel,
-  type WhitelistOptions,
-} from "../src/whitelist/whitelist.ts";
+import { Whitelist, type WhitelistLogLevel } from "../src/whitelist/whitelist.ts";
 import { walkTree } from "../src/whitelist/walk.ts";
 import { type Hefur, startHefur } from "../src/app.ts";
 import { HttpServer } from "../src/net/http_server.ts";
 import { pct, testConfig } from "./helpers.ts";
+import { type WhitelistFixture, whitelistFixture } from "./support/whitelist_fixture.ts";
 
 // ---- torrents -------------------------------------------------------------------------------
 
@@ -54,39 +51,7 @@ const sha256 = (t: Uint8Array) => binary(createHash("sha256").update(infoBytes(t
 
 // ---- fixtures -------------------------------------------------------------------------------
 
-interface Fixture {
-  dir: string;
-  tracker: Tracker;
-  whitelist: Whitelist;
-  logs: [WhitelistLogLevel, string][];
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** A temporary directory, a closed tracker, and a whitelist over it (not started, not watching). */
-async function fixture(options: Partial<WhitelistOptions> = {}): Promise<Fixture> {
-  const dir = await Deno.makeTempDir({ prefix: "hefur-wl-" });
-  const tracker = new Tracker({ open: false });
-  const logs: [WhitelistLogLevel, string][] = [];
-  const whitelist = new Whitelist(tracker, {
-    root: dir,
-    watch: false,
-    log: (level, message) => logs.push([level, message]),
-    ...options,
-  });
-  return {
-    dir,
-    tracker,
-    whitelist,
-    logs,
-    async [Symbol.asyncDispose]() {
-      await whitelist.close();
-      await Deno.chmod(dir, 0o755).catch(() => {});
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
-function logged(f: Fixture, level: WhitelistLogLevel, pattern: RegExp): boolean {
+function logged(f: WhitelistFixture, level: WhitelistLogLevel, pattern: RegExp): boolean {
   return f.logs.some(([l, m]) => l === level && pattern.test(m));
 }
 
@@ -105,7 +70,7 @@ const PEER = {
 // ---- registration -----------------------------------------------------------------------------
 
 Deno.test("v1, v2 and hybrid files register exactly the hashes of their versions", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   const v1 = makeTorrent(1);
   const v2 = makeTorrent(2);
   const hybrid = makeTorrent("hybrid", "a-rather-long-name");
@@ -144,7 +109,7 @@ Deno.test("v1, v2 and hybrid files register exactly the hashes of their versions
 });
 
 Deno.test("a rescan reads only changed files and keeps swarms", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   const a = makeTorrent(1);
   const b = makeTorrent(1);
   await Deno.writeFile(`${f.dir}/a.torrent`, a);
@@ -182,7 +147,7 @@ Deno.test("a rescan reads only changed files and keeps swarms", async () => {
 });
 
 Deno.test("two files with the same torrent: tracked while either exists", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   const t = makeTorrent("hybrid");
   await Deno.writeFile(`${f.dir}/one.torrent`, t);
   await Deno.mkdir(`${f.dir}/sub`);
@@ -202,7 +167,7 @@ Deno.test("two files with the same torrent: tracked while either exists", async 
 });
 
 Deno.test("rescanPath returns the hashes now tracked for a file", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   await f.whitelist.start();
   const a = makeTorrent(1);
   const path = `${f.dir}/late.torrent`;
@@ -218,7 +183,7 @@ Deno.test("rescanPath returns the hashes now tracked for a file", async () => {
 // ---- limits and hostile trees ---------------------------------------------------------------
 
 Deno.test("--max-scan-depth: files deeper than depth + 1 are not tracked", async () => {
-  await using f = await fixture({ maxScanDepth: 2 });
+  await using f = await whitelistFixture({ maxScanDepth: 2 });
   const byLevel: Uint8Array[] = [];
   let dir = f.dir;
   for (let level = 1; level <= 5; level++) {
@@ -242,7 +207,7 @@ Deno.test("--max-scan-depth: files deeper than depth + 1 are not tracked", async
 });
 
 Deno.test("--max-scan-inodes stops the walk and says so", async () => {
-  await using f = await fixture({ maxScanInodes: 10 });
+  await using f = await whitelistFixture({ maxScanInodes: 10 });
   for (let d = 0; d < 4; d++) {
     await Deno.mkdir(`${f.dir}/d${d}`);
     for (let i = 0; i < 5; i++) await Deno.writeFile(`${f.dir}/d${d}/${i}.torrent`, makeTorrent(1));
@@ -280,7 +245,7 @@ Deno.test("walkTree: the entry budget really stops reading", async () => {
 });
 
 Deno.test("symlink loops and self-links neither hang nor duplicate", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   const t = makeTorrent(1);
   await Deno.mkdir(`${f.dir}/a/b`, { recursive: true });
   await Deno.writeFile(`${f.dir}/a/b/x.torrent`, t);
@@ -300,7 +265,7 @@ Deno.test("symlink loops and self-links neither hang nor duplicate", async () =>
 });
 
 Deno.test("a symlinked directory outside is followed once, with followExternalLinks", async () => {
-  await using f = await fixture({ followExternalLinks: true });
+  await using f = await whitelistFixture({ followExternalLinks: true });
   const outside = await Deno.makeTempDir({ prefix: "hefur-wl-out-" });
   try {
     const t = makeTorrent(2);
@@ -315,7 +280,7 @@ Deno.test("a symlinked directory outside is followed once, with followExternalLi
 });
 
 Deno.test("--max-torrent-size: a larger file is skipped without being read", async () => {
-  await using f = await fixture({ maxTorrentSize: 300 });
+  await using f = await whitelistFixture({ maxTorrentSize: 300 });
   const small = makeTorrent(1);
   const big = encode({
     info: { name: "big", length: 1, "piece length": PIECE, pieces: new Uint8Array(400) },
@@ -338,7 +303,7 @@ Deno.test("--max-torrent-size: a larger file is skipped without being read", asy
 });
 
 Deno.test("corrupt files are refused; a file that breaks keeps its torrents a while", async () => {
-  await using f = await fixture({ brokenGraceMs: 200 });
+  await using f = await whitelistFixture({ brokenGraceMs: 200 });
   await Deno.writeTextFile(`${f.dir}/garbage.torrent`, "this is not bencode");
   await Deno.writeFile(`${f.dir}/no-info.torrent`, encode({ announce: "x" }));
   const good = makeTorrent(1);
@@ -365,7 +330,7 @@ Deno.test("corrupt files are refused; a file that breaks keeps its torrents a wh
 });
 
 Deno.test("fifos and sockets named .torrent are never opened", async () => {
-  await using f = await fixture();
+  await using f = await whitelistFixture();
   const mk = await new Deno.Command("mkfifo", { args: [`${f.dir}/fifo.torrent`] }).output();
   assert.ok(mk.success);
   await Deno.symlink("fifo.torrent", `${f.dir}/to-fifo.torrent`);
@@ -385,7 +350,7 @@ Deno.test({
   name: "an unreadable directory keeps the torrents known below it",
   ignore: Deno.uid() === 0, // root reads everything
   async fn() {
-    await using f = await fixture();
+    await using f = await whitelistFixture();
     const t = makeTorrent(1);
     await Deno.mkdir(`${f.dir}/locked`);
     await Deno.writeFile(`${f.dir}/locked/x.torrent`, t);
@@ -419,7 +384,7 @@ Deno.test("a missing torrent directory tracks nothing and does not throw", async
 });
 
 Deno.test("a torrent directory removed and re-created is watched again", async () => {
-  await using f = await fixture({ watch: true });
+  await using f = await whitelistFixture({ watch: true });
   const a = makeTorrent(1);
   await Deno.writeFile(`${f.dir}/a.torrent`, a);
   await f.whitelist.start();

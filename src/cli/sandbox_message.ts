@@ -8,8 +8,6 @@
 
 import { SANDBOX_DOC } from "../sandbox/deny_lists.ts";
 
-export { SANDBOX_DOC };
-
 const DENO_REFUSAL = /Requires (\w+) access to "?([^",]*)"?, run again with the --allow-\w+ flag/;
 
 /**

@@ -29,6 +29,7 @@ import { controlHandler } from "../control/commands.ts";
 import { auditedHandler, AuditLog, AuditLogError } from "../control/audit.ts";
 import { defaultSocketPathHere } from "../control/socket_path.ts";
 import { platformHelp, platformWarning } from "../platform.ts";
+import { formatHostPort } from "../net/host_port.ts";
 import {
   dropPrivileges,
   type Identity,
@@ -226,7 +227,7 @@ export async function serve(args: string[]): Promise<number> {
   if (hefur.ws) ready.push(`ws=${where}:${hefur.ws.addr.port}`);
   if (hefur.metricsHttp) {
     const { hostname, port } = hefur.metricsHttp.addr;
-    ready.push(`metrics=${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`);
+    ready.push(`metrics=${formatHostPort(hostname, port)}`);
   }
   if (control) ready.push(`control=${control.path}`);
   stderr(`hefur: ready ${ready.join(" ")}`);

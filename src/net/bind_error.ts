@@ -5,11 +5,7 @@
  *
  * @module
  */
-
-/** `hostname:port`, with IPv6 addresses in brackets. */
-function hostPort(hostname: string, port: number): string {
-  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
-}
+import { formatHostPort } from "./host_port.ts";
 
 /**
  * Opens a listener with `open`; when the system refuses, throws the same kind of error (e.g.
@@ -26,7 +22,7 @@ export function bindOrExplain<T>(
   try {
     return open();
   } catch (e) {
-    const where = `cannot listen for ${protocol} on ${hostPort(hostname, port)}`;
+    const where = `cannot listen for ${protocol} on ${formatHostPort(hostname, port)}`;
     if (e instanceof Deno.errors.AddrInUse) {
       throw new Deno.errors.AddrInUse(
         `${where}: the address is already in use (another Hefur or another program holds it; ` +

@@ -1,5 +1,5 @@
 /**
- * Reading `ADDR:PORT` option values (`127.0.0.1:9469`, `[::1]:9469`). Pure.
+ * Reading and writing `ADDR:PORT` text (`127.0.0.1:9469`, `[::1]:9469`). Pure.
  *
  * @module
  */
@@ -33,4 +33,9 @@ export function parseHostPort(text: string): HostPort | undefined {
   if (hostname === undefined || port > 65535) return undefined;
   if ((m[1] !== undefined) !== hostname.includes(":")) return undefined;
   return { hostname, port };
+}
+
+/** `hostname:port` as {@link parseHostPort} reads it: an IPv6 address goes in brackets. */
+export function formatHostPort(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }

@@ -714,21 +714,19 @@ export function parseHead(
     }
     // The server's own headers, told apart by the length of their name first (a repeated header
     // keeps its first value, as in the header map).
-    const start = at;
-    const stop = colon;
-    switch (stop - start) {
+    switch (colon - at) {
       case 7:
-        if (upgrade === undefined && nameIs(fields, start, stop, "upgrade")) {
+        if (upgrade === undefined && nameIs(fields, at, colon, "upgrade")) {
           upgrade = fields.slice(colon + 1, next).trim();
         }
         break;
       case 10:
-        if (connection === undefined && nameIs(fields, start, stop, "connection")) {
+        if (connection === undefined && nameIs(fields, at, colon, "connection")) {
           connection = fields.slice(colon + 1, next).trim();
         }
         break;
       case 14:
-        if (nameIs(fields, start, stop, "content-length")) {
+        if (nameIs(fields, at, colon, "content-length")) {
           if (contentLength !== undefined) framingError ??= "repeated Content-Length";
           else {
             contentLength = fields.slice(colon + 1, next).trim();
@@ -737,7 +735,7 @@ export function parseHead(
         }
         break;
       case 17:
-        if (nameIs(fields, start, stop, "transfer-encoding")) {
+        if (nameIs(fields, at, colon, "transfer-encoding")) {
           transferEncoding ??= fields.slice(colon + 1, next).trim();
           framingError ??= "Transfer-Encoding is not accepted";
         }

@@ -133,6 +133,25 @@ export function confirmOpenedSync(real: string, opened: FileIdentity): void {
   }
 }
 
+function refuseLarger(info: Deno.FileInfo, maxBytes: number): void {
+  if (info.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+}
+
+/**
+ * A buffer for the whole of the open file `opened`, one byte larger than it: a read that fills
+ * that byte shows the file grew after it was opened (see {@link contents}).
+ */
+function readBuffer(opened: Deno.FileInfo, maxBytes: number): Uint8Array {
+  refuseLarger(opened, maxBytes);
+  return new Uint8Array(opened.size + 1);
+}
+
+/** The `length` bytes read into a {@link readBuffer}; refuses a file that grew meanwhile. */
+function contents(buffer: Uint8Array, length: number): Uint8Array {
+  if (length === buffer.length) throw new Error("grew while being read");
+  return buffer.subarray(0, length);
+}
+
 /**
  * Reads a whole regular file of at most `maxBytes` bytes from where it really is (see the module
  * notes); throws {@link LinkRefusedError} for a denied or swapped path.
@@ -141,21 +160,19 @@ export function readFileSafelySync(path: string, maxBytes: number): Uint8Array {
   const real = readablePathSync(path);
   const info = Deno.statSync(real);
   if (!info.isFile) throw new Error("not a regular file");
-  if (info.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+  refuseLarger(info, maxBytes);
   const file = Deno.openSync(real, { read: true });
   try {
     const opened = file.statSync();
     confirmOpenedSync(real, opened);
-    if (opened.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
-    const buffer = new Uint8Array(opened.size + 1);
+    const buffer = readBuffer(opened, maxBytes);
     let length = 0;
     while (length < buffer.length) {
       const n = file.readSync(buffer.subarray(length));
       if (n === null) break;
       length += n;
     }
-    if (length > opened.size) throw new Error("grew while being read");
-    return buffer.subarray(0, length);
+    return contents(buffer, length);
   } finally {
     file.close();
   }
@@ -166,21 +183,19 @@ export async function readFileSafely(path: string, maxBytes: number): Promise<Ui
   const real = await readablePath(path);
   const info = await Deno.stat(real);
   if (!info.isFile) throw new Error("not a regular file");
-  if (info.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+  refuseLarger(info, maxBytes);
   const file = await Deno.open(real, { read: true });
   try {
     const opened = await file.stat();
     await confirmOpened(real, opened);
-    if (opened.size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
-    const buffer = new Uint8Array(opened.size + 1);
+    const buffer = readBuffer(opened, maxBytes);
     let length = 0;
     while (length < buffer.length) {
       const n = await file.read(buffer.subarray(length));
       if (n === null) break;
       length += n;
     }
-    if (length > opened.size) throw new Error("grew while being read");
-    return buffer.subarray(0, length);
+    return contents(buffer, length);
   } finally {
     file.close();
   }

@@ -144,7 +144,7 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
   visited.add(dirKey(realRoot, rootStat));
   options.onDirectory?.(root, rootStat);
   const base = root.endsWith("/") ? root.slice(0, -1) : root; // "/" becomes "", entries "/x"
-  const realBase = realRoot === "/" ? "" : realRoot;
+  const realBase = entryPrefix(realRoot);
 
   // Explicit stack instead of recursion: depth is bounded anyway, but the stack stays flat.
   const stack: [dir: string, level: number, real: string][] = [
@@ -213,7 +213,7 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
           }
           visited.add(key);
           options.onDirectory?.(path, stat);
-          subdirs.push([path, real === "/" ? "" : real]); // "/" is "" as a prefix, as above
+          subdirs.push([path, entryPrefix(real)]);
         } else if (stat.isFile && options.wanted(entry.name)) {
           found.push({ path, real, level: level + 1, stat });
         }
@@ -227,6 +227,14 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     if (result.truncated) break;
   }
   return result;
+}
+
+/**
+ * A directory's path as the prefix of its entries' paths (`${prefix}/${name}`): "/" becomes "",
+ * so that the entries of the root read "/x", not "//x".
+ */
+export function entryPrefix(dir: string): string {
+  return dir === "/" ? "" : dir;
 }
 
 /** The walk's root leads where {@link WalkOptions.admit} refuses to go; the message says why. */

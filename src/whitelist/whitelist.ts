@@ -36,7 +36,7 @@ import {
 } from "../protocol/metainfo.ts";
 import type { TorrentInfo } from "../tracker/tracker.ts";
 import { NotRegularFileError, readTorrentFile, TorrentTooLargeError } from "./torrent_file.ts";
-import { dirKey, type FoundFile, type WalkResult, walkTree } from "./walk.ts";
+import { dirKey, entryPrefix, type FoundFile, type WalkResult, walkTree } from "./walk.ts";
 
 /** Where the whitelist sends its decisions; the tracker core implements it. */
 export interface TorrentSink {
@@ -238,7 +238,7 @@ export class Whitelist {
     this.#sink = sink;
     const root = resolve(this.options.root);
     this.root = root.length > 1 && root.endsWith("/") ? root.slice(0, -1) : root;
-    this.#base = this.root === "/" ? "" : this.root;
+    this.#base = entryPrefix(this.root);
   }
 
   /**
@@ -352,7 +352,7 @@ export class Whitelist {
     const dirs = new Map<string, number>();
     try {
       const real = await Deno.realPath(this.root);
-      this.#realBase = real === "/" ? "" : real;
+      this.#realBase = entryPrefix(real);
       walk = await walkTree(this.root, {
         signal: this.#abort.signal,
         maxDepth: this.options.maxScanDepth,

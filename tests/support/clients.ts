@@ -3,7 +3,13 @@
  * and scrapes, a BEP 15 UDP exchange, and a WebSocket that queues messages. Every wait is bounded.
  */
 import { decode } from "../../src/protocol/bencode.ts";
-import { encodeUdpRequest, parseUdpReply, type UdpReply } from "../../src/protocol/udp_packet.ts";
+import {
+  encodeUdpRequest,
+  parseUdpReply,
+  type UdpAnnounceRequest,
+  type UdpReply,
+} from "../../src/protocol/udp_packet.ts";
+import { AnnounceEvent } from "../../src/protocol/types.ts";
 import { pct } from "../helpers.ts";
 
 const WAIT_MS = 3000;
@@ -44,6 +50,31 @@ async function getDecoded(url: string): Promise<Map<string, unknown>> {
 export function failureOf(reply: Map<string, unknown>): string | undefined {
   const r = reply.get("failure reason");
   return r === undefined ? undefined : new TextDecoder().decode(r as Uint8Array);
+}
+
+/**
+ * The bytes of a BEP 15 `started` announce on the connection `connectionId` (its two halves), with
+ * `fields` given; the rest are zero (counts, ip, key) or -1 (numwant: the tracker's default).
+ */
+export function udpStartedAnnounce(
+  connectionId: readonly [number, number],
+  fields:
+    & Pick<UdpAnnounceRequest, "transactionId" | "infoHash" | "peerId" | "port">
+    & Partial<UdpAnnounceRequest>,
+): Uint8Array {
+  return encodeUdpRequest({
+    kind: "announce",
+    connectionIdHi: connectionId[0],
+    connectionIdLo: connectionId[1],
+    downloaded: 0,
+    left: 0,
+    uploaded: 0,
+    event: AnnounceEvent.Started,
+    ip: 0,
+    key: 0,
+    numwant: -1,
+    ...fields,
+  });
 }
 
 /** A UDP client socket on 127.0.0.1 talking to one server port. */
