@@ -20,6 +20,8 @@ import { listenTlsReusable, readKeyPair } from "./net/tls.ts";
 import { CertificateReloader, DEFAULT_CERT_RELOAD } from "./net/cert_reload.ts";
 import { Assets } from "./pages/assets.ts";
 import { addPageRoutes } from "./pages/routes.ts";
+import { DEFAULT_RENDER_CACHE, RenderCache } from "./pages/render_cache.ts";
+import { limitPages } from "./admission/page_limit.ts";
 import { WsTracker } from "./tracker/ws_tracker.ts";
 import { WebTorrentServer } from "./net/webtorrent.ts";
 import type { WebSocketConnection } from "./net/websocket.ts";
@@ -68,6 +70,8 @@ export interface Hefur {
   readonly certs?: CertificateReloader;
   /** The deny list and rate limits every listener checks. */
   readonly admission: Admission;
+  /** Rendered pages served again for `--page-cache` seconds, and the render budget. */
+  readonly pageCache: RenderCache;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -120,7 +124,17 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       burst: config.scrapeBurst,
       maxAddresses: config.rateLimitAddresses,
     },
+    page: {
+      perMinute: config.pageRate,
+      burst: config.pageBurst,
+      maxAddresses: config.rateLimitAddresses,
+    },
   }, () => clockMs);
+  const pageCache = new RenderCache({
+    ...DEFAULT_RENDER_CACHE,
+    ttlMs: config.pageCache * 1000,
+    budgetMsPerSecond: config.pageRenderBudget,
+  });
   await admission.deny.start();
   const spec = parseStoreSpec(config.store);
   let redis: RedisStore | undefined;
@@ -169,6 +183,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     admission,
     certs,
     redis,
+    pageCache,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -236,7 +251,9 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);
   }
-  const handle = metrics?.timed(router.handle) ?? router.handle;
+  // Page requests first meet their address's rate limit, then the cache of rendered pages.
+  const pages = limitPages(pageCache.wrap(router.handle), admission, clientAddress);
+  const handle = metrics?.timed(pages) ?? pages;
 
   const limits = {
     ...DEFAULT_HTTP_LIMITS,
@@ -254,7 +271,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       const only = new Router().on("/metrics", metrics.handler);
       metricsHttp = new HttpServer(
         Deno.listen(parseHostPort(config.metricsBind)!),
-        only.handle,
+        pageCache.wrap(only.handle),
         limits,
       );
     }
@@ -362,6 +379,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     metricsHttp,
     state,
     admission,
+    pageCache,
     certs,
     async close() {
       clearInterval(sweeper);

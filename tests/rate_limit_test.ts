@@ -78,6 +78,7 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
     announceRate: 1,
     scrapeBurst: 2,
     scrapeRate: 1,
+    pageCache: 0, // counts are read right after each change
   });
   const base = httpBase(hefur);
   for (let i = 0; i < 3; i++) {
@@ -104,7 +105,11 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /^hefur_admission_refused_total\{reason="announce_rate"\} 1$/m);
   assert.match(metrics, /^hefur_admission_refused_total\{reason="scrape_rate"\} 1$/m);
-  assert.match(metrics, /^hefur_rate_limit_buckets 2$/m, "one address, two kinds");
+  assert.match(
+    metrics,
+    /^hefur_rate_limit_buckets 3$/m,
+    "one address, three kinds: announce, scrape and page",
+  );
 });
 
 Deno.test("UDP: an announce past the rate gets an error packet no larger than the request", async () => {
