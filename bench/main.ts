@@ -14,9 +14,12 @@
  * 5. (full runs only) the benchmarks of single pieces: connection ids, UDP codec, whitelist.
  * 6. announces per second on the Redis store against the memory store, for one and for two Hefur
  * processes on one Redis (bench/redis_bench.ts; needs redis-server).
+ * 7. announce latency (p50/p99, UDP and HTTP) with 100,000 torrents while two addresses hammer
+ * `/stat`, `/api/stats.json` and `/metrics`: no attack, the page protections on, and off
+ * (bench/page_load_bench.ts).
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
- * `--only=udp,http,store,memory,micro,redis`; `--rounds=N`, `--duration=S` (seconds per measurement);
+ * `--only=udp,http,store,memory,micro,redis,pages`; `--rounds=N`, `--duration=S` (seconds per measurement);
  * `--cores=T,G` (tracker, generator); `--hefur-v8-flags=a,b` (default: those of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
@@ -47,7 +50,8 @@ function flag(name: string): string | undefined {
 
 const ONLY = new Set(
   (flag("only") ??
-    (QUICK ? "udp,http,store,memory,redis" : "udp,http,store,memory,micro,redis")).split(","),
+    (QUICK ? "udp,http,store,memory,redis,pages" : "udp,http,store,memory,micro,redis,pages"))
+    .split(","),
 );
 const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
@@ -409,6 +413,13 @@ async function main(): Promise<void> {
     const args = ["run", "--allow-all", path, ...(QUICK ? ["--quick"] : [])];
     const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
     if (!success) throw new Error("redis_bench.ts failed");
+  }
+  if (ONLY.has("pages")) {
+    console.log("\n(7) Announce latency while the pages are hammered (bench/page_load_bench.ts)");
+    const path = new URL("./page_load_bench.ts", import.meta.url).pathname;
+    const args = ["run", "--allow-all", path, ...(QUICK ? ["--quick"] : [])];
+    const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+    if (!success) throw new Error("page_load_bench.ts failed");
   }
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -149,6 +149,29 @@ Deno.test("render budget: a flood of distinct pages does a bounded number of ren
   assert.equal(seen.renders, 7);
 });
 
+Deno.test("render budget: one render at a time, so renders that finish later cannot overdraw it", async () => {
+  const clock = { now: 0 };
+  let finish: (res: HttpResponse) => void = () => {};
+  let renders = 0;
+  const slow: HttpHandler = () => {
+    renders++;
+    return new Promise<HttpResponse>((resolve) => finish = resolve);
+  };
+  const c = cache({ budgetMsPerSecond: 100 }, clock);
+  const pages = c.wrap(slow);
+  const first = pages(request("/stat?page=1"));
+  assert.ok(first instanceof Promise);
+  const second = pages(request("/stat?page=2")) as HttpResponse;
+  assert.equal(second.status, 503, "another render is under way");
+  assert.equal(renders, 1);
+  clock.now += 10;
+  finish({ status: 200, body: "page 1", keepAlive: true });
+  assert.equal((await first).status, 200);
+  assert.equal((pages(request("/stat?page=2")) as Promise<HttpResponse>) instanceof Promise, true);
+  assert.equal(renders, 2);
+  finish({ status: 200, body: "page 2", keepAlive: true });
+});
+
 function pageAdmission(clock: { now: number }, perMinute = 60, burst = 3): Admission {
   const off = { perMinute: 0, burst: 0, maxAddresses: 0 };
   return new Admission({

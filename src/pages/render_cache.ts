@@ -8,10 +8,11 @@
  * - a rendered page (gzipped or not, as the client asked) is served again as it is for
  *   `ttlMs`: a flood of identical requests costs one render per interval, the rest a `Map`
  *   look-up. The bodies held are bounded in bytes; the least recently used go first.
- * - renders share a budget of CPU milliseconds per second. Once it is spent, a page rendered
- *   before is served as it is (stale); one never rendered gets a 503 with `Retry-After`. However
- *   many distinct URLs or Host headers are asked for, page rendering takes at most that share of
- *   the event loop.
+ * - renders share a budget of CPU milliseconds per second, and run one at a time. Once it is
+ *   spent (or while another render is under way), a page rendered before is served as it is
+ *   (stale); one never rendered gets a 503 with `Retry-After`. However many distinct URLs or Host
+ *   headers are asked for, page rendering takes at most that share of the event loop, and an
+ *   announce waits for one render at most.
  *
  * The key of a page is everything its body depends on: the request target, the Host (absolute
  * links and announce URLs are built from it), the scheme, and whether the client takes gzip.
@@ -82,6 +83,8 @@ export class RenderCache {
   /** Milliseconds of rendering left, refilled at `budgetMsPerSecond`, at most one second's. */
   #budget: number;
   #budgetAt: number;
+  /** A render has started and not finished. */
+  #rendering = false;
 
   /**
    * `clock` (ms) dates the pages and measures how long each render took, so it must be precise:
@@ -125,24 +128,41 @@ export class RenderCache {
         return { status: 503, headers: BUSY_HEADERS, body: "busy: try again in a second\n" };
       }
       this.counters.renders++;
-      const res = handler(withoutConditionals(req));
+      this.#rendering = true;
+      let res;
+      try {
+        res = handler(withoutConditionals(req));
+      } catch (e) {
+        this.#rendering = false;
+        throw e;
+      }
       if (res instanceof Promise) {
-        return res.then((r) => this.#rendered(key, r, req, now));
+        return res.then((r) => this.#rendered(key, r, req, now), (e) => {
+          this.#rendering = false;
+          throw e;
+        });
       }
       return this.#rendered(key, res, req, now);
     };
   }
 
-  /** True while the render budget has milliseconds left (always with no budget). */
+  /**
+   * True while the render budget has milliseconds left and no other render is under way (always
+   * with no budget). One at a time: renders that finish later (gzip, a shared store) are charged
+   * only when they finish, so several started together could overdraw the budget; and each
+   * announce then waits for one render at most.
+   */
   #mayRender(now: number): boolean {
     const rate = this.options.budgetMsPerSecond;
     if (rate === 0) return true;
+    if (this.#rendering) return false;
     this.#budget = Math.min(rate, this.#budget + (now - this.#budgetAt) * rate / 1000);
     this.#budgetAt = now;
     return this.#budget > 0;
   }
 
   #rendered(key: string, res: HttpResponse, req: HttpRequest, started: number) {
+    this.#rendering = false;
     // A page answered later (a shared store) is charged its wait too: an overestimate.
     if (this.options.budgetMsPerSecond !== 0) this.#budget -= this.#clock() - started;
     if (res.status !== 200 || res.takeover !== undefined || this.options.ttlMs === 0) {
