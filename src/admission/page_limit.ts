@@ -5,11 +5,19 @@
  * its burst an address gets 429 with `Retry-After` until the bucket refills; its announces and
  * scrapes, limited on their own buckets, still go through.
  *
+ * The 429 is sent after a short delay ({@link REFUSAL_DELAY_MS}). A client that loops as fast as it
+ * is answered would otherwise cost the server a connection and a refusal per round trip, thousands
+ * a second, for nothing; delayed, each of its connections costs two refusals a second. The delay
+ * holds nothing but a timer, and the connection counts against `--max-http-connections` as any.
+ *
  * @module
  */
 import type { HttpHandler, HttpResponse } from "../net/http_server.ts";
 import { type ClientAddressOptions, clientIp } from "../net/http.ts";
 import type { Admission } from "./admission.ts";
+
+/** How long a refused page request waits for its 429. */
+export const REFUSAL_DELAY_MS = 500;
 
 /** Paths with their own limits (announce and scrape buckets), never counted as pages. */
 const TRACKER_PATHS = new Set(["/announce", "/scrape"]);
@@ -30,14 +38,15 @@ export function tooManyPages(retryIn: number): HttpResponse {
 }
 
 /**
- * Wraps `handler` so that page requests past their address's rate get {@link tooManyPages}.
- * A request for `/` with an `Upgrade` header is a WebSocket tracker connection, which has limits
- * of its own; any other `Upgrade` header changes nothing.
+ * Wraps `handler` so that page requests past their address's rate get {@link tooManyPages}, after
+ * `delayMs`. A request for `/` with an `Upgrade` header is a WebSocket tracker connection, which
+ * has limits of its own; any other `Upgrade` header changes nothing.
  */
 export function limitPages(
   handler: HttpHandler,
   admission: Admission,
   address: ClientAddressOptions,
+  delayMs = REFUSAL_DELAY_MS,
 ): HttpHandler {
   const pages = admission.pages;
   if (pages.off) return handler;
@@ -46,6 +55,9 @@ export function limitPages(
       return handler(req);
     }
     const wait = pages.take(clientIp(req, address));
-    return wait === 0 ? handler(req) : tooManyPages(wait);
+    if (wait === 0) return handler(req);
+    const res = tooManyPages(wait);
+    if (delayMs === 0) return res;
+    return new Promise((resolve) => setTimeout(() => resolve(res), delayMs));
   };
 }

@@ -8,11 +8,11 @@
  * - a rendered page (gzipped or not, as the client asked) is served again as it is for
  *   `ttlMs`: a flood of identical requests costs one render per interval, the rest a `Map`
  *   look-up. The bodies held are bounded in bytes; the least recently used go first.
- * - renders share a budget of CPU milliseconds per second, and run one at a time. Once it is
- *   spent (or while another render is under way), a page rendered before is served as it is
- *   (stale); one never rendered gets a 503 with `Retry-After`. However many distinct URLs or Host
- *   headers are asked for, page rendering takes at most that share of the event loop, and an
- *   announce waits for one render at most.
+ * - renders share a budget of milliseconds per second. Once it is spent, a page rendered before is
+ *   served as it is (stale); one never rendered gets a 503 with `Retry-After`. However many
+ *   distinct URLs or Host headers are asked for, page rendering takes at most that share of the
+ *   event loop. Requests for a page whose render is under way wait for it rather than render it
+ *   again.
  *
  * The key of a page is everything its body depends on: the request target, the Host (absolute
  * links and announce URLs are built from it), the scheme, and whether the client takes gzip.
@@ -83,8 +83,8 @@ export class RenderCache {
   /** Milliseconds of rendering left, refilled at `budgetMsPerSecond`, at most one second's. */
   #budget: number;
   #budgetAt: number;
-  /** A render has started and not finished. */
-  #rendering = false;
+  /** Renders under way that finish later, by key: requests for the same page wait for them. */
+  readonly #pending = new Map<string, Promise<HttpResponse>>();
 
   /**
    * `clock` (ms) dates the pages and measures how long each render took, so it must be precise:
@@ -122,56 +122,63 @@ export class RenderCache {
       if (entry !== undefined && now - entry.at < this.options.ttlMs) {
         return this.#hit(key, entry, req);
       }
+      // The same page is being rendered (its gzip, or a shared store, is awaited): wait for it.
+      const pending = this.#pending.get(key);
+      if (pending !== undefined) {
+        this.counters.hits++;
+        return pending.then((r) => notModified(req, r) ?? r);
+      }
       if (!this.#mayRender(now)) {
         if (entry !== undefined) return this.#hit(key, entry, req);
         this.counters.busy++;
         return { status: 503, headers: BUSY_HEADERS, body: "busy: try again in a second\n" };
       }
       this.counters.renders++;
-      this.#rendering = true;
       let res;
       try {
         res = handler(withoutConditionals(req));
-      } catch (e) {
-        this.#rendering = false;
-        throw e;
+      } finally {
+        // What ran before the handler returned held the event loop: charged at once, so the
+        // next request already sees it.
+        this.#charge(now);
       }
-      if (res instanceof Promise) {
-        return res.then((r) => this.#rendered(key, r, req, now), (e) => {
-          this.#rendering = false;
-          throw e;
-        });
+      if (!(res instanceof Promise)) {
+        const kept = this.#keep(key, res, now);
+        return notModified(req, kept) ?? kept;
       }
-      return this.#rendered(key, res, req, now);
+      const charged = this.#clock();
+      const done = res.then((r) => {
+        // The rest (gzip on another thread, a shared store's answer) is charged as it took,
+        // waits included: an overestimate that errs on the side of the announces.
+        this.#charge(charged);
+        return this.#keep(key, r, now);
+      }).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, done);
+      return done.then((r) => notModified(req, r) ?? r);
     };
   }
 
-  /**
-   * True while the render budget has milliseconds left and no other render is under way (always
-   * with no budget). One at a time: renders that finish later (gzip, a shared store) are charged
-   * only when they finish, so several started together could overdraw the budget; and each
-   * announce then waits for one render at most.
-   */
+  /** True while the render budget has milliseconds left (always with no budget). */
   #mayRender(now: number): boolean {
     const rate = this.options.budgetMsPerSecond;
     if (rate === 0) return true;
-    if (this.#rendering) return false;
     this.#budget = Math.min(rate, this.#budget + (now - this.#budgetAt) * rate / 1000);
     this.#budgetAt = now;
     return this.#budget > 0;
   }
 
-  #rendered(key: string, res: HttpResponse, req: HttpRequest, started: number) {
-    this.#rendering = false;
-    // A page answered later (a shared store) is charged its wait too: an overestimate.
-    if (this.options.budgetMsPerSecond !== 0) this.#budget -= this.#clock() - started;
-    if (res.status !== 200 || res.takeover !== undefined || this.options.ttlMs === 0) {
-      return notModified(req, res) ?? res;
-    }
+  /** Takes the time since `since` from the budget. */
+  #charge(since: number): void {
+    if (this.options.budgetMsPerSecond !== 0) this.#budget -= this.#clock() - since;
+  }
+
+  /** Keeps a rendered page (a 200 only) and returns it with its body as bytes. */
+  #keep(key: string, res: HttpResponse, renderedAt: number): HttpResponse {
+    if (res.status !== 200 || res.takeover !== undefined || this.options.ttlMs === 0) return res;
     const body = typeof res.body === "string" ? new TextEncoder().encode(res.body) : res.body;
     const response = { ...res, body };
-    this.#store(key, { response, bytes: body?.length ?? 0, at: started });
-    return notModified(req, response) ?? response;
+    this.#store(key, { response, bytes: body?.length ?? 0, at: renderedAt });
+    return response;
   }
 
   #hit(key: string, entry: Entry, req: HttpRequest): HttpResponse {
