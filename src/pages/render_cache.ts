@@ -39,6 +39,13 @@ export const DEFAULT_RENDER_CACHE: RenderCacheOptions = {
   budgetMsPerSecond: 250,
 };
 
+/**
+ * The most the budget holds: renders are spread over the second instead of running back to back
+ * (pipelined requests are served one after the other, so a full second's budget could hold the
+ * event loop for that long in one go).
+ */
+export const MAX_BUDGET_MS = 50;
+
 /** What the cache did since start (for metrics). */
 export interface RenderCacheCounters {
   /** Pages rendered (cache misses that ran the page). */
@@ -80,7 +87,7 @@ export class RenderCache {
   readonly #entries = new Map<string, Entry>();
   readonly #clock: () => number;
   #bytes = 0;
-  /** Milliseconds of rendering left, refilled at `budgetMsPerSecond`, at most one second's. */
+  /** Milliseconds of rendering left, refilled at `budgetMsPerSecond`, at most {@link MAX_BUDGET_MS}. */
   #budget: number;
   #budgetAt: number;
   /** Renders under way that finish later, by key: requests for the same page wait for them. */
@@ -93,7 +100,7 @@ export class RenderCache {
   constructor(options: RenderCacheOptions, clock: () => number = () => performance.now()) {
     this.options = options;
     this.#clock = clock;
-    this.#budget = options.budgetMsPerSecond;
+    this.#budget = Math.min(options.budgetMsPerSecond, MAX_BUDGET_MS);
     this.#budgetAt = clock();
   }
 
@@ -162,7 +169,11 @@ export class RenderCache {
   #mayRender(now: number): boolean {
     const rate = this.options.budgetMsPerSecond;
     if (rate === 0) return true;
-    this.#budget = Math.min(rate, this.#budget + (now - this.#budgetAt) * rate / 1000);
+    this.#budget = Math.min(
+      rate,
+      MAX_BUDGET_MS,
+      this.#budget + (now - this.#budgetAt) * rate / 1000,
+    );
     this.#budgetAt = now;
     return this.#budget > 0;
   }
