@@ -5,8 +5,8 @@
  * With 100,000 torrents one `/stat` costs about 20 ms of CPU, and the event loop answers nothing
  * else meanwhile, announces included. So:
  *
- * - a rendered page (gzipped or not, as the client asked) is served again as it is for
- *   `ttlMs`: a flood of identical requests costs one render per interval, the rest a `Map`
+ * - a rendered page is served again as it is for `ttlMs`, and its gzip made once for the clients
+ *   that take it: a flood of identical requests costs one render per interval, the rest a `Map`
  *   look-up. The bodies held are bounded in bytes; the least recently used go first.
  * - renders share a budget of milliseconds per second. Once it is spent, a page rendered before is
  *   served as it is (stale); one never rendered gets a 503 with `Retry-After`. However many
@@ -15,12 +15,12 @@
  *   again.
  *
  * The key of a page is everything its body depends on: the request target, the Host (absolute
- * links and announce URLs are built from it), the scheme, and whether the client takes gzip.
+ * links and announce URLs are built from it) and the scheme.
  *
  * @module
  */
 import type { HttpHandler, HttpRequest, HttpResponse } from "../net/http_server.ts";
-import { acceptsGzip } from "../net/content_encoding.ts";
+import { acceptsGzip, compressResponse } from "../net/content_encoding.ts";
 
 /** Settings of a {@link RenderCache}. */
 export interface RenderCacheOptions {
@@ -57,7 +57,12 @@ export interface RenderCacheCounters {
 }
 
 interface Entry {
+  key: string;
+  /** The page as rendered, not compressed. */
   response: HttpResponse;
+  /** Its gzipped form, made the first time a client asks for it. */
+  gzip?: HttpResponse | Promise<HttpResponse>;
+  /** Bytes of the bodies held. */
   bytes: number;
   /** When it was rendered (ms of the cache's clock). */
   at: number;
@@ -91,7 +96,7 @@ export class RenderCache {
   #budget: number;
   #budgetAt: number;
   /** Renders under way that finish later, by key: requests for the same page wait for them. */
-  readonly #pending = new Map<string, Promise<HttpResponse>>();
+  readonly #pending = new Map<string, Promise<Entry>>();
 
   /**
    * `clock` (ms) dates the pages and measures how long each render took, so it must be precise:
@@ -117,6 +122,7 @@ export class RenderCache {
   /**
    * Wraps `handler`: GET and HEAD requests for the cached paths ({@link isCachedPage}) are
    * answered from the cache when they can be; every other request goes to `handler` as it is.
+   * `handler` is asked for the plain page; the cache gzips it for the clients that take gzip.
    */
   wrap(handler: HttpHandler): HttpHandler {
     return (req) => {
@@ -129,11 +135,11 @@ export class RenderCache {
       if (entry !== undefined && now - entry.at < this.options.ttlMs) {
         return this.#hit(key, entry, req);
       }
-      // The same page is being rendered (its gzip, or a shared store, is awaited): wait for it.
+      // The same page is being rendered (a shared store is awaited): wait for it.
       const pending = this.#pending.get(key);
       if (pending !== undefined) {
         this.counters.hits++;
-        return pending.then((r) => notModified(req, r) ?? r);
+        return pending.then((e) => this.#answer(e, req));
       }
       if (!this.#mayRender(now)) {
         if (entry !== undefined) return this.#hit(key, entry, req);
@@ -143,25 +149,22 @@ export class RenderCache {
       this.counters.renders++;
       let res;
       try {
-        res = handler(withoutConditionals(req));
+        res = handler(plainRequest(req));
       } finally {
         // What ran before the handler returned held the event loop: charged at once, so the
         // next request already sees it.
         this.#charge(now);
       }
-      if (!(res instanceof Promise)) {
-        const kept = this.#keep(key, res, now);
-        return notModified(req, kept) ?? kept;
-      }
+      if (!(res instanceof Promise)) return this.#answer(this.#keep(key, res, now), req);
       const charged = this.#clock();
       const done = res.then((r) => {
-        // The rest (gzip on another thread, a shared store's answer) is charged as it took,
-        // waits included: an overestimate that errs on the side of the announces.
+        // The rest (a shared store's answer) is charged as it took, waits included: an
+        // overestimate that errs on the side of the announces.
         this.#charge(charged);
         return this.#keep(key, r, now);
       }).finally(() => this.#pending.delete(key));
       this.#pending.set(key, done);
-      return done.then((r) => notModified(req, r) ?? r);
+      return done.then((e) => this.#answer(e, req));
     };
   }
 
@@ -183,21 +186,44 @@ export class RenderCache {
     if (this.options.budgetMsPerSecond !== 0) this.#budget -= this.#clock() - since;
   }
 
-  /** Keeps a rendered page (a 200 only) and returns it with its body as bytes. */
-  #keep(key: string, res: HttpResponse, renderedAt: number): HttpResponse {
-    if (res.status !== 200 || res.takeover !== undefined || this.options.ttlMs === 0) return res;
+  /** Keeps a rendered page (a 200 only); returns its entry, kept or not. */
+  #keep(key: string, res: HttpResponse, renderedAt: number): Entry {
     const body = typeof res.body === "string" ? new TextEncoder().encode(res.body) : res.body;
-    const response = { ...res, body };
-    this.#store(key, { response, bytes: body?.length ?? 0, at: renderedAt });
-    return response;
+    const entry = { key, response: { ...res, body }, bytes: body?.length ?? 0, at: renderedAt };
+    if (res.status === 200 && res.takeover === undefined && this.options.ttlMs !== 0) {
+      this.#store(key, entry);
+    }
+    return entry;
   }
 
-  #hit(key: string, entry: Entry, req: HttpRequest): HttpResponse {
+  #hit(key: string, entry: Entry, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
     this.counters.hits++;
     // Most recently used last.
     this.#entries.delete(key);
     this.#entries.set(key, entry);
-    return notModified(req, entry.response) ?? entry.response;
+    return this.#answer(entry, req);
+  }
+
+  /** The page in the form `req` takes (gzipped once per entry), or a 304 when it names its tag. */
+  #answer(entry: Entry, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
+    const plain = entry.response;
+    if (!acceptsGzip(req.headers.get("accept-encoding"))) return notModified(req, plain) ?? plain;
+    if (entry.gzip === undefined) {
+      const zipping = compressResponse(req, plain).then((zipped) => {
+        entry.gzip = zipped;
+        const extra = zipped.body === plain.body ? 0 : (zipped.body as Uint8Array).length;
+        if (this.#entries.get(entry.key) === entry) {
+          entry.bytes += extra;
+          this.#bytes += extra;
+          this.#trim();
+        }
+        return zipped;
+      });
+      entry.gzip = zipping;
+    }
+    const gzip = entry.gzip;
+    if (gzip instanceof Promise) return gzip.then((z) => notModified(req, z) ?? z);
+    return notModified(req, gzip) ?? gzip;
   }
 
   #store(key: string, entry: Entry): void {
@@ -209,6 +235,11 @@ export class RenderCache {
     if (entry.bytes > this.options.maxBytes) return;
     this.#entries.set(key, entry);
     this.#bytes += entry.bytes;
+    this.#trim();
+  }
+
+  /** Drops the least recently used pages until the bodies fit in `maxBytes`. */
+  #trim(): void {
     for (const [k, e] of this.#entries) {
       if (this.#bytes <= this.options.maxBytes) break;
       this.#entries.delete(k);
@@ -218,18 +249,19 @@ export class RenderCache {
 }
 
 function cacheKey(req: HttpRequest): string {
-  const gzip = acceptsGzip(req.headers.get("accept-encoding")) ? "z" : "-";
-  return `${gzip}${req.secure ? "s" : "-"}${req.headers.get("host") ?? ""} ${req.target}`;
+  return `${req.secure ? "s" : "-"}${req.headers.get("host") ?? ""} ${req.target}`;
 }
 
 /**
- * The request as the page sees it when its rendering is cached: without `If-None-Match`, so the
- * full page is rendered and kept; the cache answers the condition itself ({@link notModified}).
+ * The request as the page sees it when its rendering is cached: without `If-None-Match` and
+ * `Accept-Encoding`, so the full plain page is rendered and kept; the cache answers the condition
+ * ({@link notModified}) and gzips for the clients that take it.
  */
-function withoutConditionals(req: HttpRequest): HttpRequest {
-  if (!req.headers.has("if-none-match")) return req;
+function plainRequest(req: HttpRequest): HttpRequest {
+  if (!req.headers.has("if-none-match") && !req.headers.has("accept-encoding")) return req;
   const headers = new Map(req.headers);
   headers.delete("if-none-match");
+  headers.delete("accept-encoding");
   return { ...req, headers };
 }
 
