@@ -302,7 +302,7 @@ Deno.test("live: an address over its page limit still announces; others still br
   }
   const metrics = await (await fetch(`${base}/metrics`, as("203.0.113.9"))).text();
   assert.match(metrics, /^hefur_admission_refused_total\{reason="page_rate"\} 16$/m);
-  // Eight /stat in all (five, then three) within the cache's two seconds: rendered once.
+  // Eight /stat in all (five, then three) within the cache's five seconds: rendered once.
   assert.match(metrics, /^hefur_page_renders_total 2$/m, "/stat once, /metrics once");
   assert.match(metrics, /^hefur_page_cache_hits_total 7$/m);
 });

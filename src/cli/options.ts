@@ -411,7 +411,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "page-cache",
     type: "int",
-    default: 2,
+    default: 5,
     unit: "seconds",
     ...U32,
     group: "Pages",
@@ -421,7 +421,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     name: "page-render-budget",
     type: "int",
-    default: 250,
+    default: 100,
     unit: "ms per second",
     min: 0,
     max: 1000,
