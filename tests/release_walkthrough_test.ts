@@ -17,6 +17,9 @@ Deno.test("running a release: publish, feed, badge, official seed, retire, audit
     audit,
     "--feed-title",
     "Distro releases",
+    // Each step reads the pages right after changing what they show.
+    "--page-cache",
+    "0",
   ]);
   const base = `http://${server.ready.http}`;
   const { torrents, ctl } = server;
