@@ -251,9 +251,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);
   }
-  // Page requests first meet their address's rate limit, then the cache of rendered pages.
-  const pages = limitPages(pageCache.wrap(router.handle), admission, clientAddress);
-  const handle = metrics?.timed(pages) ?? pages;
+  // Page requests first meet their address's rate limit, then the cache of rendered pages. Timed
+  // inside the limit: the delay of a refusal is not handling time.
+  const served = pageCache.wrap(router.handle);
+  const handle = limitPages(metrics?.timed(served) ?? served, admission, clientAddress);
 
   const limits = {
     ...DEFAULT_HTTP_LIMITS,

@@ -427,7 +427,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     max: 1000,
     group: "Pages",
     help:
-      "new: CPU time all page renders may take together; past it cached pages are served stale, others get 503; 0: no budget",
+      "new: time all page renders may take together; past it cached pages are served stale, others get 503; 0: no budget",
   },
   {
     name: "tpl-debug",
