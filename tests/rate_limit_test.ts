@@ -78,7 +78,9 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
     announceRate: 1,
     scrapeBurst: 2,
     scrapeRate: 1,
-    pageCache: 0, // counts are read right after each change
+    // Counts are read right after each change.
+    pageCache: 0,
+    pageRenderBudget: 0,
   });
   const base = httpBase(hefur);
   for (let i = 0; i < 3; i++) {
