@@ -17,9 +17,12 @@
  * load (bench/redis_bench.ts; needs redis-server).
  * 7. the HTTP server: Hefur's own against a minimal `Deno.serve`, same routes and core, under the
  * same load, slowloris and connection flood (bench/http_server_bench.ts).
+ * 8. announce latency (p50/p99, UDP and HTTP) with 100,000 torrents while two addresses hammer
+ * `/stat`, `/api/stats.json` and `/metrics`: no attack, the page protections on, and off
+ * (bench/page_load_bench.ts).
  *
  * Options: `--quick` (or BENCH_QUICK=1) for a short run without 5;
- * `--only=udp,http,store,memory,micro,redis,httpserver`; `--rounds=N`, `--duration=S` (seconds per measurement);
+ * `--only=udp,http,store,memory,micro,redis,httpserver,pages`; `--rounds=N`, `--duration=S` (seconds per measurement);
  * `--cores=T,G` (tracker, generator); `--hefur-v8-flags=a,b` (default: those of `deno task start`).
  *
  * Needs: a C compiler (gcc), opentracker, taskset (util-linux) — it says which package is missing.
@@ -52,8 +55,8 @@ function flag(name: string): string | undefined {
 const ONLY = new Set(
   (flag("only") ??
     (QUICK
-      ? "udp,http,store,memory,redis,httpserver"
-      : "udp,http,store,memory,micro,redis,httpserver")).split(","),
+      ? "udp,http,store,memory,redis,httpserver,pages"
+      : "udp,http,store,memory,micro,redis,httpserver,pages")).split(","),
 );
 const ROUNDS = Number(flag("rounds") ?? (QUICK ? 1 : 2));
 const DURATION = Number(flag("duration") ?? (QUICK ? 2 : 4));
@@ -430,6 +433,13 @@ async function main(): Promise<void> {
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  }
+  if (ONLY.has("pages")) {
+    console.log("\n(8) Announce latency while the pages are hammered (bench/page_load_bench.ts)");
+    const path = new URL("./page_load_bench.ts", import.meta.url).pathname;
+    const args = ["run", "--allow-all", path, ...(QUICK ? ["--quick"] : [])];
+    const { success } = await new Deno.Command(Deno.execPath(), { args }).spawn().status;
+    if (!success) throw new Error("page_load_bench.ts failed");
   }
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -158,6 +158,11 @@ const child = new Deno.Command(Deno.execPath(), {
     "0",
     "--scrape-rate",
     "0",
+    // Pages too, and the final counts are read live, not from the page cache.
+    "--page-rate",
+    "0",
+    "--page-cache",
+    "0",
   ],
   stdin: "null",
   stdout: "null",

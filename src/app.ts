@@ -21,6 +21,8 @@ import { listenTlsReusable, readKeyPair } from "./net/tls.ts";
 import { CertificateReloader, DEFAULT_CERT_RELOAD } from "./net/cert_reload.ts";
 import { Assets } from "./pages/assets.ts";
 import { addPageRoutes } from "./pages/routes.ts";
+import { DEFAULT_RENDER_CACHE, RenderCache } from "./pages/render_cache.ts";
+import { limitPages } from "./admission/page_limit.ts";
 import { WsTracker } from "./tracker/ws_tracker.ts";
 import { WebTorrentServer } from "./net/webtorrent.ts";
 import type { WebSocketConnection } from "./net/websocket.ts";
@@ -71,6 +73,8 @@ export interface Hefur {
   readonly certs?: CertificateReloader;
   /** The deny list and rate limits every listener checks. */
   readonly admission: Admission;
+  /** Rendered pages served again for `--page-cache` seconds, and the render budget. */
+  readonly pageCache: RenderCache;
   /** Stops every listener and timer; resolves when all are closed. */
   close(): Promise<void>;
 }
@@ -124,7 +128,17 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       burst: config.scrapeBurst,
       maxAddresses: config.rateLimitAddresses,
     },
+    page: {
+      perMinute: config.pageRate,
+      burst: config.pageBurst,
+      maxAddresses: config.rateLimitAddresses,
+    },
   }, () => clockMs);
+  const pageCache = new RenderCache({
+    ...DEFAULT_RENDER_CACHE,
+    ttlMs: config.pageCache * 1000,
+    budgetMsPerSecond: config.pageRenderBudget,
+  });
   await admission.deny.start();
   const spec = parseStoreSpec(config.store);
   const store: TrackerStore = tracker;
@@ -162,6 +176,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     admission,
     certs,
     replication,
+    pageCache,
   }));
 
   let whitelist: Whitelist | undefined;
@@ -248,7 +263,10 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   if (metrics !== undefined && config.metricsBind === undefined) {
     router.on("/metrics", metrics.handler);
   }
-  const handle = metrics?.timed(router.handle) ?? router.handle;
+  // Page requests first meet their address's rate limit, then the cache of rendered pages. Timed
+  // inside the limit: the delay of a refusal is not handling time.
+  const served = pageCache.wrap(router.handle);
+  const handle = limitPages(metrics?.timed(served) ?? served, admission, clientAddress);
 
   // Connections must not take every file descriptor: the limits are fitted to the process's.
   const separateMetrics = metrics !== undefined && config.metricsBind !== undefined &&
@@ -280,7 +298,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       const at = parseHostPort(config.metricsBind)!;
       metricsHttp = new HttpServer(
         bindOrExplain("/metrics", "--metrics-bind", at.hostname, at.port, () => Deno.listen(at)),
-        only.handle,
+        pageCache.wrap(only.handle),
         limits,
       );
     }
@@ -404,6 +422,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     metricsHttp,
     state,
     admission,
+    pageCache,
     certs,
     async close() {
       clearInterval(sweeper);

@@ -125,7 +125,12 @@ function udpAnnounce(hefur: Hefur, port: number): void {
 }
 
 Deno.test("counters follow announces and scrapes over HTTP and UDP; gauges follow the swarms", async () => {
-  await using hefur = await startTestHefur({ udpPort: freePort("udp") });
+  // /metrics is read right after each change: not served from the page cache.
+  await using hefur = await startTestHefur({
+    udpPort: freePort("udp"),
+    pageCache: 0,
+    pageRenderBudget: 0,
+  });
   const base = httpBase(hefur);
   const before = await scrapeMetrics(`${base}/metrics`);
   assert.equal(value(before, 'hefur_announces_total{protocol="http",result="ok"}'), 0);

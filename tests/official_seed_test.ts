@@ -94,6 +94,9 @@ Deno.test("live: /stat, /peers, the JSON API and metrics show whether the offici
   await using hefur = await startTestHefur({
     torrentDir: tmp.path,
     officialSeed: ["127.0.0.1/32"],
+    // Pages are read right after each change.
+    pageCache: 0,
+    pageRenderBudget: 0,
   });
   const base = httpBase(hefur);
   // Our seed box (this test, from 127.0.0.1) seeds ours; a mirror elsewhere seeds the other.

@@ -84,6 +84,9 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
     announceRate: 1,
     scrapeBurst: 2,
     scrapeRate: 1,
+    // Counts are read right after each change.
+    pageCache: 0,
+    pageRenderBudget: 0,
   });
   const base = httpBase(hefur);
   for (let i = 0; i < 3; i++) {
@@ -111,7 +114,11 @@ Deno.test("HTTP: announces and scrapes past their rate are refused with the wait
   const metrics = await (await fetch(`${base}/metrics`)).text();
   assert.match(metrics, /^hefur_admission_refused_total\{reason="announce_rate"\} 1$/m);
   assert.match(metrics, /^hefur_admission_refused_total\{reason="scrape_rate"\} 1$/m);
-  assert.match(metrics, /^hefur_rate_limit_buckets 2$/m, "one address, two kinds");
+  assert.match(
+    metrics,
+    /^hefur_rate_limit_buckets 3$/m,
+    "one address, three kinds: announce, scrape and page",
+  );
 });
 
 Deno.test("UDP: an announce past the rate gets an error packet no larger than the request", async () => {

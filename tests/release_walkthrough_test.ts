@@ -17,6 +17,11 @@ Deno.test("running a release: publish, feed, badge, official seed, retire, audit
     audit,
     "--feed-title",
     "Distro releases",
+    // Each step reads the pages right after changing what they show.
+    "--page-cache",
+    "0",
+    "--page-render-budget",
+    "0",
   ]);
   const base = `http://${server.ready.http}`;
   const { torrents, ctl } = server;

@@ -31,6 +31,8 @@ export function rateLimitedReason(kind: RequestKind, retryIn: number): string {
 export interface AdmissionOptions {
   announce: RateLimit;
   scrape: RateLimit;
+  /** Pages, the JSON API, the feed, badges and `/metrics` (see `page_limit.ts`); off if omitted. */
+  page?: RateLimit;
   deny: DenyList;
 }
 
@@ -42,23 +44,34 @@ export interface AdmissionCounters {
   announcesLimited: number;
   /** Scrapes refused by the scrape rate limit. */
   scrapesLimited: number;
+  /** Page requests refused by the page rate limit. */
+  pagesLimited: number;
   /** Buckets dropped while still in use, because more addresses came than the table holds. */
   bucketsEvicted: number;
   /** Buckets held now: one per address and kind of request. */
   buckets: number;
 }
 
-/** The deny list and the two rate limiters, asked before every announce and scrape. */
+/**
+ * The deny list and the rate limiters, asked before every announce and scrape; the page limiter
+ * before every other HTTP request.
+ */
 export class Admission {
   readonly deny: DenyList;
   readonly announces: RateLimiter;
   readonly scrapes: RateLimiter;
+  /** Requests for pages, API, feed, badges, assets and `/metrics`, per address. */
+  readonly pages: RateLimiter;
   #denied = 0;
 
   constructor(options: AdmissionOptions, clock?: () => number) {
     this.deny = options.deny;
     this.announces = new RateLimiter(options.announce, clock);
     this.scrapes = new RateLimiter(options.scrape, clock);
+    this.pages = new RateLimiter(
+      options.page ?? { perMinute: 0, burst: 0, maxAddresses: 0 },
+      clock,
+    );
   }
 
   /** An admission that refuses nothing (library use and tests of other parts). */
@@ -93,6 +106,7 @@ export class Admission {
   sweep(): void {
     this.announces.sweep();
     this.scrapes.sweep();
+    this.pages.sweep();
   }
 
   /** Counts since start. */
@@ -101,8 +115,9 @@ export class Admission {
       denied: this.#denied,
       announcesLimited: this.announces.limited,
       scrapesLimited: this.scrapes.limited,
-      bucketsEvicted: this.announces.evicted + this.scrapes.evicted,
-      buckets: this.announces.size + this.scrapes.size,
+      pagesLimited: this.pages.limited,
+      bucketsEvicted: this.announces.evicted + this.scrapes.evicted + this.pages.evicted,
+      buckets: this.announces.size + this.scrapes.size + this.pages.size,
     };
   }
 

@@ -67,6 +67,8 @@ export interface ServeConfig {
   feedEntries: number;
   feedTitle: string;
   disableBadges: boolean;
+  pageCache: number;
+  pageRenderBudget: number;
   tplDebug: boolean;
   disableMetrics: boolean;
   /**
@@ -96,6 +98,8 @@ export interface ServeConfig {
   announceBurst: number;
   scrapeRate: number;
   scrapeBurst: number;
+  pageRate: number;
+  pageBurst: number;
   rateLimitAddresses: number;
   uid: string;
   gid: string;

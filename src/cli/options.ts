@@ -462,6 +462,29 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "turn the swarm badges /badge/<info hash>.svg off",
   },
   {
+    name: "page-cache",
+    type: "int",
+    default: 5,
+    unit: "seconds",
+    ...U32,
+    group: "Pages",
+    isNew: true,
+    help:
+      "a rendered /stat, /peers, API document, feed, badge or /metrics is served again as it is for this long; 0: render every request",
+  },
+  {
+    name: "page-render-budget",
+    type: "int",
+    default: 100,
+    unit: "ms per second",
+    min: 0,
+    max: 1000,
+    group: "Pages",
+    isNew: true,
+    help:
+      "time all page renders may take together; past it cached pages are served stale, others get 503; 0: no budget",
+  },
+  {
     name: "tpl-debug",
     type: "switch",
     group: "Pages",
@@ -633,6 +656,27 @@ export const OPTIONS: readonly OptionSpec[] = [
     group: "Security",
     isNew: true,
     help: "scrapes an address may make at once",
+  },
+  {
+    name: "page-rate",
+    type: "int",
+    default: 120,
+    unit: "per minute",
+    ...U32,
+    group: "Security",
+    isNew: true,
+    help:
+      "page, API, feed, badge, asset and /metrics requests per address (per /64 for IPv6) once its burst is spent; 0: no limit",
+  },
+  {
+    name: "page-burst",
+    type: "int",
+    default: 60,
+    ...U32,
+    min: 1,
+    group: "Security",
+    isNew: true,
+    help: "page requests an address may make at once",
   },
   {
     name: "rate-limit-addresses",

@@ -23,6 +23,7 @@ import { VERSION } from "../version.ts";
 import { type Histogram, Registry } from "./registry.ts";
 import type { Admission } from "../admission/admission.ts";
 import type { CertificateReloader } from "../net/cert_reload.ts";
+import type { RenderCache } from "../pages/render_cache.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { acceptErrors } from "../net/accept_backoff.ts";
 
@@ -46,6 +47,8 @@ export interface MetricSources {
   certs?: CertificateReloader;
   /** Replication through Redis (`--store redis://…`): its connection, lag and traffic. */
   replication?: Replication;
+  /** The cache of rendered pages and its render budget. */
+  pageCache?: RenderCache;
 }
 
 /** Bucket bounds (seconds) of HTTP request handling times. */
@@ -154,7 +157,7 @@ export class HefurMetrics {
     );
     const refused = r.counter(
       "hefur_admission_refused_total",
-      "Announces and scrapes refused before the tracker, by reason (denied, announce_rate, scrape_rate).",
+      "Requests refused before the tracker, by reason (denied, announce_rate, scrape_rate, page_rate).",
       ["reason"],
     );
     const early = r.counter(
@@ -227,6 +230,19 @@ export class HefurMetrics {
       "Connections not accepted on a TCP or control listener, by reason (fd_exhausted: out of file descriptors).",
       ["reason"],
     );
+    const pageRenders = r.counter(
+      "hefur_page_renders_total",
+      "Pages, API documents, feeds, badges and /metrics rendered (not served from the page cache).",
+    );
+    const pageHits = r.counter(
+      "hefur_page_cache_hits_total",
+      "Page requests answered from the page cache (fresh, or stale while the render budget is spent).",
+    );
+    const pageBusy = r.counter(
+      "hefur_page_busy_total",
+      "Page requests answered 503 because the render budget was spent and nothing was cached.",
+    );
+    const pageCacheBytes = r.gauge("hefur_page_cache_bytes", "Bytes of rendered pages cached.");
     const scanTruncated = r.gauge(
       "hefur_whitelist_scan_truncated",
       "1 when the last walk stopped at --max-scan-inodes.",
@@ -292,6 +308,7 @@ export class HefurMetrics {
         refused.set(a.denied, { reason: "denied" });
         refused.set(a.announcesLimited, { reason: "announce_rate" });
         refused.set(a.scrapesLimited, { reason: "scrape_rate" });
+        refused.set(a.pagesLimited, { reason: "page_rate" });
         rateBuckets.set(a.buckets);
         rateEvicted.set(a.bucketsEvicted);
         denyRanges.set(s.admission.deny.size);
@@ -363,6 +380,13 @@ export class HefurMetrics {
         connections.set(s.webtorrent.connections, { protocol: "ws" });
         errors.set(w.refused, { kind: "ws_refused" });
         errors.set(w.badMessages, { kind: "ws_bad_message" });
+      }
+      if (s.pageCache !== undefined) {
+        const p = s.pageCache.counters;
+        pageRenders.set(p.renders);
+        pageHits.set(p.hits);
+        pageBusy.set(p.busy);
+        pageCacheBytes.set(s.pageCache.bytes);
       }
       const scan = s.whitelist?.lastScan;
       if (scan !== undefined) {

@@ -130,11 +130,26 @@ Deno.test({
   async fn() {
     await using redis = await RedisServer.start(PASSWORD);
     const url = `redis://:${PASSWORD}@127.0.0.1:${redis.port}/2`;
-    const a = await HefurProcess.start(["--store", url]);
+    // /stat is read right after each change (and during the outage): not from the page cache.
+    const a = await HefurProcess.start([
+      "--store",
+      url,
+      "--page-cache",
+      "0",
+      "--page-render-budget",
+      "0",
+    ]);
     let b: HefurProcess | undefined;
     const logs: string[] = [];
     try {
-      b = await HefurProcess.start(["--store", url]);
+      b = await HefurProcess.start([
+        "--store",
+        url,
+        "--page-cache",
+        "0",
+        "--page-render-budget",
+        "0",
+      ]);
       const hb = b;
 
       // The seeder only knows A (HTTP), the leecher only B (UDP): they meet through Redis.

@@ -31,6 +31,10 @@ export interface PageServerOptions {
 export async function startPageServer(options: PageServerOptions = {}): Promise<PageServer> {
   const off = new Set(options.disable ?? []);
   const config: Partial<ServeConfig> = {
+    // Page tests read what they just changed, one page right after another; the cache and the
+    // render budget are tested in page_load_test.ts.
+    pageCache: 0,
+    pageRenderBudget: 0,
     disableStatPage: off.has("stat"),
     disablePeersPage: off.has("peers"),
     disableFilePage: off.has("file"),
