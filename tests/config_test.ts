@@ -2,7 +2,7 @@
 // naming the file and the line, and the shipped example current and equal to the defaults.
 import assert from "node:assert/strict";
 import { parseServeArgs, UsageError } from "../src/cli/args.ts";
-import { keyLine, parseConfigText } from "../src/cli/config_file.ts";
+import { keyLine, MAX_CONFIG_BYTES, parseConfigText } from "../src/cli/config_file.ts";
 import { configExample } from "../src/cli/config_example.ts";
 import { OPTIONS } from "../src/cli/options.ts";
 
@@ -104,6 +104,20 @@ Deno.test("unknown keys, bad values and syntax errors name the file and the line
   );
   // The same value given on the command line is named as the option.
   usageError(["--early-announces", "sometimes"], /^--early-announces: "sometimes"/);
+});
+
+Deno.test("a configuration file that is not a bounded regular file is refused, not read", async () => {
+  // A device that never ends, and a file past the bound: neither is read into memory.
+  usageError(
+    ["--config", "/dev/zero"],
+    /cannot read the configuration file \/dev\/zero: not a regular file/,
+  );
+  await withFile("#".repeat(MAX_CONFIG_BYTES + 1), (path) => {
+    usageError(["--config", path], new RegExp(`${path}: larger than ${MAX_CONFIG_BYTES} bytes`));
+  });
+  await withFile("# the largest file read\n" + "#".repeat(MAX_CONFIG_BYTES - 24), (path) => {
+    assert.equal(parseServeArgs(["--config", path]).httpPort, 6969);
+  });
 });
 
 Deno.test("a key's line is found bare or quoted, and not inside another key", () => {

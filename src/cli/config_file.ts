@@ -12,6 +12,7 @@
 import { parse, TomlError } from "smol-toml";
 import { OPTIONS, type OptionSpec } from "./options.ts";
 import { explainSandbox } from "./sandbox_message.ts";
+import { readFileSafelySync } from "../sandbox/safe_files.ts";
 
 /** A value of the file, as the command line would have given it after parsing. */
 export type ConfigValue = string | number | boolean | string[];
@@ -127,11 +128,17 @@ export function parseConfigText(text: string, path: string): ConfigFile {
   return { path, values, lines };
 }
 
+/**
+ * Largest configuration file read: far above any real one (every option with its comment is a few
+ * KiB), and a bound on what `--config /dev/zero` or a wrong path could make Hefur read.
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /** Reads and parses the file `path`; throws {@link ConfigFileError}, naming the file. */
 export function readConfigFile(path: string): ConfigFile {
   let text;
   try {
-    text = Deno.readTextFileSync(path);
+    text = new TextDecoder().decode(readFileSafelySync(path, MAX_CONFIG_BYTES));
   } catch (e) {
     const reason = e instanceof Deno.errors.NotFound
       ? "no such file"
