@@ -179,6 +179,27 @@ Deno.test("a link outside appearing while running is refused by default", async 
   assert.equal(f.tracker.get(hashOf(out)), undefined);
 });
 
+Deno.test("a link made in the same clock tick as the last look is still seen", async () => {
+  await using f = await fixture({ watch: true, followExternalLinks: true, linkPollMs: 50 });
+  // A directory outside, entered through a link: the watcher does not see into it, only the
+  // look for new links does.
+  const away = `${f.outside}/away`;
+  await Deno.mkdir(away);
+  await Deno.symlink(away, `${f.dir}/away`);
+  // A link made within one tick of the file system clock leaves the directory's modification
+  // time as it was. Pinning it (a minute ahead, so the race window cannot pass however slow the
+  // machine is) makes that race happen every time.
+  const pinned = new Date(Date.now() + 60_000);
+  await Deno.utime(away, pinned, pinned);
+  await f.whitelist.start();
+  const out = torrent();
+  await Deno.writeFile(`${f.outside}/out.torrent`, out);
+  await Deno.symlink(`${f.outside}/out.torrent`, `${away}/out.torrent`);
+  await Deno.utime(away, pinned, pinned);
+  assert.equal((await Deno.stat(away)).mtime?.getTime(), pinned.getTime());
+  await eventually("the link is tracked", () => f.tracker.get(hashOf(out)) !== undefined);
+});
+
 Deno.test("a link to / costs one entry and tracks nothing from outside", async () => {
   await using f = await fixture({ maxScanInodes: 100_000 });
   const out = torrent();
