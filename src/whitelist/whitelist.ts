@@ -26,8 +26,7 @@
  */
 import { resolve } from "node:path";
 import { getLogger } from "../log/mod.ts";
-import { deniedBy } from "../sandbox/deny_lists.ts";
-import { LinkRefusedError } from "../sandbox/safe_files.ts";
+import { LinkRefusedError, sandboxRefusal } from "../sandbox/safe_files.ts";
 import {
   type Metainfo,
   parseMetainfo,
@@ -664,10 +663,8 @@ export class Whitelist {
    * torrent directory is refused unless `followExternalLinks`.
    */
   readonly #admit = (real: string, path: string): string | undefined => {
-    const denied = deniedBy(real, "read");
-    if (denied !== undefined) {
-      return `${path} leads to ${real}, under ${denied}, denied for reading by the sandbox`;
-    }
+    const denied = sandboxRefusal(path, real, "read");
+    if (denied !== undefined) return denied;
     const base = this.#realBase;
     const inside = base === undefined || base === "" || real === base ||
       real.startsWith(base + "/");
