@@ -76,14 +76,14 @@ export interface TorrentJson {
   completed: number;
   /** Of the above, the browsers (WebTorrent over WebSocket). */
   webtorrent: { seeders: number; leechers: number; completed: number };
-  /** UDP and HTTP announces this instance received for it; null with a shared store. */
+  /** UDP and HTTP announces this instance received for it. */
   announces: number | null;
   /**
    * Seeders online in the `--official-seed` networks (0: the publisher's seed is down); null when
    * no such networks are configured.
    */
   official_seeds: number | null;
-  /** When the torrent was first tracked (ISO 8601); null with a shared store. */
+  /** When the torrent was first tracked (ISO 8601); null for one only browsers announced. */
   first_seen: string | null;
   /** Where its peers are listed. */
   url: string;
@@ -100,10 +100,7 @@ function json(status: number, value: unknown): HttpResponse {
   return { status, headers: HEADERS, body: JSON.stringify(value) + "\n", keepAlive: true };
 }
 
-/**
- * The API's form of a torrent; `tracker` answers whether an official seed is online. A torrent
- * read from a shared store has no local announce count or first-seen date.
- */
+/** The API's form of a torrent; `tracker` answers whether an official seed is online. */
 export function torrentJson(
   t: TorrentView & { announces?: number; firstSeen?: number },
   tracker?: Tracker,
