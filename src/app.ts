@@ -30,7 +30,6 @@ import { addApiRoutes } from "./api/json_api.ts";
 import { HefurMetrics } from "./metrics/hefur_metrics.ts";
 import { parseHostPort } from "./net/host_port.ts";
 import { StateStore } from "./state/state_store.ts";
-import type { TrackerStore } from "./tracker/store.ts";
 import { parseStoreSpec } from "./tracker/store_url.ts";
 import type { Replication } from "./tracker/replication.ts";
 import { connectionLimitsWithin } from "./process/fd_limit.ts";
@@ -44,8 +43,6 @@ export interface Hefur {
   readonly config: ServeConfig;
   /** The local tracker: the torrents this instance knows of (and their swarms with `memory`). */
   readonly tracker: Tracker;
-  /** What listeners and pages read the swarms from: `tracker` itself. */
-  readonly store: TrackerStore;
   /** Replication of the swarms through Redis, with `--store redis://…`. */
   readonly replication?: Replication;
   readonly router: Router;
@@ -141,7 +138,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   });
   await admission.deny.start();
   const spec = parseStoreSpec(config.store);
-  const store: TrackerStore = tracker;
   let replication: Replication | undefined;
 
   // WebTorrent clients are told to come back sooner than BitTorrent ones: offers go stale.
@@ -229,7 +225,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     reverseProxyHeader: config.reverseProxyHeader.toLowerCase(),
     reverseProxyFrom: new Cidrs(config.reverseProxyFrom),
   };
-  const router = addTrackerRoutes(new Router(), store, {
+  const router = addTrackerRoutes(new Router(), tracker, {
     counters: routes,
     admission,
     allowProxy: config.allowProxy,
@@ -252,12 +248,11 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     badges: !config.disableBadges,
     maxTorrentName: config.maxTorrentName,
     browsers: wsTracker,
-  }, store);
+  });
   addApiRoutes(router, tracker, {
     stats: !config.disableStatPage,
     peers: !config.disablePeersPage,
     admission,
-    store,
     browsers: wsTracker,
   });
   if (metrics !== undefined && config.metricsBind === undefined) {
@@ -333,7 +328,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
         host,
         config.udpPort,
         () =>
-          UdpServer.listen(host, config.udpPort, store, {
+          UdpServer.listen(host, config.udpPort, tracker, {
             allowProxy: config.allowProxy,
             maxScrapeTorrents: config.maxScrapeTorrents,
             maxNumwant: config.maxNumwant,
@@ -408,7 +403,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   return {
     config,
     tracker,
-    store,
     replication,
     router,
     http,

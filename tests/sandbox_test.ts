@@ -457,11 +457,19 @@ Deno.test("serve in the sandbox: links in the torrent directory never lead into 
     for (const name of ["shadow", "later-shadow"]) {
       assert.match(
         stopped.stderr,
-        new RegExp(`${name}\\.torrent leads to /etc/shadow, under /etc/shadow, denied`),
+        new RegExp(
+          `${name}\\.torrent: it leads to /etc/shadow, which is under /etc/shadow, denied`,
+        ),
       );
     }
-    assert.match(stopped.stderr, /early\.torrent leads to \/root\/\.gnupg\/.*denied/);
-    assert.match(stopped.stderr, /later\.torrent leads to \/root\/\.gnupg\/.*denied/);
+    assert.match(
+      stopped.stderr,
+      /early\.torrent: it leads to \/root\/\.gnupg\/.*, which is under \/root\/\.gnupg, denied/,
+    );
+    assert.match(
+      stopped.stderr,
+      /later\.torrent: it leads to \/root\/\.gnupg\/.*, which is under \/root\/\.gnupg, denied/,
+    );
     assert.doesNotMatch(stopped.stderr, /not a valid torrent/, "nothing denied was read");
     assert.match(stopped.stderr, /state.* is a symbolic link; Hefur does not write through links/);
     assert.equal(await Deno.readTextFile(`${dir}/outside/state`), "original");

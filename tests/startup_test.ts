@@ -126,6 +126,31 @@ Deno.test("a port in use names the listener, the address and the option", async 
   assert.ok(freePort() > 0);
 });
 
+Deno.test("the ready line writes IPv6 listeners in brackets, as ADDR:PORT is read", async () => {
+  const http = freePort();
+  const udp = freePort();
+  const args = ["serve", "--bind-addr", "::1", "--control-socket", ""];
+  const ports = [
+    "--http-port",
+    String(http),
+    "--udp-port",
+    String(udp),
+    "--metrics-bind",
+    "[::1]:0",
+  ];
+  const server = await spawnServe(sandboxed(ENTRY, [...args, ...ports]));
+  try {
+    assert.match(server.ready, new RegExp(`http=\\[::1\\]:${http}\\b`));
+    assert.match(server.ready, new RegExp(`udp=\\[::1\\]:${udp}\\b`));
+    assert.match(server.ready, /metrics=\[::1\]:[0-9]+\b/);
+    const res = await fetch(`http://${/http=(\S+)/.exec(server.ready)?.[1]}/stat`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
 Deno.test("the sandboxed server reads its --config file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hefur-startup-" });
   try {

@@ -22,19 +22,13 @@ import { compressResponse } from "../net/content_encoding.ts";
 import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
 import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import type { Tracker } from "../tracker/tracker.ts";
-import {
-  StoreUnavailableError,
-  type TorrentListing,
-  type TorrentView,
-  type TrackerStore,
-} from "../tracker/store.ts";
+import type { TorrentListing, TorrentView } from "../tracker/store.ts";
 import { VERSION } from "../version.ts";
 import {
   browserPeers,
   type BrowserSwarms,
   mergeListing,
   mergeTorrent,
-  mergeView,
   pageOfListing,
   requestCounts,
 } from "../tracker/listing.ts";
@@ -63,8 +57,6 @@ export interface ApiOptions {
   peers: boolean;
   /** Deny list and rate limits, whose refusals the stats show. */
   admission?: Admission;
-  /** A shared store (`--store redis://…`) the swarms are read from instead of the tracker. */
-  store?: TrackerStore;
   /** This instance's WebSocket (browser) swarms, counted in every figure. */
   browsers?: BrowserSwarms;
 }
@@ -84,14 +76,14 @@ export interface TorrentJson {
   completed: number;
   /** Of the above, the browsers (WebTorrent over WebSocket). */
   webtorrent: { seeders: number; leechers: number; completed: number };
-  /** UDP and HTTP announces this instance received for it; null with a shared store. */
+  /** UDP and HTTP announces this instance received for it. */
   announces: number | null;
   /**
    * Seeders online in the `--official-seed` networks (0: the publisher's seed is down); null when
    * no such networks are configured.
    */
   official_seeds: number | null;
-  /** When the torrent was first tracked (ISO 8601); null with a shared store. */
+  /** When the torrent was first tracked (ISO 8601); null for one only browsers announced. */
   first_seen: string | null;
   /** Where its peers are listed. */
   url: string;
@@ -108,10 +100,7 @@ function json(status: number, value: unknown): HttpResponse {
   return { status, headers: HEADERS, body: JSON.stringify(value) + "\n", keepAlive: true };
 }
 
-/**
- * The API's form of a torrent; `tracker` answers whether an official seed is online. A torrent
- * read from a shared store has no local announce count or first-seen date.
- */
+/** The API's form of a torrent; `tracker` answers whether an official seed is online. */
 export function torrentJson(
   t: TorrentView & { announces?: number; firstSeen?: number },
   tracker?: Tracker,
@@ -288,95 +277,17 @@ function readOnly(handler: HttpHandler): HttpHandler {
   };
 }
 
-/**
- * `/api/torrents/<hex>.json` from a shared store: the same document, with the counters and the
- * newest peers read from it.
- */
-export async function sharedTorrentPeersJson(
-  tracker: Tracker,
-  store: TrackerStore,
-  options: ApiOptions,
-  req: HttpRequest,
-): Promise<HttpResponse> {
-  const m = /^\/api\/torrents\/([0-9a-fA-F]{40}|[0-9a-fA-F]{64})\.json$/.exec(req.path);
-  const full = m === null ? undefined : hexToBinary(m[1]);
-  if (full === undefined) {
-    return json(400, { error: "expected /api/torrents/<40 or 64 hex digits>.json" });
-  }
-  const key = full.slice(0, 20);
-  const view = mergeView(
-    await store.peersOf(key, options.peers ? API_MAX_PEERS : 0),
-    key,
-    options.browsers,
-    tracker.options.open,
-    0,
-  );
-  if (view === undefined) return json(404, { error: "torrent not found" });
-  const body: Record<string, unknown> = { ...torrentJson(view.torrent, tracker) };
-  if (!options.peers) {
-    body.peers = null;
-    body.webtorrent_peers = null;
-    return json(200, body);
-  }
-  body.peers_total = view.total;
-  body.peers_limit = API_MAX_PEERS;
-  body.peers_truncated = view.peers.length < view.total;
-  body.peers = view.peers.toReversed().map((p) => ({
-    ip: p.ip,
-    port: p.port,
-    peer_id: binaryToHex(p.peerId),
-    seeder: p.left === 0,
-    left: p.left,
-    uploaded: p.uploaded,
-    downloaded: p.downloaded,
-    last_seen_seconds_ago: Math.max(0, view.now - p.lastSeen),
-  }));
-  addBrowserPeers(body, options.browsers, key, tracker.now());
-  return json(200, body);
-}
-
-/** A shared store that cannot answer: 503, with the reason. */
-function unavailable(e: unknown): HttpResponse {
-  if (!(e instanceof StoreUnavailableError)) throw e;
-  return json(503, { error: e.message });
-}
-
 /** Adds the API's routes to `router`. */
 export function addApiRoutes(router: Router, tracker: Tracker, options: ApiOptions): Router {
   const off = json(404, { error: "turned off on this tracker" });
-  const store = options.store;
-  if (store === undefined || store === tracker) {
-    router.on(
-      "/api/stats.json",
-      readOnly((req) =>
-        options.stats
-          ? statsJson(tracker, req, options.admission, tracker.listing(), options.browsers)
-          : off
-      ),
-    );
-    router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
-    return router;
-  }
   router.on(
     "/api/stats.json",
-    readOnly(async (req) => {
-      if (!options.stats) return off;
-      try {
-        return statsJson(
-          tracker,
-          req,
-          options.admission,
-          await store.listing(),
-          options.browsers,
-        );
-      } catch (e) {
-        return unavailable(e);
-      }
-    }),
+    readOnly((req) =>
+      options.stats
+        ? statsJson(tracker, req, options.admission, tracker.listing(), options.browsers)
+        : off
+    ),
   );
-  router.prefix(
-    "/api/torrents/",
-    readOnly((req) => sharedTorrentPeersJson(tracker, store, options, req).catch(unavailable)),
-  );
+  router.prefix("/api/torrents/", readOnly((req) => torrentPeersJson(tracker, options, req)));
   return router;
 }

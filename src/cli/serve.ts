@@ -221,10 +221,10 @@ export async function serve(args: string[]): Promise<number> {
 
   const where = bindAddress(config);
   const ready = [`pid=${Deno.pid}`];
-  if (hefur.http) ready.push(`http=${where}:${hefur.http.addr.port}`);
-  if (hefur.https) ready.push(`https=${where}:${hefur.https.addr.port}`);
-  if (hefur.udp) ready.push(`udp=${where}:${hefur.udp.addr.port}`);
-  if (hefur.ws) ready.push(`ws=${where}:${hefur.ws.addr.port}`);
+  if (hefur.http) ready.push(`http=${formatHostPort(where, hefur.http.addr.port)}`);
+  if (hefur.https) ready.push(`https=${formatHostPort(where, hefur.https.addr.port)}`);
+  if (hefur.udp) ready.push(`udp=${formatHostPort(where, hefur.udp.addr.port)}`);
+  if (hefur.ws) ready.push(`ws=${formatHostPort(where, hefur.ws.addr.port)}`);
   if (hefur.metricsHttp) {
     const { hostname, port } = hefur.metricsHttp.addr;
     ready.push(`metrics=${formatHostPort(hostname, port)}`);

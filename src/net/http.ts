@@ -15,7 +15,7 @@ import { encodeAnnounceReply, encodeFailure, encodeScrapeReply } from "../protoc
 import { type AnnounceResult, isFailure, type SwarmCounts } from "../protocol/types.ts";
 import { canonicalIp, type Cidrs } from "../protocol/ip.ts";
 import { FAILURE } from "../tracker/tracker.ts";
-import { StoreUnavailableError, type TorrentListing, type TrackerStore } from "../tracker/store.ts";
+import type { TorrentListing, TrackerStore } from "../tracker/store.ts";
 import type { Admission, Refusal } from "../admission/admission.ts";
 import { getLogger } from "../log/mod.ts";
 
@@ -167,7 +167,6 @@ function refused(r: Refusal): HttpResponse {
 /**
  * Where synchronous announce replies are encoded: the server copies a body into its own buffer as
  * soon as the handler returns, before any other handler can run, so one buffer serves them all.
- * A reply that comes later (a promise) gets a buffer of its own, since others may run meanwhile.
  */
 const replyScratch = new Uint8Array(4096);
 
@@ -176,7 +175,7 @@ function announceResponse(
   compact: boolean,
   noPeerId: boolean,
   c: TrackerRouteCounters,
-  into?: Uint8Array,
+  into: Uint8Array,
 ): HttpResponse {
   if (isFailure(result)) {
     c.announceFailures++;
@@ -186,10 +185,9 @@ function announceResponse(
 }
 
 /**
- * Adds `/announce` and `/scrape` for `store` to `router`. A store that answers synchronously (the
- * in-memory one) is answered synchronously; a promise is awaited only when the store gives one.
- * The body of an announce answered synchronously is a view of a buffer that the next one
- * overwrites: send (or copy) it before handling another request, as the HTTP server does.
+ * Adds `/announce` and `/scrape` for `store` to `router`, answered synchronously. The body of an
+ * announce is a view of a buffer that the next one overwrites: send (or copy) it before handling
+ * another request, as the HTTP server does.
  */
 export function addTrackerRoutes(
   router: Router,
@@ -220,9 +218,6 @@ export function addTrackerRoutes(
     }
     const { compact, noPeerId } = parsed;
     const result = store.announce(parsed.request, !compact && !noPeerId);
-    if (result instanceof Promise) {
-      return result.then((r) => announceResponse(r, compact, noPeerId, c));
-    }
     return announceResponse(result, compact, noPeerId, c, replyScratch);
   });
 
@@ -260,17 +255,9 @@ export function addTrackerRoutes(
         return bencoded(encodeFailure("full scrape is disabled: give at least one info_hash"));
       }
       store.counters.scrapes++;
-      const listing = store.listing();
-      if (listing instanceof Promise) {
-        return listing.then(fullScrape, (e) => unavailable(e, c));
-      }
-      return fullScrape(listing);
+      return fullScrape(store.listing());
     }
-    const counts = store.scrape(hashes);
-    if (counts instanceof Promise) {
-      return counts.then((n) => scrapeResponse(hashes, n, warning), (e) => unavailable(e, c));
-    }
-    return scrapeResponse(hashes, counts, warning);
+    return scrapeResponse(hashes, store.scrape(hashes), warning);
   });
 
   function fullScrape(listing: TorrentListing): HttpResponse {
@@ -295,13 +282,6 @@ export function addTrackerRoutes(
       return bencoded(encodeFailure(FAILURE.notFound));
     }
     return bencoded(encodeScrapeReply(entries, options.scrapeInterval, warning));
-  }
-
-  /** A shared store that cannot answer gives the client a reason to come back, not an error. */
-  function unavailable(e: unknown, c: TrackerRouteCounters): HttpResponse {
-    if (!(e instanceof StoreUnavailableError)) throw e;
-    c.scrapeFailures++;
-    return bencoded(encodeFailure(FAILURE.unavailable));
   }
   return router;
 }

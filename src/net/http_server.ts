@@ -20,6 +20,7 @@
 import { getLogger } from "../log/mod.ts";
 import { socketIp } from "../protocol/ip.ts";
 import { AcceptBackoff } from "./accept_backoff.ts";
+import { formatHostPort } from "./host_port.ts";
 
 /** A parsed request head. */
 export interface HttpRequest {
@@ -275,7 +276,7 @@ export class HttpServer {
     const { hostname, port } = this.addr;
     const backoff = new AcceptBackoff(
       "http",
-      `${this.#secure ? "HTTPS" : "HTTP"} on ${hostname}:${port}`,
+      `${this.#secure ? "HTTPS" : "HTTP"} on ${formatHostPort(hostname, port)}`,
       () => this.#open.size,
     );
     while (!this.#closing) {

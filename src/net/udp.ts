@@ -27,12 +27,6 @@
  * never shared by two packets. Every packet is handled inside a `try`: nothing a client sends can
  * stop the loop.
  *
- * A shared store (Redis) answers later: then the loop goes on to the next datagram, and the reply
- * is written into a buffer of its own and sent when the store's answer arrives. At most
- * {@linkcode MAX_PENDING_REPLIES} such requests wait at once; past that, requests are dropped
- * (UDP clients retry) instead of piling up behind a slow store. The in-memory store answers at
- * once and never takes that path.
- *
  * @module
  */
 import {
@@ -56,7 +50,7 @@ import {
 import { isIpv6, socketIp } from "../protocol/ip.ts";
 import { announceError } from "../protocol/announce_check.ts";
 import { FAILURE } from "../tracker/tracker.ts";
-import { StoreUnavailableError, type TrackerStore } from "../tracker/store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
 import { ConnectionIds } from "./connection_id.ts";
 import type { Admission } from "../admission/admission.ts";
 
@@ -76,12 +70,6 @@ export const UDP_RECEIVE_BUFFER_LENGTH = 4096;
  * receive the connect reply at the address, whatever the port.
  */
 export const CONNECTION_ID_PORT = 0;
-
-/** What {@linkcode UdpServer.handle} returns when the store answers later. */
-export const REPLY_LATER = -1;
-
-/** Most requests waiting for a shared store's answer at once (see the module's notes). */
-export const MAX_PENDING_REPLIES = 4096;
 
 /** Largest UDP payload over IPv4; the send buffer never needs to be larger. */
 const MAX_UDP_PAYLOAD = 65_507;
@@ -130,8 +118,6 @@ export interface UdpCounters {
   exceptions: number;
   /** Failed receives and sends. */
   socketErrors: number;
-  /** Dropped because {@linkcode MAX_PENDING_REPLIES} requests were already waiting for the store. */
-  busy: number;
 }
 
 /** Where a datagram came from, as the handler needs it. */
@@ -170,7 +156,6 @@ export class UdpServer {
     badConnectionIds: 0,
     exceptions: 0,
     socketErrors: 0,
-    busy: 0,
   };
   readonly #store: TrackerStore;
   readonly #ids: ConnectionIds;
@@ -184,12 +169,6 @@ export class UdpServer {
   readonly #source: Source = { ip: "", v6: false };
   readonly #conns: Deno.DatagramConn[];
   readonly #loops: Promise<void>[];
-  /** Requests waiting for the store's answer. */
-  #pending = 0;
-  /** The reply of the last datagram answered with REPLY_LATER, until taken. */
-  #deferred: Promise<Uint8Array | undefined> | undefined;
-  /** Replies of those requests, awaited by {@linkcode close}. */
-  readonly #sending = new Set<Promise<void>>();
   #closed = false;
 
   /**
@@ -258,24 +237,19 @@ export class UdpServer {
     return this.#conns.map((c) => c.addr as Deno.NetAddr);
   }
 
-  /**
-   * Stops the packet loops and closes the sockets; resolves once the requests still waiting for
-   * the store are settled (their replies are not sent).
-   */
+  /** Stops the packet loops and closes the sockets; resolves once the loops have ended. */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       for (const c of this.#conns) c.close();
     }
-    await Promise.all([...this.#loops, ...this.#sending]);
+    await Promise.all(this.#loops);
   }
 
   /**
    * Handles one datagram from `hostname` (as `Deno.NetAddr` gives it) and writes the reply into
    * `out`. Returns the reply's length, 0 for "send nothing". Synchronous and without sockets, so
-   * tests and benchmarks can drive it directly. When the store answers later (a shared store),
-   * returns {@linkcode REPLY_LATER}: {@linkcode takeLater} then gives the promise of the reply,
-   * in a buffer of its own (`undefined`: send nothing). The in-memory store never does.
+   * tests and benchmarks can drive it directly.
    */
   handle(packet: Uint8Array, hostname: string, out: Uint8Array): number {
     this.counters.packets++;
@@ -296,7 +270,6 @@ export class UdpServer {
       }
       case "announce": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
-        if (this.#pending >= MAX_PENDING_REPLIES) return this.#busy();
         this.counters.announces++;
         // Checked on the verified source only, so a spoofer cannot spend another's tokens.
         const refusal = this.#admission?.check(src.ip, "announce");
@@ -321,19 +294,10 @@ export class UdpServer {
           return this.#error(out, r.transactionId, invalid, packet.length);
         }
         const result = this.#store.announce(req);
-        if (result instanceof Promise) {
-          const tid = r.transactionId;
-          const family = src.v6 ? 6 : 4;
-          const length = packet.length;
-          return this.#later(result, tid, length, (res, buf) => {
-            return this.#announced(buf, tid, res, family, length);
-          });
-        }
         return this.#announced(out, r.transactionId, result, src.v6 ? 6 : 4, packet.length);
       }
       case "scrape": {
         if (!this.#verify(r.connectionIdHi, r.connectionIdLo)) return 0;
-        if (this.#pending >= MAX_PENDING_REPLIES) return this.#busy();
         this.counters.scrapes++;
         const refusal = this.#admission?.check(src.ip, "scrape");
         if (refusal !== undefined) {
@@ -341,11 +305,6 @@ export class UdpServer {
           return this.#error(out, r.transactionId, refusal.reason, packet.length);
         }
         const counts = this.#store.scrape(r.infoHashes);
-        if (counts instanceof Promise) {
-          const tid = r.transactionId;
-          const length = packet.length;
-          return this.#later(counts, tid, length, (c, buf) => this.#scraped(buf, tid, c, length));
-        }
         return this.#scraped(out, r.transactionId, counts, packet.length);
       }
       case "sendable": {
@@ -386,58 +345,6 @@ export class UdpServer {
     return writeScrapeReply(out, tid, counts);
   }
 
-  /**
-   * The reply to a request the store answers later, in a buffer of its own: the loop's buffers
-   * belong to the next datagram by then. A store that cannot answer gives an error packet.
-   */
-  #later<T>(
-    answer: Promise<T>,
-    tid: number,
-    requestLength: number,
-    write: (value: T, out: Uint8Array) => number,
-  ): number {
-    this.#deferred = this.#reply(answer, tid, requestLength, write);
-    return REPLY_LATER;
-  }
-
-  /**
-   * The reply of the last datagram {@linkcode handle} answered with {@linkcode REPLY_LATER}; each
-   * is taken once.
-   */
-  takeLater(): Promise<Uint8Array | undefined> {
-    const d = this.#deferred;
-    if (d === undefined) throw new Error("takeLater: the last datagram was answered already");
-    this.#deferred = undefined;
-    return d;
-  }
-
-  async #reply<T>(
-    answer: Promise<T>,
-    tid: number,
-    requestLength: number,
-    write: (value: T, out: Uint8Array) => number,
-  ): Promise<Uint8Array | undefined> {
-    this.#pending++;
-    try {
-      const out = new Uint8Array(this.#sendLength);
-      let n: number;
-      try {
-        n = write(await answer, out);
-      } catch (e) {
-        if (!(e instanceof StoreUnavailableError)) throw e;
-        n = this.#error(out, tid, FAILURE.unavailable, requestLength);
-      }
-      return n === 0 ? undefined : out.subarray(0, n);
-    } finally {
-      this.#pending--;
-    }
-  }
-
-  #busy(): number {
-    this.counters.busy++;
-    return 0;
-  }
-
   #verify(hi: number, lo: number): boolean {
     const src = this.#source;
     if (this.#ids.verify(src.ip, CONNECTION_ID_PORT, hi, lo)) return true;
@@ -449,27 +356,6 @@ export class UdpServer {
     const n = writeErrorReply(out, tid, message, requestLength);
     if (n > 0) this.counters.errorReplies++;
     return n;
-  }
-
-  /** Sends a reply when the store's answer comes, without holding up the loop. */
-  #sendLater(
-    conn: Deno.DatagramConn,
-    reply: Promise<Uint8Array | undefined>,
-    to: Deno.NetAddr,
-  ): void {
-    const counters = this.counters;
-    const sent: Promise<void> = reply.then(async (bytes) => {
-      if (bytes === undefined || this.#closed) return;
-      try {
-        await conn.send(bytes, to);
-        counters.replies++;
-      } catch {
-        if (!this.#closed) counters.socketErrors++;
-      }
-    }, () => {
-      counters.exceptions++;
-    }).finally(() => this.#sending.delete(sent));
-    this.#sending.add(sent);
   }
 
   /**
@@ -513,7 +399,7 @@ export class UdpServer {
           if (this.#closed) break;
           counters.socketErrors++;
         }
-      } else if (n === REPLY_LATER) this.#sendLater(conn, this.takeLater(), from);
+      }
     }
   }
 }

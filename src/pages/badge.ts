@@ -10,7 +10,7 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { percentDecode } from "../protocol/http_query.ts";
 import type { Torrent } from "../tracker/tracker.ts";
 import type { SwarmCounts } from "../protocol/types.ts";
-import { StoreUnavailableError, type TorrentView } from "../tracker/store.ts";
+import type { TorrentView } from "../tracker/store.ts";
 import { mergeTorrent } from "../tracker/listing.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
 import { shownName, type Site } from "./site.ts";
@@ -109,23 +109,13 @@ export function swarmBadge(
 }
 
 /**
- * Serves `/badge/<40 or 64 hex digits>.svg`. With a shared store the counters are read from it
- * (one script call). Browsers (WebSocket peers) are counted with the others.
+ * Serves `/badge/<40 or 64 hex digits>.svg`. Browsers (WebSocket peers) are counted with the
+ * others.
  */
-export function badgeResponse(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
+export function badgeResponse(site: Site, req: HttpRequest): HttpResponse {
   const m = PATH.exec(percentDecode(req.path));
   const hash = m === null ? undefined : parsePageHash(m[1]);
   if (hash === undefined) return unknownBadge();
-  if (site.store !== site.tracker) {
-    return Promise.resolve(site.store.peersOf(hash.key, 0)).then(
-      (view) => badge(site, hash, view?.torrent),
-      (e) => {
-        if (!(e instanceof StoreUnavailableError)) throw e;
-        const body = badgeSvg("swarm", "unavailable", COLORS.unknown, "Store unavailable");
-        return { status: 503, headers: BADGE_HEADERS, body, keepAlive: true };
-      },
-    );
-  }
   return badge(site, hash, site.tracker.get(hash.key));
 }
 

@@ -14,7 +14,7 @@ import { formatAge, formatBytes, formatCount, formatPeerId } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { type PageHash, parsePageHash } from "./info_hash.ts";
 import { announceUrls, errorPage, page, queryInfoHash, shownName, type Site } from "./site.ts";
-import { renderFromStore, torrentHex, torrentLinks } from "./stat.ts";
+import { torrentHex, torrentLinks } from "./stat.ts";
 
 /** Most peers listed on one page. */
 export const PEERS_PAGE_LIMIT = 1000;
@@ -139,20 +139,16 @@ function browserTable(site: Site, infoHash: string): Html | false {
 }
 
 /** Renders `/peers?info_hash=…`. */
-export function peersPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
+export function peersPage(site: Site, req: HttpRequest): HttpResponse {
   const hash = requestedHash(site, req);
   if (!("key" in hash)) return hash;
   const view = site.store.peersOf(hash.key, PEERS_PAGE_LIMIT);
-  return renderFromStore(
+  const now = site.tracker.now();
+  return renderPeers(
     site,
-    view,
-    (v) =>
-      renderPeers(
-        site,
-        req,
-        hash,
-        mergeView(v, hash.key, site.browsers, site.tracker.options.open, site.tracker.now()),
-      ),
+    req,
+    hash,
+    mergeView(view, hash.key, site.browsers, site.tracker.options.open, now),
   );
 }
 

@@ -11,7 +11,6 @@ import { acceptsGzip, compressResponse } from "../net/content_encoding.ts";
 import type { Tracker } from "../tracker/tracker.ts";
 import { badgeResponse } from "./badge.ts";
 import { feedResponse } from "./feed.ts";
-import type { TrackerStore } from "../tracker/store.ts";
 import { fileResponse } from "./file.ts";
 import { peersPage } from "./peers.ts";
 import { statPage } from "./stat.ts";
@@ -50,20 +49,12 @@ function pageRoute(
   };
 }
 
-/**
- * Adds the pages that `options` turns on, the assets and the 404 page to `router`. Counters and
- * peers come from `store` (the tracker itself unless the swarms are shared).
- */
-export function addPageRoutes(
-  router: Router,
-  tracker: Tracker,
-  options: PageOptions,
-  store: TrackerStore = tracker,
-): Router {
+/** Adds the pages that `options` turns on, the assets and the 404 page to `router`. */
+export function addPageRoutes(router: Router, tracker: Tracker, options: PageOptions): Router {
   const site: Site = {
     ...options,
     tracker,
-    store,
+    store: tracker,
     startedAt: Date.now() - tracker.now() * 1000,
   };
   if (site.statPage) router.on("/stat", pageRoute(site, statPage));

@@ -47,7 +47,7 @@ export interface Site extends PageOptions {
   tracker: Tracker;
   /** Wall-clock time the tracker started (ms since the epoch): the date of an empty feed. */
   startedAt: number;
-  /** Where the swarms are: the tracker itself, or a shared store. */
+  /** `tracker`, through the interface listeners and pages read the swarms by. */
   store: TrackerStore;
 }
 

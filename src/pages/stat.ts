@@ -11,12 +11,7 @@ import { forEachPair, QueryError } from "../protocol/http_query.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { magnetLink } from "../protocol/metainfo.ts";
 import type { TorrentInfo } from "../tracker/tracker.ts";
-import {
-  type StoreStatus,
-  StoreUnavailableError,
-  type TorrentListing,
-  type TorrentView,
-} from "../tracker/store.ts";
+import type { StoreStatus, TorrentListing, TorrentView } from "../tracker/store.ts";
 import { countOf, formatBytes, formatCount, formatDuration, nounFor } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, shownName, type Site } from "./site.ts";
@@ -166,35 +161,6 @@ function storeLine(status: StoreStatus, ageMs: number): Html {
   `;
 }
 
-/** The page shown when a shared store cannot give the counts and none were read before. */
-export function storeUnavailablePage(site: Site): HttpResponse {
-  const status = site.store.status();
-  return page(
-    site,
-    503,
-    "Temporarily unavailable",
-    html`<p class="lead">The swarms' store cannot be reached right now; try again shortly.</p>${
-      storeLine(status, 0)
-    }`,
-  );
-}
-
-/**
- * Renders what the store read, waiting only when a shared store answers with a promise; while
- * that store cannot be reached, the "temporarily unavailable" page is shown instead.
- */
-export function renderFromStore<T>(
-  site: Site,
-  read: T | Promise<T>,
-  render: (value: T) => HttpResponse,
-): HttpResponse | Promise<HttpResponse> {
-  if (!(read instanceof Promise)) return render(read);
-  return read.then(render, (e) => {
-    if (e instanceof StoreUnavailableError) return storeUnavailablePage(site);
-    throw e;
-  });
-}
-
 /** Renders `/stat` (`?page=N` for torrents past the first {@link STAT_PAGE_SIZE}). */
 export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<HttpResponse> {
   let pageNo = 1;
@@ -207,11 +173,8 @@ export function statPage(site: Site, req: HttpRequest): HttpResponse | Promise<H
     return errorPage(site, 400, "Bad request", e.message);
   }
   if (Number.isNaN(pageNo)) return errorPage(site, 400, "Bad request", "page must be a number");
-  return renderFromStore(
-    site,
-    site.store.listing(),
-    (l) => renderStat(site, req, pageNo, mergeListing(l, site.browsers, site.tracker.options.open)),
-  );
+  const listing = mergeListing(site.store.listing(), site.browsers, site.tracker.options.open);
+  return renderStat(site, req, pageNo, listing);
 }
 
 /**

@@ -40,15 +40,21 @@ export class LinkRefusedError extends Error {
 
 /** Throws {@link LinkRefusedError} when the sandbox denies `real` (where `path` leads). */
 export function assertAllowed(path: string, real: string, access: Access): void {
+  const refusal = sandboxRefusal(path, real, access);
+  if (refusal !== undefined) throw new LinkRefusedError(refusal, path);
+}
+
+/**
+ * Why the sandbox refuses `access` to `path` whose real path is `real`, or undefined when it
+ * allows it: the one wording of that refusal, wherever it is found (here, the whitelist's walk).
+ */
+export function sandboxRefusal(path: string, real: string, access: Access): string | undefined {
   const denied = deniedBy(real, access);
-  if (denied === undefined) return;
+  if (denied === undefined) return undefined;
   const where = real === path ? "it" : `it leads to ${real}, which`;
   const doing = access === "read" ? "reading" : "writing";
-  throw new LinkRefusedError(
-    `Hefur's sandbox does not allow ${access} access to ${path}: ${where} is under ${denied}, ` +
-      `denied for ${doing} (see ${SANDBOX_DOC})`,
-    path,
-  );
+  return `Hefur's sandbox does not allow ${access} access to ${path}: ${where} is under ${denied}, ` +
+    `denied for ${doing} (see ${SANDBOX_DOC})`;
 }
 
 /** The real path of an existing `path`, refused when the sandbox denies reading it. */

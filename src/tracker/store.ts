@@ -1,11 +1,10 @@
 /**
- * The small interface between the listeners and pages and whatever holds the swarms.
+ * The small interface between the listeners and pages and the core that holds the swarms: what
+ * they may ask of it, and nothing of sockets or HTML.
  *
  * The in-memory {@link Tracker} implements it, synchronously: with `--store redis://…` too, since
  * every instance answers from its own memory and replication (`replication.ts`) exchanges the
- * changes in the background. A method may still return a promise of its value (an asynchronous
- * store would); callers test `instanceof Promise` (or use {@link settle}) so the in-memory path
- * never pays for an `await`.
+ * changes in the background, off the request path.
  *
  * What a store does not hold stays in the local {@link Tracker}: which torrents the whitelist
  * tracks and their metadata, the WebSocket swarms, the uptime.
@@ -15,9 +14,6 @@
 import type { AnnounceRequest, AnnounceResult, SwarmCounts } from "../protocol/types.ts";
 import type { Peer } from "./swarm.ts";
 import type { TorrentInfo, TrackerCounters, TrackerOptions } from "./tracker.ts";
-
-/** A value now, or later. */
-export type MaybePromise<T> = T | Promise<T>;
 
 /** A torrent as pages and full scrapes see it: its key, its metadata if any, its counters. */
 export interface TorrentView {
@@ -55,7 +51,7 @@ export interface SwarmView {
 
 /** Where a store stands with its backend, for `/stat`. */
 export interface StoreStatus {
-  /** `memory`, or the redacted URL of the shared store. */
+  /** `memory`, or the redacted URL of the Redis server the swarms are replicated through. */
   readonly name: string;
   /** `local` for memory; with replication `connecting`, `connected` or `reconnecting`. */
   readonly state: "local" | "connecting" | "connected" | "reconnecting";
@@ -70,43 +66,16 @@ export interface TrackerStore {
   /** This instance's announce, scrape and refusal counts since start. */
   readonly counters: TrackerCounters;
   /**
-   * Handles one announce. A synchronous result's peer bytes are views into buffers that the next
-   * announce overwrites: encode them first. A promise never rejects: a store that cannot answer
-   * resolves to a failure the client is shown.
+   * Handles one announce. The result's peer bytes are views into buffers that the next announce
+   * overwrites: encode them first.
    */
-  announce(req: AnnounceRequest, withPeerIds?: boolean): MaybePromise<AnnounceResult>;
+  announce(req: AnnounceRequest, withPeerIds?: boolean): AnnounceResult;
   /** Counters of each requested torrent in request order; `undefined` for untracked ones. */
-  scrape(infoHashes: readonly string[]): MaybePromise<(SwarmCounts | undefined)[]>;
-  /** Every tracked torrent with its counters (may be a few seconds old for a shared store). */
-  listing(): MaybePromise<TorrentListing>;
+  scrape(infoHashes: readonly string[]): (SwarmCounts | undefined)[];
+  /** Every tracked torrent with its counters. */
+  listing(): TorrentListing;
   /** The newest `limit` peers of one torrent, or undefined when it is not tracked. */
-  peersOf(infoHash: string, limit: number): MaybePromise<SwarmView | undefined>;
+  peersOf(infoHash: string, limit: number): SwarmView | undefined;
   /** The store's connection state. */
   status(): StoreStatus;
-}
-
-/** A shared store cannot answer right now (it is reconnecting); the message is safe to show. */
-export class StoreUnavailableError extends Error {
-  override name = "StoreUnavailableError";
-  /** The store's redacted name. */
-  readonly store: string;
-
-  constructor(store: string, message: string) {
-    super(message);
-    this.store = store;
-  }
-}
-
-/**
- * Applies `then` to a value now, or to a promise's value later: the in-memory path stays
- * synchronous.
- *
- * @example
- * ```ts
- * import { settle } from "./store.ts";
- * settle(2, (n) => n * 2); // 4, not a promise
- * ```
- */
-export function settle<T, R>(value: MaybePromise<T>, then: (value: T) => R): MaybePromise<R> {
-  return value instanceof Promise ? value.then(then) : then(value);
 }

@@ -138,7 +138,6 @@ export interface TrackerCounters {
 export const FAILURE = {
   notFound: "torrent not found",
   full: "tracker is full: too many torrents",
-  unavailable: "tracker temporarily unavailable: store unreachable, retry later",
 } as const;
 
 /** The failure reason of an announce refused for coming before `min interval` (in seconds). */

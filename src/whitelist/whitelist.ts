@@ -26,8 +26,7 @@
  */
 import { resolve } from "node:path";
 import { getLogger } from "../log/mod.ts";
-import { deniedBy } from "../sandbox/deny_lists.ts";
-import { LinkRefusedError } from "../sandbox/safe_files.ts";
+import { LinkRefusedError, sandboxRefusal } from "../sandbox/safe_files.ts";
 import {
   type Metainfo,
   parseMetainfo,
@@ -223,7 +222,10 @@ export class Whitelist {
   #capWarned = false;
   /** The root's real path, as of the last full walk ("" for "/"); links are judged against it. */
   #realBase?: string;
-  /** Directories the walks entered → their modification time then: where new links may appear. */
+  /**
+   * Directories the walks entered → their modification time then (NaN while too recent to trust,
+   * see {@link settledMtime}): where new links may appear.
+   */
   readonly #dirs = new Map<string, number>();
   #pollTimer?: ReturnType<typeof setInterval>;
   #pollTurn?: Iterator<[string, number]>;
@@ -359,7 +361,7 @@ export class Whitelist {
         maxEntries: this.options.maxScanInodes,
         wanted: isTorrentName,
         admit: this.#admit,
-        onDirectory: (path, stat) => dirs.set(path, mtimeOf(stat)),
+        onDirectory: (path, stat) => dirs.set(path, settledMtime(stat)),
         onFiles: async (files) => {
           read += await this.#checkFiles(files, false, generation);
         },
@@ -661,10 +663,8 @@ export class Whitelist {
    * torrent directory is refused unless `followExternalLinks`.
    */
   readonly #admit = (real: string, path: string): string | undefined => {
-    const denied = deniedBy(real, "read");
-    if (denied !== undefined) {
-      return `${path} leads to ${real}, under ${denied}, denied for reading by the sandbox`;
-    }
+    const denied = sandboxRefusal(path, real, "read");
+    if (denied !== undefined) return denied;
     const base = this.#realBase;
     const inside = base === undefined || base === "" || real === base ||
       real.startsWith(base + "/");
@@ -853,7 +853,8 @@ export class Whitelist {
 
   /**
    * Looks at the next `linkPollBatch` directories the walks entered, in turns: one whose
-   * modification time changed has its new or changed links checked, as an event would have them.
+   * modification time changed, or was too recent to trust when last seen, has its new or changed
+   * links checked, as an event would have them.
    */
   #pollDirs(): void {
     if (this.#closed || this.#polling || this.#dirs.size === 0) return;
@@ -878,12 +879,12 @@ export class Whitelist {
       const [dir, mtime] = next.value;
       let now: number;
       try {
-        now = mtimeOf(await Deno.stat(dir));
+        now = settledMtime(await Deno.stat(dir));
       } catch {
         this.#dirs.delete(dir); // gone: its removal is the watcher's (or the next walk's) business
         continue;
       }
-      if (now === mtime) continue;
+      if (now === mtime) continue; // NaN (not settled) never equals: read again
       this.#dirs.set(dir, now);
       try {
         for await (const entry of Deno.readDir(dir)) {
@@ -996,7 +997,9 @@ export class Whitelist {
         wanted: isTorrentName,
         admit: this.#admit,
         onDirectory: (path, stat) => {
-          if (this.#dirs.size < this.options.maxScanInodes) this.#dirs.set(path, mtimeOf(stat));
+          if (this.#dirs.size < this.options.maxScanInodes) {
+            this.#dirs.set(path, settledMtime(stat));
+          }
         },
         onFiles: async (files) => {
           await this.#checkFiles(files, false, generation);
@@ -1025,8 +1028,22 @@ type Resolved = { real: string; stat: Deno.FileInfo; refusal?: undefined } | {
   refusal: string;
 };
 
-function mtimeOf(stat: Deno.FileInfo): number {
-  return stat.mtime?.getTime() ?? 0;
+/**
+ * How long after a directory's modification time that time is trusted to tell "unchanged". A
+ * link made in the same clock tick as the last look (file system timestamps are coarse: a few
+ * milliseconds, 2 s on FAT) leaves the time as it was; so a directory whose time was that recent
+ * when seen is read again at its next turn, until its time is old enough (as git and make treat
+ * "racy" timestamps).
+ */
+const RACY_MTIME_MS = 2000;
+
+/**
+ * A directory's modification time as the link poll remembers it, or NaN while it is within
+ * {@link RACY_MTIME_MS} of now (or in the future): NaN equals nothing, so the next turn reads it.
+ */
+function settledMtime(stat: Deno.FileInfo): number {
+  const mtime = stat.mtime?.getTime() ?? 0;
+  return mtime > Date.now() - RACY_MTIME_MS ? NaN : mtime;
 }
 
 /** The tracker's metadata for each hash clients announce a parsed file with. */
