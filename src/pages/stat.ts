@@ -20,15 +20,19 @@ import {
 import { countOf, formatBytes, formatCount, formatDuration, nounFor } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, shownName, type Site } from "./site.ts";
+import { TimeSlices } from "../process/time_slices.ts";
 import {
   type ListingTotals,
   mergeListing,
-  pageOfListing,
+  pageOfListingInSlices,
   requestCounts,
 } from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
 export const STAT_PAGE_SIZE = 1000;
+
+/** Rows built between two readings of the clock (a row costs some microseconds). */
+const ROWS_PER_CHECK = 16;
 
 /** A magnet link for a torrent whose version is known. */
 export function torrentMagnet(info: TorrentInfo, trackers: string[]): string {
@@ -186,7 +190,7 @@ export function storeUnavailablePage(site: Site): HttpResponse {
 export function renderFromStore<T>(
   site: Site,
   read: T | Promise<T>,
-  render: (value: T) => HttpResponse,
+  render: (value: T) => HttpResponse | Promise<HttpResponse>,
 ): HttpResponse | Promise<HttpResponse> {
   if (!(read instanceof Promise)) return render(read);
   return read.then(render, (e) => {
@@ -228,12 +232,13 @@ export function browserNote(web: ListingTotals["webtorrent"]): Html | false {
   `;
 }
 
-function renderStat(
+/** Walks the torrents and builds the rows in slices, so announces are answered meanwhile. */
+async function renderStat(
   site: Site,
   req: HttpRequest,
   pageNo: number,
   listing: TorrentListing,
-): HttpResponse {
+): Promise<HttpResponse> {
   const tracker = site.tracker;
   const pages = Math.max(1, Math.ceil(listing.size / STAT_PAGE_SIZE));
   if (pageNo > pages) return errorPage(site, 404, "Not found", `There is no page ${pageNo}.`);
@@ -241,14 +246,19 @@ function renderStat(
   const first = (pageNo - 1) * STAT_PAGE_SIZE;
 
   const official = tracker.hasOfficialNetworks;
-  const { totals, page: shown } = pageOfListing(
+  const { totals, page: shown } = await pageOfListingInSlices(
     listing,
     first,
     STAT_PAGE_SIZE,
     official ? (t) => tracker.officialSeeds(t) : undefined,
   );
   const { seeders, leechers, completed, length, officialOnline } = totals;
-  const rows: Html[] = shown.map((t) => row(site, t, trackers));
+  const rows: Html[] = [];
+  const slices = new TimeSlices(ROWS_PER_CHECK);
+  for (const t of shown) {
+    rows.push(row(site, t, trackers));
+    if (slices.due()) await slices.pause();
+  }
   const c = requestCounts(site.store.counters, site.browsers?.counters);
   const ws = c.webtorrent;
   const wsCounts = ws.announces + ws.scrapes > 0 && html`
