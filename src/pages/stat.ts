@@ -32,7 +32,7 @@ import {
 export const STAT_PAGE_SIZE = 1000;
 
 /** Rows built between two readings of the clock (a row costs some microseconds). */
-const ROWS_PER_CHECK = 16;
+const ROWS_PER_CHECK = 4;
 
 /** A magnet link for a torrent whose version is known. */
 export function torrentMagnet(info: TorrentInfo, trackers: string[]): string {

@@ -234,12 +234,12 @@ class ListingWalk {
       web.completed += w.downloaded;
     }
     const info = t.info;
-    if (info !== undefined) {
-      const id = info.path ?? info.fullHash;
-      if (!this.#counted.has(id)) {
-        this.#counted.add(id);
-        totals.length += info.length;
-      }
+    // Only the entries of one file can share it (the two halves of a hybrid): the others are
+    // counted without a set of 100,000 names to fill and throw away on every page.
+    if (info?.path === undefined) totals.length += info?.length ?? 0;
+    else if (!this.#counted.has(info.path)) {
+      this.#counted.add(info.path);
+      totals.length += info.length;
     }
     if (this.#i >= this.first && this.#i < this.first + this.pageSize) this.page.push(t);
     this.#i++;
