@@ -29,7 +29,7 @@ import {
   type BrowserSwarms,
   mergeListing,
   mergeTorrent,
-  pageOfListing,
+  pageOfListingInSlices,
   requestCounts,
 } from "../tracker/listing.ts";
 import type { Admission } from "../admission/admission.ts";
@@ -130,13 +130,13 @@ export function torrentJson(
  * `/api/stats.json`: the tracker, the totals over every torrent, and one page of torrents; the
  * WebSocket swarms of `browsers` are merged into the store's `listing`.
  */
-export function statsJson(
+export async function statsJson(
   tracker: Tracker,
   req: HttpRequest,
   admission?: Admission,
   storeListing: TorrentListing = tracker.listing(),
   browsers?: BrowserSwarms,
-): HttpResponse {
+): Promise<HttpResponse> {
   let page = 1;
   try {
     forEachPair(req.query, (k, v) => {
@@ -154,7 +154,8 @@ export function statsJson(
 
   // Same order and totals as /stat.
   const official = tracker.hasOfficialNetworks;
-  const { totals, page: shown } = pageOfListing(
+  // In slices: announces are answered while the torrents are walked.
+  const { totals, page: shown } = await pageOfListingInSlices(
     listing,
     first,
     API_PAGE_SIZE,

@@ -2,8 +2,9 @@
  * Render caching of the pages that read many torrents (`/stat`, `/peers`, the JSON API, the feed,
  * the badges, `/metrics`), and a budget for rendering them in total.
  *
- * With 100,000 torrents one `/stat` costs about 20 ms of CPU, and the event loop answers nothing
- * else meanwhile, announces included. So:
+ * With 100,000 torrents one `/stat` costs about 20 ms of CPU. The big pages render in slices
+ * (`process/time_slices.ts`), so announces are answered in between, but the CPU is spent all the
+ * same. So:
  *
  * - a rendered page is served again as it is for `ttlMs`, and its gzip made once for the clients
  *   that take it: a flood of identical requests costs one render per interval, the rest a `Map`
@@ -161,8 +162,9 @@ export class RenderCache {
       if (!(res instanceof Promise)) return this.#answer(this.#keep(key, res, now), req);
       const charged = this.#clock();
       const done = res.then((r) => {
-        // The rest (a shared store's answer) is charged as it took, waits included: an
-        // overestimate that errs on the side of the announces.
+        // The rest (a shared store's answer, the slices of a big page) is charged as it took,
+        // waits and the announces answered between slices included: an overestimate that errs
+        // on the side of the announces.
         this.#charge(charged);
         return this.#keep(key, r, now);
       }).finally(() => this.#pending.delete(key));

@@ -15,15 +15,19 @@ import type { StoreStatus, TorrentListing, TorrentView } from "../tracker/store.
 import { countOf, formatBytes, formatCount, formatDuration, nounFor } from "./format.ts";
 import { type Html, html } from "./html.ts";
 import { announceUrls, errorPage, page, shownName, type Site } from "./site.ts";
+import { TimeSlices } from "../process/time_slices.ts";
 import {
   type ListingTotals,
   mergeListing,
-  pageOfListing,
+  pageOfListingInSlices,
   requestCounts,
 } from "../tracker/listing.ts";
 
 /** Torrents listed per page of `/stat`. */
 export const STAT_PAGE_SIZE = 1000;
+
+/** Rows built between two readings of the clock (a row costs some microseconds). */
+const ROWS_PER_CHECK = 4;
 
 /** A magnet link for a torrent whose version is known. */
 export function torrentMagnet(info: TorrentInfo, trackers: string[]): string {
@@ -144,8 +148,7 @@ function pager(current: number, pages: number): Html | false {
  * Where the swarms are and how the store is doing: `memory`, or a shared store's redacted URL with
  * its state (`connected`, `reconnecting` …) and the age of the counts shown.
  */
-function storeLine(status: StoreStatus, ageMs: number): Html {
-  const age = Math.floor(ageMs / 1000);
+function storeLine(status: StoreStatus): Html {
   return html`
     <p
       class="store">Swarms: <code id="store-name">${status.name}</code>${status.state !== "local" &&
@@ -154,10 +157,7 @@ function storeLine(status: StoreStatus, ageMs: number): Html {
         `}${status.detail !==
           undefined && html`
         <span class="detail">(${status.detail})</span>
-      `}${age >= 2 &&
-        html`
-          <span id="store-age">counts from ${formatDuration(age)} ago</span>
-        `}</p>
+      `}</p>
   `;
 }
 
@@ -191,12 +191,13 @@ export function browserNote(web: ListingTotals["webtorrent"]): Html | false {
   `;
 }
 
-function renderStat(
+/** Walks the torrents and builds the rows in slices, so announces are answered meanwhile. */
+async function renderStat(
   site: Site,
   req: HttpRequest,
   pageNo: number,
   listing: TorrentListing,
-): HttpResponse {
+): Promise<HttpResponse> {
   const tracker = site.tracker;
   const pages = Math.max(1, Math.ceil(listing.size / STAT_PAGE_SIZE));
   if (pageNo > pages) return errorPage(site, 404, "Not found", `There is no page ${pageNo}.`);
@@ -204,14 +205,19 @@ function renderStat(
   const first = (pageNo - 1) * STAT_PAGE_SIZE;
 
   const official = tracker.hasOfficialNetworks;
-  const { totals, page: shown } = pageOfListing(
+  const { totals, page: shown } = await pageOfListingInSlices(
     listing,
     first,
     STAT_PAGE_SIZE,
     official ? (t) => tracker.officialSeeds(t) : undefined,
   );
   const { seeders, leechers, completed, length, officialOnline } = totals;
-  const rows: Html[] = shown.map((t) => row(site, t, trackers));
+  const rows: Html[] = [];
+  const slices = new TimeSlices(ROWS_PER_CHECK);
+  for (const t of shown) {
+    rows.push(row(site, t, trackers));
+    if (slices.due()) await slices.pause();
+  }
   const c = requestCounts(site.store.counters, site.browsers?.counters);
   const ws = c.webtorrent;
   const wsCounts = ws.announces + ws.scrapes > 0 && html`
@@ -298,7 +304,7 @@ function renderStat(
       )}</span> ${nounFor(c.scrapes, "scrape")}, <span id="failures">${formatCount(
         c.failures,
       )}</span> refused.${wsCounts}</p>
-    ${storeLine(site.store.status(), listing.ageMs)}
+    ${storeLine(site.store.status())}
   `;
   return page(site, 200, "Torrents", content);
 }

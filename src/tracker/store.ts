@@ -32,8 +32,6 @@ export interface TorrentListing {
   readonly size: number;
   /** Walked once, unless `has` is absent: then it must allow a second walk (an array does). */
   readonly torrents: Iterable<TorrentView>;
-  /** Milliseconds since the counters were read (0 when live). */
-  readonly ageMs: number;
   /** Whether a torrent is in {@link torrents}, when the store can tell without walking them. */
   readonly has?: (infoHash: string) => boolean;
 }

@@ -305,7 +305,6 @@ export class Tracker implements TrackerStore {
     return {
       size: torrents.size,
       torrents: torrents.values(),
-      ageMs: 0,
       has: (infoHash) => torrents.has(infoHash),
     };
   }
