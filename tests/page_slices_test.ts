@@ -9,12 +9,17 @@ import { statsJson } from "../src/api/json_api.ts";
 import type { HttpRequest, HttpResponse } from "../src/net/http_server.ts";
 import { Tracker } from "../src/tracker/tracker.ts";
 import { pageOfListing, pageOfListingInSlices } from "../src/tracker/listing.ts";
+import { feedResponse } from "../src/pages/feed.ts";
+import { HefurMetrics } from "../src/metrics/hefur_metrics.ts";
+import { newSchemeCounters } from "../src/net/http.ts";
+import { IpSet } from "../src/protocol/ip_set.ts";
+import type { TrackerOptions } from "../src/tracker/tracker.ts";
 
 const TORRENTS = 20_000;
 
-/** A tracker with `TORRENTS` torrents, each with a name and a size. */
-function bigTracker(): Tracker {
-  const tracker = new Tracker({ open: false });
+/** A tracker with `TORRENTS` torrents, each with a name, a size and a release date. */
+function bigTracker(options: Partial<TrackerOptions> = {}): Tracker {
+  const tracker = new Tracker({ open: false, ...options });
   for (let i = 0; i < TORRENTS; i++) {
     const hash = i.toString(16).padStart(40, "0");
     const infoHash = String.fromCharCode(
@@ -25,6 +30,7 @@ function bigTracker(): Tracker {
       length: 1000 + i,
       version: 1,
       fullHash: infoHash,
+      addedAt: Date.UTC(2024, 0, 1) + i * 1000,
     });
   }
   return tracker;
@@ -83,6 +89,28 @@ Deno.test("/api/stats.json of 20,000 torrents lets a timer run before it ends", 
   const { order, res } = await orderOf(() => statsJson(tracker, request("/api/stats.json")));
   assert.equal(res.status, 200);
   assert.equal(JSON.parse(String(res.body)).totals.torrents, TORRENTS);
+  assert.deepEqual(order, ["timer", "render done"]);
+});
+
+Deno.test("/metrics of 20,000 torrents, one series each, lets a timer run before it ends", async () => {
+  // Whitelist mode with official seed networks: a gauge per torrent, the largest /metrics.
+  const official = bigTracker({ official: new IpSet(["192.0.2.0/24"]) });
+  const metrics = new HefurMetrics(() => ({ tracker: official, routes: newSchemeCounters() }));
+  const { order, res } = await orderOf(async () => await metrics.handler(request("/metrics")));
+  assert.equal(res.status, 200);
+  const text = String(res.body);
+  assert.match(text, /^hefur_torrents 20000$/m);
+  assert.equal(text.match(/^hefur_torrent_official_seeds\{/gm)?.length, TORRENTS);
+  assert.deepEqual(order, ["timer", "render done"]);
+});
+
+Deno.test("/feed.atom of 20,000 torrents lets a timer run before it ends", async () => {
+  const feedSite: Site = { ...site, feed: true, feedEntries: 1000, feedTitle: "Releases" };
+  const { order, res } = await orderOf(() => feedResponse(feedSite, request("/feed.atom")));
+  assert.equal(res.status, 200);
+  const text = new TextDecoder().decode(res.body as Uint8Array);
+  assert.equal(text.match(/<entry>/g)?.length, 1000);
+  assert.match(text, /<title>Torrent number 19999<\/title>/);
   assert.deepEqual(order, ["timer", "render done"]);
 });
 

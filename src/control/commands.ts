@@ -42,12 +42,12 @@ export function controlHandler(ctx: ControlContext): ControlHandler {
       ctx.logging?.release();
       return { file: ctx.logging?.file?.path };
     },
-    "metrics": () => {
+    "metrics": async () => {
       const metrics = ctx.hefur.metrics;
       if (metrics === undefined) {
         throw new ControlError("unavailable", "metrics are turned off (--disable-metrics)");
       }
-      return { text: metrics.registry.render() } satisfies MetricsResult;
+      return { text: await metrics.registry.renderInSlices() } satisfies MetricsResult;
     },
     "quit": () => {
       // Let the answer go out first; the server drains answers in flight before closing.

@@ -26,6 +26,7 @@ import type { CertificateReloader } from "../net/cert_reload.ts";
 import type { RenderCache } from "../pages/render_cache.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { acceptErrors } from "../net/accept_backoff.ts";
+import { TimeSlices } from "../process/time_slices.ts";
 
 /** The parts of a running Hefur that metrics read; absent parts are simply not reported. */
 export interface MetricSources {
@@ -248,7 +249,9 @@ export class HefurMetrics {
       "1 when the last walk stopped at --max-scan-inodes.",
     );
 
-    r.onCollect(() => {
+    // Walks every torrent: in time slices, so that announces are answered meanwhile.
+    r.onCollect(async () => {
+      const slices = new TimeSlices();
       const s = this.#sources();
       info.set(1, { version: VERSION });
       started.set(this.#startedAt / 1000);
@@ -276,6 +279,7 @@ export class HefurMetrics {
         replQueued.set(st.queuedBytes);
       }
       for (const t of s.tracker.torrents()) {
+        if (slices.due()) await slices.pause();
         if (official) {
           const n = s.tracker.officialSeeds(t)!;
           if (n > 0) online++;
@@ -321,7 +325,10 @@ export class HefurMetrics {
       families.set(all - v4, { family: "ipv6" });
       completed.set(done);
       let waiting = 0;
-      for (const _ of s.tracker.pending()) waiting++;
+      for (const _ of s.tracker.pending()) {
+        waiting++;
+        if (slices.due()) await slices.pause();
+      }
       pending.set(waiting);
 
       for (const protocol of ["http", "https"] as const) {
@@ -367,6 +374,7 @@ export class HefurMetrics {
         let wsLeechers = 0;
         let wsDone = 0;
         for (const [, swarm] of s.wsTracker.swarms()) {
+          if (slices.due()) await slices.pause();
           wsSeeders += swarm.complete;
           wsLeechers += swarm.incomplete;
           wsDone += swarm.downloaded;
@@ -410,11 +418,11 @@ export class HefurMetrics {
     this.scanDuration.observe(report.durationMs / 1000);
   };
 
-  /** The `/metrics` route. */
-  readonly handler: HttpHandler = () => ({
+  /** The `/metrics` route, rendered in time slices. */
+  readonly handler: HttpHandler = async () => ({
     status: 200,
     headers: { "content-type": METRICS_CONTENT_TYPE, "cache-control": "no-store" },
-    body: this.registry.render(),
+    body: await this.registry.renderInSlices(),
     keepAlive: true,
   });
 

@@ -9,7 +9,9 @@
  *
  * Most of Hefur's numbers are already counted by the component that owns them (the tracker core,
  * each listener) as plain fields; the registry copies them in a {@link Registry.onCollect} hook
- * when `/metrics` is read, so the announce path pays nothing for metrics.
+ * when `/metrics` is read, so the announce path pays nothing for metrics. A hook that walks much
+ * (every torrent) is asynchronous and pauses between time slices, as does the writing of the
+ * text, so that {@link Registry.renderInSlices} never holds the event loop long.
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@
  *
  * @module
  */
+import { TimeSlices } from "../process/time_slices.ts";
 
 /** Label values of one series, by label name. */
 export type Labels = Readonly<Record<string, string>>;
@@ -77,8 +80,8 @@ abstract class Metric<V> {
       this.labelNames.map((n) => `${n}="${escapeLabel(labels?.[n] ?? "")}"`).join(",") + "}";
   }
 
-  /** The sample lines of this metric. */
-  abstract samples(): string[];
+  /** The sample lines of this metric, one by one (a metric may have a series per torrent). */
+  abstract samples(): Iterable<string>;
 
   /** Forgets every series (for metrics whose label sets come and go). */
   reset(): void {
@@ -116,8 +119,8 @@ export class Counter extends Metric<number> {
     return this.series.get(this.key(labels)) ?? 0;
   }
 
-  samples(): string[] {
-    return [...this.series].map(([k, v]) => `${this.name}${k} ${formatNumber(v)}`);
+  *samples(): Iterable<string> {
+    for (const [k, v] of this.series) yield `${this.name}${k} ${formatNumber(v)}`;
   }
 }
 
@@ -171,9 +174,11 @@ export class Histogram extends Metric<{ counts: number[]; sum: number; count: nu
     s.count++;
   }
 
-  samples(): string[] {
-    const lines: string[] = [];
+  *samples(): Iterable<string> {
     for (const [k, s] of this.series) {
+      // A series' lines are made together: an observation between two slices of a render must
+      // not land between its buckets and its count.
+      const lines: string[] = [];
       // The `le` label goes last inside the braces.
       const open = k === "" ? "{" : k.slice(0, -1) + ",";
       let cumulative = 0;
@@ -184,15 +189,17 @@ export class Histogram extends Metric<{ counts: number[]; sum: number; count: nu
       }
       lines.push(`${this.name}_sum${k} ${formatNumber(s.sum)}`);
       lines.push(`${this.name}_count${k} ${s.count}`);
+      yield* lines;
     }
-    return lines;
   }
 }
 
 /** The metrics of one process, rendered together. */
 export class Registry {
   readonly #metrics: (Counter | Histogram)[] = [];
-  readonly #collectors: (() => void)[] = [];
+  readonly #collectors: (() => void | Promise<void>)[] = [];
+  /** The render in slices under way, if any: the next one starts after it. */
+  #rendering: Promise<unknown> = Promise.resolve();
 
   /** A new counter (names of counters end in `_total` by convention). */
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
@@ -214,21 +221,63 @@ export class Registry {
     return this.#add(new Histogram(name, help, labelNames, buckets));
   }
 
-  /** Runs `hook` before every {@link render}: where values counted elsewhere are copied in. */
-  onCollect(hook: () => void): void {
+  /**
+   * Runs `hook` before every render: where values counted elsewhere are copied in. A hook that
+   * walks much returns a promise and pauses between time slices; only
+   * {@link renderInSlices} may then be used.
+   */
+  onCollect(hook: () => void): void;
+  onCollect(hook: () => Promise<void>): void;
+  onCollect(hook: () => void | Promise<void>): void {
     this.#collectors.push(hook);
   }
 
-  /** Every metric in the text format, `# HELP` and `# TYPE` lines included. */
+  /**
+   * Every metric in the text format, `# HELP` and `# TYPE` lines included, in one go. For
+   * registries whose collect hooks are all synchronous: throws if one returns a promise.
+   */
   render(): string {
-    for (const hook of this.#collectors) hook();
+    for (const hook of this.#collectors) {
+      if (hook() instanceof Promise) {
+        throw new Error("an asynchronous collect hook: use renderInSlices");
+      }
+    }
     let out = "";
     for (const m of this.#metrics) {
-      out += `# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n`;
-      out += `# TYPE ${m.name} ${m.type}\n`;
+      out += this.#header(m);
       for (const line of m.samples()) out += line + "\n";
     }
     return out;
+  }
+
+  /**
+   * The same text as {@link render}, collected and written in time slices so that the event loop
+   * serves others meanwhile. Renders run one after the other: two at once would fill the same
+   * series.
+   */
+  renderInSlices(): Promise<string> {
+    const next = this.#rendering.then(() => this.#renderInSlices());
+    this.#rendering = next.catch(() => {});
+    return next;
+  }
+
+  async #renderInSlices(): Promise<string> {
+    for (const hook of this.#collectors) await hook();
+    const slices = new TimeSlices();
+    let out = "";
+    for (const m of this.#metrics) {
+      out += this.#header(m);
+      for (const line of m.samples()) {
+        out += line + "\n";
+        if (slices.due()) await slices.pause();
+      }
+    }
+    return out;
+  }
+
+  #header(m: Counter | Histogram): string {
+    return `# HELP ${m.name} ${m.help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n` +
+      `# TYPE ${m.name} ${m.type}\n`;
   }
 
   #add<M extends Counter | Histogram>(metric: M): M {

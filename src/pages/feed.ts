@@ -5,7 +5,8 @@
  * follow: name, size, info hashes, magnet link, `.torrent` link and web seeds.
  *
  * The feed holds at most `feedEntries` entries; picking them is one pass over the torrents that
- * keeps a small sorted window, so its cost does not grow with the torrent count beyond that pass.
+ * keeps a small sorted window, so its cost does not grow with the torrent count beyond that pass;
+ * the pass goes in time slices, so that announces are answered meanwhile.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type { HttpRequest, HttpResponse } from "../net/http_server.ts";
 import { binaryToHex } from "../protocol/binary.ts";
 import { magnetLink } from "../protocol/metainfo.ts";
 import type { Torrent, TorrentInfo } from "../tracker/tracker.ts";
+import { TimeSlices } from "../process/time_slices.ts";
 import { VERSION } from "../version.ts";
 import { countOf, formatBytes } from "./format.ts";
 import { html } from "./html.ts";
@@ -38,18 +40,27 @@ function newerFirst(a: TorrentInfo, b: TorrentInfo): number {
 }
 
 /**
- * The `limit` newest releases among `torrents`, newest first. Torrents without metadata (open
- * mode) have no release date and are left out. A hybrid file's two torrents make one release.
+ * The `limit` newest releases among the torrents shown to {@link add}, newest first. Torrents
+ * without metadata (open mode) have no release date and are left out. A hybrid file's two
+ * torrents make one release.
  */
-export function newestReleases(torrents: Iterable<Torrent>, limit: number): Release[] {
+class NewestReleases {
   // A release is at most two torrents, so the 2 × limit newest torrents hold the limit newest
   // releases. The window is kept sorted; an insertion is a binary search and a short move.
-  const window: TorrentInfo[] = [];
-  const size = 2 * limit;
-  for (const t of torrents) {
+  readonly #window: TorrentInfo[] = [];
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  /** Considers one torrent. */
+  add(t: Torrent): void {
     const info = t.info;
-    if (info?.addedAt === undefined) continue;
-    if (window.length === size && newerFirst(info, window[size - 1]) >= 0) continue;
+    if (info?.addedAt === undefined) return;
+    const window = this.#window;
+    const size = 2 * this.#limit;
+    if (window.length === size && newerFirst(info, window[size - 1]) >= 0) return;
     let lo = 0, hi = window.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
@@ -59,21 +70,52 @@ export function newestReleases(torrents: Iterable<Torrent>, limit: number): Rele
     window.splice(lo, 0, info);
     if (window.length > size) window.pop();
   }
-  const releases: Release[] = [];
-  const byFile = new Map<string, Release>();
-  for (const info of window) {
-    const key = info.path ?? info.fullHash;
-    let r = byFile.get(key);
-    if (r === undefined) {
-      if (releases.length === limit) continue;
-      r = { info, addedAt: info.addedAt! };
-      byFile.set(key, r);
-      releases.push(r);
+
+  /** The newest releases among the torrents seen so far. */
+  releases(): Release[] {
+    const releases: Release[] = [];
+    const byFile = new Map<string, Release>();
+    for (const info of this.#window) {
+      const key = info.path ?? info.fullHash;
+      let r = byFile.get(key);
+      if (r === undefined) {
+        if (releases.length === this.#limit) continue;
+        r = { info, addedAt: info.addedAt! };
+        byFile.set(key, r);
+        releases.push(r);
+      }
+      if (info.version === 1) r.v1 = info;
+      else r.v2 = info;
     }
-    if (info.version === 1) r.v1 = info;
-    else r.v2 = info;
+    return releases;
   }
-  return releases;
+}
+
+/**
+ * The `limit` newest releases among `torrents`, newest first. Torrents without metadata (open
+ * mode) have no release date and are left out. A hybrid file's two torrents make one release.
+ */
+export function newestReleases(torrents: Iterable<Torrent>, limit: number): Release[] {
+  const newest = new NewestReleases(limit);
+  for (const t of torrents) newest.add(t);
+  return newest.releases();
+}
+
+/**
+ * {@link newestReleases} in time slices, so that announces are answered while it walks 100,000
+ * torrents.
+ */
+export async function newestReleasesInSlices(
+  torrents: Iterable<Torrent>,
+  limit: number,
+): Promise<Release[]> {
+  const newest = new NewestReleases(limit);
+  const slices = new TimeSlices();
+  for (const t of torrents) {
+    newest.add(t);
+    if (slices.due()) await slices.pause();
+  }
+  return newest.releases();
 }
 
 /** The magnet link of a release: both hashes of a hybrid, the announce URLs, the web seeds. */
@@ -155,11 +197,14 @@ function entry(site: Site, r: Release, origin: string, trackers: string[]): Xml 
   `;
 }
 
-/** Renders the Atom document for a request (links are absolute, built from its Host). */
-export function renderFeed(site: Site, req: HttpRequest): string {
+/**
+ * Renders the Atom document for a request (links are absolute, built from its Host). The walk of
+ * the torrents goes in time slices.
+ */
+export async function renderFeed(site: Site, req: HttpRequest): Promise<string> {
   const { origin, hostname } = requestOrigin(req);
   const trackers = announceUrls(site, req);
-  const releases = newestReleases(site.tracker.torrents(), site.feedEntries);
+  const releases = await newestReleasesInSlices(site.tracker.torrents(), site.feedEntries);
   // An empty feed is as old as the tracker.
   const updated = new Date(releases[0]?.addedAt ?? site.startedAt).toISOString();
   const self = `${origin}/feed.atom`;
@@ -185,8 +230,8 @@ const XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n';
  * Serves `/feed.atom`, with an entity tag so that a feed reader polling an unchanged feed gets a
  * 304 and no body.
  */
-export function feedResponse(site: Site, req: HttpRequest): HttpResponse {
-  const body = new TextEncoder().encode(renderFeed(site, req));
+export async function feedResponse(site: Site, req: HttpRequest): Promise<HttpResponse> {
+  const body = new TextEncoder().encode(await renderFeed(site, req));
   const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
   const headers: Record<string, string> = {
     "content-type": "application/atom+xml; charset=utf-8",
