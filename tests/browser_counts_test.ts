@@ -388,10 +388,10 @@ Deno.test("ctl status prints the browsers and the WebSocket requests", async () 
     try {
       const out = await runCtl(["--socket", socket, "status"]);
       assert.equal(out.code, 0, out.stderr);
-      assert.match(out.stdout, /peers: +3 \(2 seeders, 1 leechers\), 1 completed/);
+      assert.match(out.stdout, /peers: +3 \(2 seeders, 1 leecher\), 1 completed/);
       assert.match(
         out.stdout,
-        /browsers: +3 \(2 seeders, 1 leechers\), 1 completed, counted above/,
+        /browsers: +3 \(2 seeders, 1 leecher\), 1 completed, counted above/,
       );
       assert.match(
         out.stdout,

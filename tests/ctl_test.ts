@@ -5,7 +5,14 @@ import { encode } from "../src/protocol/bencode.ts";
 import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { getBencoded, pct, text } from "./helpers.ts";
-import { eventually, runCtl, startServe, startTrackerWithCtl, tempDir } from "./process_helpers.ts";
+import {
+  eventually,
+  runCtl,
+  startServe,
+  startTrackerWithCtl,
+  tempDir,
+  withoutInitCwd,
+} from "./process_helpers.ts";
 import { normalizeCtlArgs } from "../src/cli/ctl.ts";
 
 function torrent(name: string): Uint8Array {
@@ -314,12 +321,6 @@ Deno.test("ctl: the original's spelling, -socket PATH -release-logs -quit", asyn
   assert.match(both.stdout, /logs released[^]*the server is stopping/);
   assert.equal((await server.exited).code, 0, server.stderr());
 });
-
-function withoutInitCwd(): Record<string, string> {
-  const env = Deno.env.toObject();
-  delete env.INIT_CWD;
-  return env;
-}
 
 Deno.test("ctl through deno task: relative paths are the caller's, not the project's", async () => {
   await using tmp = await tempDir();

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { freePort } from "./helpers.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
 /** A `hefur serve` child process, started and ready. */
@@ -17,29 +18,49 @@ export interface ServeProcess extends AsyncDisposable {
   exited: Promise<Deno.CommandStatus>;
 }
 
+/** The environment of a shell that did not start Hefur through deno task: no INIT_CWD. */
+export function withoutInitCwd(): Record<string, string> {
+  const env = Deno.env.toObject();
+  delete env.INIT_CWD;
+  return env;
+}
+
 /**
  * Starts `deno run <permissions> src/main.ts serve <args>` and waits (bounded) for its ready line.
- * `prefix` runs it under another program (e.g. `setpriv`).
+ * `prefix` runs it under another program (e.g. `setpriv`). `taskFrom` runs it instead as an
+ * operator would from that directory: `deno task --config <repo>/deno.json start <args>`.
  */
 export async function startServe(
   args: string[],
-  options: { permissions?: string[]; prefix?: string[]; env?: Record<string, string> } = {},
+  options: {
+    permissions?: string[];
+    prefix?: string[];
+    env?: Record<string, string>;
+    taskFrom?: string;
+  } = {},
 ): Promise<ServeProcess> {
-  const argv = [
-    ...(options.prefix ?? []),
-    Deno.execPath(),
-    "run",
-    ...(options.permissions ?? ["-A"]),
-    MAIN,
-    "serve",
-    ...args,
-  ];
+  const argv = options.taskFrom === undefined
+    ? [
+      ...(options.prefix ?? []),
+      Deno.execPath(),
+      "run",
+      ...(options.permissions ?? ["-A"]),
+      MAIN,
+      "serve",
+      ...args,
+    ]
+    : [Deno.execPath(), "task", "--config", DENO_JSON, "start", ...args];
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-    env: options.env,
+    cwd: options.taskFrom,
+    // As from an operator's shell: `deno task test` set INIT_CWD for this process, and deno task
+    // keeps a value it finds.
+    ...(options.taskFrom === undefined
+      ? { env: options.env }
+      : { clearEnv: true, env: { ...withoutInitCwd(), NO_COLOR: "1", ...options.env } }),
   }).spawn();
   let text = "";
   const { promise: readyLine, resolve: gotReady } = Promise.withResolvers<string | undefined>();
@@ -65,9 +86,13 @@ export async function startServe(
     stderr: () => text,
     exited,
     async [Symbol.asyncDispose]() {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
+      // Through deno task, the server is a child of the task runner: stopped by its own pid.
+      const pids = new Set([child.pid, Number(proc.ready.pid)]);
+      for (const pid of pids) {
+        try {
+          if (Number.isInteger(pid) && pid > 0) Deno.kill(pid, "SIGKILL");
+        } catch { /* already gone */ }
+      }
       await exited;
     },
   };

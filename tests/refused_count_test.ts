@@ -30,7 +30,7 @@ Deno.test("a refused announce is counted as refused on /stat, in the JSON API an
       {},
     ) as StatusResult;
     assert.equal(status.requests.refused, 1);
-    assert.match(statusText(status), /^requests: +1 announces, 0 scrapes, 1 refused$/m);
+    assert.match(statusText(status), /^requests: +1 announce, 0 scrapes, 1 refused$/m);
     assert.doesNotMatch(statusText(status), /failure/);
   } finally {
     await Deno.remove(dir, { recursive: true });

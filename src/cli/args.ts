@@ -15,6 +15,7 @@ import { canonicalIp } from "../protocol/ip.ts";
 import { parseHostPort } from "../net/host_port.ts";
 import { parseStoreSpec, StoreUrlError } from "../tracker/store_url.ts";
 import { ConfigFileError, readConfigFile } from "./config_file.ts";
+import { callerPath, configFilePath, PATH_OPTIONS } from "./caller_path.ts";
 
 /** Everything `hefur serve` was told, keyed by camelCase option name. */
 export interface ServeConfig {
@@ -197,7 +198,9 @@ export function parseServeCommandLine(argv: readonly string[]): ServeArgs {
       throw new UsageError(`option --${spec.name}: ${spec.unavailable}`);
     }
   }
-  const file = cmd.getOptionValue("config") ? readConfig(cmd.getOptionValue("config")) : undefined;
+  const file = cmd.getOptionValue("config")
+    ? readConfig(callerPath(cmd.getOptionValue("config")))
+    : undefined;
   for (const [name, value] of file?.values ?? []) {
     const key = optionKey(name);
     if (cmd.getOptionValueSource(key) !== "cli") cmd.setOptionValueWithSource(key, value, "config");
@@ -211,6 +214,13 @@ export function parseServeCommandLine(argv: readonly string[]): ServeArgs {
     const key = optionKey(spec.name);
     if (spec.type === "switch") values[key] = values[key] === true;
     if (spec.type === "list") values[key] ??= [];
+  }
+  for (const name of PATH_OPTIONS) {
+    const key = optionKey(name);
+    if (typeof values[key] !== "string") continue;
+    values[key] = file !== undefined && cmd.getOptionValueSource(key) === "config"
+      ? configFilePath(values[key], file.path)
+      : callerPath(values[key]);
   }
   return { config: checkConfig(values as ServeConfig, origin), origin };
 }

@@ -21,7 +21,9 @@
  * @module
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
-import { basename, resolve } from "node:path";
+import { basename } from "node:path";
+import { callerPath } from "./caller_path.ts";
+import { nounFor } from "../pages/format.ts";
 import { ControlClient, ControlNoAnswerError, ControlUnreachableError } from "../control/client.ts";
 import {
   ControlError,
@@ -125,16 +127,6 @@ Exit codes: 0 ok, 1 a command failed, 2 usage error, 3 server unreachable or not
   return program;
 }
 
-/**
- * `path` as the caller meant it. `deno task hefur ctl …` runs in the project's directory and says
- * in INIT_CWD where it was called from: a relative path is resolved against that. Elsewhere
- * INIT_CWD is unset and the process's own directory is the caller's.
- */
-export function callerPath(path: string): string {
-  const from = Deno.env.get("INIT_CWD");
-  return from ? resolve(from, path) : path;
-}
-
 function readTorrent(file: string): { data?: string; error?: string } {
   try {
     // As the server reads torrents: never through a link into a path the sandbox denies.
@@ -198,19 +190,29 @@ function webtorrentRequests(w: StatusResult["requests"]["webtorrent"]): string {
   return ` (over WebSocket: ${w.announces}, ${w.scrapes}, ${w.failures})`;
 }
 
+/** `n` and its noun, singular for exactly one as on the pages; the number ungrouped, for scripts. */
+function count(n: number, singular: string, plural = singular + "s"): string {
+  return `${n} ${nounFor(n, singular, plural)}`;
+}
+
 /** The text `hefur ctl status` prints for a status answer. */
 export function statusText(s: StatusResult): string {
+  const w = s.webtorrent;
+  const files = s.whitelist
+    ? ` (${count(s.whitelist.files, ".torrent file")}, ` +
+      `${count(s.whitelist.hashes, "hash", "hashes")})`
+    : "";
   const lines = [
     `hefur ${s.version} (pid ${s.pid}), up ${duration(s.uptime)} since ${s.startedAt}`,
     `mode:      ${s.mode === "open" ? "open (any torrent)" : `whitelist ${s.torrentDir}`}`,
-    `torrents:  ${s.torrents}` +
-    (s.whitelist ? ` (${s.whitelist.files} .torrent files, ${s.whitelist.hashes} hashes)` : ""),
-    `peers:     ${s.peers} (${s.seeders} seeders, ${s.leechers} leechers), ` +
+    `torrents:  ${s.torrents}${files}`,
+    `peers:     ${s.peers} (${count(s.seeders, "seeder")}, ${count(s.leechers, "leecher")}), ` +
     `${s.completed} completed`,
-    `browsers:  ${s.webtorrent.peers} (${s.webtorrent.seeders} seeders, ` +
-    `${s.webtorrent.leechers} leechers), ${s.webtorrent.completed} completed, counted above`,
-    `requests:  ${s.requests.announces} announces, ${s.requests.scrapes} scrapes, ` +
-    `${s.requests.refused} refused` + webtorrentRequests(s.requests.webtorrent),
+    `browsers:  ${w.peers} (${count(w.seeders, "seeder")}, ${count(w.leechers, "leecher")}), ` +
+    `${w.completed} completed, counted above`,
+    `requests:  ${count(s.requests.announces, "announce")}, ` +
+    `${count(s.requests.scrapes, "scrape")}, ${s.requests.refused} refused` +
+    webtorrentRequests(s.requests.webtorrent),
   ];
   if (s.store) {
     lines.push(
