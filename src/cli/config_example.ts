@@ -41,7 +41,8 @@ export function configExample(): string {
   const out = [
     "# Hefur's configuration file, for `hefur serve --config FILE`: every option of",
     "# `hefur serve --help` under its long name, with its default, commented out. Uncomment and",
-    "# change what you need; an option given on the command line overrides this file.",
+    "# change what you need; an option given on the command line overrides this file. A relative",
+    "# path here is relative to the directory of this file.",
     "# Generated from src/cli/options.ts by `deno run -A src/cli/config_example.ts --write`.",
   ];
   let group = "";
