@@ -19,6 +19,12 @@ import { failureOf, httpAnnounce, UdpClient, udpStartedAnnounce } from "./suppor
 import { ROOT, spawnServe } from "./support/serve_process.ts";
 import { BARE_SERVE_ARGS, loopbackServeArgs } from "./process_helpers.ts";
 import { makeTorrent } from "./support/torrents.ts";
+import {
+  PROBE_ALLOWED,
+  PROBE_IMPORTS,
+  PROBE_REFUSED,
+  PROBE_THROUGH_LINKS,
+} from "./support/sandbox_probe_checks.ts";
 
 const decoder = new TextDecoder();
 const HEFUR_BIN = Deno.env.get("HEFUR_BIN");
@@ -223,47 +229,16 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
       const out = await command(PROBE_BIN, PROBE_ENTRY, [dir]).output();
       assert.equal(out.code, 0, decoder.decode(out.stderr));
       const results = JSON.parse(decoder.decode(out.stdout)) as Record<string, string>;
-      const allowed = [
-        "read scratch file",
-        "write scratch file",
-        "listen tcp 127.0.0.1",
-        "read /etc/passwd",
-      ];
-      // Only from source is the refusal of an import the sandbox's own message: the executable
-      // has no module loader for code it does not carry, so it fails another way.
-      const imports = ["import remote module", "import npm package outside deno.lock"];
-      // The limit of deny lists that docs/security.md states: code that makes its own links gets
-      // through them (Hefur's own opens resolve links). The files exist only on Linux.
-      const throughLinks = ["read /etc/shadow through a link", "write /etc/passwd through a link"];
-      const refused = [
-        "run a program",
-        "load a native library (FFI)",
-        "read /etc/shadow",
-        "read /etc/ssh",
-        "read /root/.ssh",
-        "read /proc/self/environ",
-        "read /proc/1/cmdline",
-        "write /etc/passwd",
-        "write /usr/local/bin",
-        "write /root/.ssh/authorized_keys",
-        "env HOME",
-        "env PATH",
-        "all env",
-        "sys hostname",
-        "sys network interfaces",
-        "fetch cloud metadata",
-        "connect cloud metadata",
-      ];
       assert.deepEqual(
         Object.keys(results).sort(),
-        [...allowed, ...imports, ...throughLinks, ...refused].sort(),
+        [...PROBE_ALLOWED, ...PROBE_IMPORTS, ...PROBE_THROUGH_LINKS, ...PROBE_REFUSED].sort(),
       );
       if (Deno.build.os === "linux") {
-        for (const check of throughLinks) assert.equal(results[check], "allowed", check);
+        for (const check of PROBE_THROUGH_LINKS) assert.equal(results[check], "allowed", check);
       }
-      for (const check of allowed) assert.equal(results[check], "allowed", check);
-      for (const check of refused) assert.equal(results[check], "refused", check);
-      for (const check of imports) {
+      for (const check of PROBE_ALLOWED) assert.equal(results[check], "allowed", check);
+      for (const check of PROBE_REFUSED) assert.equal(results[check], "refused", check);
+      for (const check of PROBE_IMPORTS) {
         if (PROBE_BIN) assert.notEqual(results[check], "allowed", check);
         else assert.equal(results[check], "refused", check);
       }
