@@ -157,6 +157,24 @@ export const BENCH_SERVE_ARGS: readonly string[] = [
 ];
 
 /**
+ * What a spawned `hefur serve` printed up to its ready line; its standard error is drained after
+ * that, so that the tracker never blocks on a full pipe.
+ */
+export async function readyText(child: Deno.ChildProcess): Promise<string> {
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("hefur: ready")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`hefur exited before it was ready:\n${text}`);
+    text += value;
+  }
+  (async () => {
+    while (!(await reader.read()).done) { /* discard */ }
+  })();
+  return text;
+}
+
+/**
  * Starts Hefur on 127.0.0.1 (random ports), pinned to `core`, with extra V8 flags (and `extra`
  * arguments of `hefur serve`). Resolves once it printed its ready line.
  */
@@ -196,17 +214,7 @@ export async function startHefur(
     ...extra,
   );
   const child = new Deno.Command("taskset", { args, stdout: "null", stderr: "piped" }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("hefur: ready")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`hefur exited before it was ready:\n${text}`);
-    text += value;
-  }
-  // Keep draining standard error so that the tracker never blocks on a full pipe.
-  (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
-  })();
+  const text = await readyText(child);
   const pid = Number(/pid=(\d+)/.exec(text)![1]);
   const hasUdp = /udp=/.test(text);
   return {

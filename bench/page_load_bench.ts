@@ -19,7 +19,7 @@
  * @module
  */
 import { SANDBOX_FLAGS, V8_FLAGS } from "../build.ts";
-import { cpuSeconds, freePort } from "./load.ts";
+import { cpuSeconds, freePort, readyText } from "./load.ts";
 import { encodeUdpRequest, parseUdpReply } from "../src/protocol/udp_packet.ts";
 import { AnnounceEvent } from "../src/protocol/types.ts";
 
@@ -76,16 +76,7 @@ async function startHefur(extra: string[]): Promise<Hefur> {
   ];
   const child = new Deno.Command(Deno.execPath(), { args, stdout: "null", stderr: "piped" })
     .spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("hefur: ready")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`hefur exited before it was ready:\n${text}`);
-    text += value;
-  }
-  (async () => {
-    while (!(await reader.read()).done) { /* discard */ }
-  })();
+  const text = await readyText(child);
   return {
     pid: Number(/pid=(\d+)/.exec(text)![1]),
     httpPort,
