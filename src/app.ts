@@ -89,9 +89,20 @@ export function bindAddress(config: ServeConfig): string {
  * `StoreConnectError`).
  */
 export async function startHefur(config: ServeConfig): Promise<Hefur> {
+  // Connections must not take every file descriptor: the limits are fitted to the process's. This
+  // comes first, while nothing else is opening descriptors, since finding the limit inside the
+  // sandbox takes every free one for a moment.
+  const separateMetrics = !config.disableMetrics && config.metricsBind !== undefined &&
+    config.metricsBind !== "control";
+  const useTls = config.httpCert !== "" && config.httpsPort !== 0;
+  const fitted = connectionLimitsWithin(
+    [config.httpPort !== 0, useTls, separateMetrics, config.wsPort !== 0].filter(Boolean).length,
+    !config.disableWebsocket,
+    { maxHttpConnections: config.maxHttpConnections, maxWsConnections: config.maxWsConnections },
+  );
+
   // Files first: a broken www dir or key pair stops start-up before anything runs.
   const assets = new Assets(config.wwwDir);
-  const useTls = config.httpCert !== "" && config.httpsPort !== 0;
   const keyPair = useTls ? readKeyPair(config.httpCert, config.httpKey) : undefined;
 
   // The core, the rate limits and the UDP connection ids read a clock on every request. Reading
@@ -263,15 +274,6 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
   const served = pageCache.wrap(router.handle);
   const handle = limitPages(metrics?.timed(served) ?? served, admission, clientAddress);
 
-  // Connections must not take every file descriptor: the limits are fitted to the process's.
-  const separateMetrics = metrics !== undefined && config.metricsBind !== undefined &&
-    config.metricsBind !== "control";
-  const fitted = connectionLimitsWithin(
-    [config.httpPort !== 0, keyPair !== undefined, separateMetrics, config.wsPort !== 0]
-      .filter(Boolean).length,
-    !config.disableWebsocket,
-    { maxHttpConnections: config.maxHttpConnections, maxWsConnections: config.maxWsConnections },
-  );
   const limits = {
     ...DEFAULT_HTTP_LIMITS,
     timeoutMs: config.httpTimeout,

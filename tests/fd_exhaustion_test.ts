@@ -1,35 +1,46 @@
-// Out of file descriptors: `hefur serve` under `prlimit --nofile=128:128`, with more connections
-// held open than it has descriptors. The accept loop must back off (a bounded number of failed
-// accepts, not a spinning core), say so once, count it, and serve again once connections close;
-// where it can read its limit, it lowers its connection limits at start so that this never happens.
+// Out of file descriptors. `hefur serve` lowers its connection limits at start to fit its
+// descriptor limit, inside the sandbox (where it must find the limit by opening descriptors) as with
+// every permission (where it reads it); and when descriptors run out anyway, here because the limit
+// is lowered while it runs, the accept loops back off (a bounded number of failed accepts, not a
+// spinning core), say so once, count it, and serve again once connections close.
 import assert from "node:assert/strict";
 import { SANDBOX_FLAGS } from "../build.ts";
 import { ROOT } from "./support/serve_process.ts";
 import { loopbackServeArgs } from "./process_helpers.ts";
 import { freePort } from "./helpers.ts";
-import { fitConnectionLimits, parseDescriptorLimit } from "../src/process/fd_limit.ts";
+import {
+  fitConnectionLimits,
+  parseDescriptorLimit,
+  probeDescriptorLimit,
+  RESERVED_DESCRIPTORS,
+} from "../src/process/fd_limit.ts";
 import { isFdExhaustion } from "../src/net/accept_backoff.ts";
 
-const LIMIT = 128;
 const EXHAUSTED = /out of file descriptors/g;
 
-/** `hefur serve` on `port` under a descriptor limit of {@link LIMIT}, its standard error kept. */
-function serveLimited(port: number, flags: readonly string[], controlSocket = "") {
-  const child = new Deno.Command("prlimit", {
-    args: [
-      `--nofile=${LIMIT}:${LIMIT}`,
-      Deno.execPath(),
-      "run",
-      ...flags,
-      "src/main.ts",
-      "serve",
-      ...loopbackServeArgs(port),
-      "--control-socket",
-      controlSocket,
-      // Held connections must not be cut for idling during the test.
-      "--http-timeout",
-      "60000",
-    ],
+/**
+ * `hefur serve` on `port`, its standard error kept; under a descriptor limit of `limit` from the
+ * start when it is given.
+ */
+function serve(port: number, flags: readonly string[], controlSocket = "", limit?: number) {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    ...flags,
+    "src/main.ts",
+    "serve",
+    ...loopbackServeArgs(port),
+    "--control-socket",
+    controlSocket,
+    // Held connections must not be cut for idling during the test.
+    "--http-timeout",
+    "60000",
+  ];
+  const [command, ...args] = limit === undefined
+    ? deno
+    : ["prlimit", `--nofile=${limit}:${limit}`, ...deno];
+  const child = new Deno.Command(command, {
+    args,
     cwd: ROOT,
     stdin: "null",
     stdout: "null",
@@ -40,6 +51,7 @@ function serveLimited(port: number, flags: readonly string[], controlSocket = ""
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
   })();
   return {
+    pid: child.pid,
     stderr: () => stderr,
     /** Resolves once standard error matches `re`; fails after 20 s. */
     async waitFor(re: RegExp): Promise<void> {
@@ -57,6 +69,16 @@ function serveLimited(port: number, flags: readonly string[], controlSocket = ""
       return stderr;
     },
   };
+}
+
+/** Sets the descriptor limit of the running process `pid`, soft and hard, to `limit`. */
+async function lowerLimit(pid: number, limit: number): Promise<void> {
+  const out = await new Deno.Command("prlimit", {
+    args: ["--pid", String(pid), `--nofile=${limit}:${limit}`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
 }
 
 /** Opens `n` connections to `port` and keeps them. */
@@ -98,13 +120,15 @@ Deno.test("out of descriptors under the sandbox: the accept loops back off, warn
   const port = freePort();
   const dir = await Deno.makeTempDir();
   const socket = `${dir}/control`;
-  const server = serveLimited(port, SANDBOX_FLAGS, socket);
+  const server = serve(port, SANDBOX_FLAGS, socket);
   let held: Deno.TcpConn[] = [];
   let control: Deno.UnixConn | undefined;
   try {
     await waitReady(port);
-    // Under the sandbox the limit cannot be read: the limits stay as configured (4096).
-    held = await hold(port, LIMIT + 40);
+    // Started under a limit that fits 4096 connections, then lowered below them.
+    assert.doesNotMatch(server.stderr(), /lowered from/);
+    await lowerLimit(server.pid, 128);
+    held = await hold(port, 168);
     await server.waitFor(/HTTP on .*out of file descriptors/);
     // The control socket's accept loop meets the same wall.
     control = await Deno.connect({ transport: "unix", path: socket });
@@ -136,33 +160,94 @@ Deno.test("out of descriptors under the sandbox: the accept loops back off, warn
   }
 });
 
-Deno.test("where the limit can be read, connection limits are lowered at start to fit it", async () => {
+for (
+  const [where, flags] of [["under the sandbox", SANDBOX_FLAGS], ["with every permission", [
+    "--allow-all",
+  ]]] as const
+) {
+  Deno.test(`${where}, connection limits are lowered at start to fit the descriptor limit`, async () => {
+    const limit = 256;
+    const port = freePort();
+    const server = serve(port, flags, "", limit);
+    let held: Deno.TcpConn[] = [];
+    try {
+      await waitReady(port);
+      await server.waitFor(
+        /file descriptor limit is 256: --max-http-connections lowered from 4096 to \d+ per listener and --max-ws-connections from 10000 to \d+/,
+      );
+      const [, http, ws] = /lowered from 4096 to (\d+) .* from 10000 to (\d+)/.exec(
+        server.stderr(),
+      )!
+        .map(Number);
+      // One HTTP listener, which also serves WebSocket: both together leave the reserve free.
+      assert.ok(http >= 1 && http + ws <= limit - RESERVED_DESCRIPTORS, `${http} + ${ws}`);
+      // More connections than descriptors: the ones past the limit are refused (closed at once),
+      // and descriptors never run out.
+      held = await hold(port, limit + 40);
+      let closed = 0;
+      const buf = new Uint8Array(16);
+      for (const c of held.slice(http)) {
+        if (await c.read(buf).catch(() => null) === null) closed++;
+      }
+      assert.equal(closed, held.length - http);
+      closeAll(held);
+      held = [];
+      assert.equal(await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}'), 0);
+    } finally {
+      closeAll(held);
+      const stderr = await server.stop();
+      assert.doesNotMatch(stderr, EXHAUSTED);
+    }
+  });
+}
+
+Deno.test("under the sandbox with a limit that fits the connections, nothing is lowered", async () => {
   const port = freePort();
-  const server = serveLimited(port, ["--allow-all"]);
-  let held: Deno.TcpConn[] = [];
+  const server = serve(port, SANDBOX_FLAGS, "", 20_000);
   try {
     await waitReady(port);
-    await server.waitFor(
-      /file descriptor limit is 128: --max-http-connections lowered from 4096 to \d+/,
-    );
-    const max = Number(/lowered from 4096 to (\d+)/.exec(server.stderr())![1]);
-    assert.ok(max < LIMIT - 64, `${max}`);
-    // More connections than descriptors: the ones past the limit are refused (closed at once),
-    // and descriptors never run out.
-    held = await hold(port, LIMIT + 40);
-    let closed = 0;
-    const buf = new Uint8Array(16);
-    for (const c of held.slice(max)) {
-      if (await c.read(buf).catch(() => null) === null) closed++;
-    }
-    assert.equal(closed, held.length - max);
-    closeAll(held);
-    held = [];
-    assert.equal(await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}'), 0);
   } finally {
-    closeAll(held);
-    const stderr = await server.stop();
-    assert.doesNotMatch(stderr, EXHAUSTED);
+    assert.doesNotMatch(await server.stop(), /lowered from/);
+  }
+});
+
+/** Runs the script `code` with `flags` under a descriptor limit of `limit`; its output. */
+async function runLimited(limit: number, flags: readonly string[], code: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/probe.ts`, code);
+    const out = await new Deno.Command("prlimit", {
+      args: [
+        `--nofile=${limit}:${limit}`,
+        Deno.execPath(),
+        "run",
+        "--config",
+        `${ROOT}/deno.json`,
+        ...flags,
+        `${dir}/probe.ts`,
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout).trim();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("inside the sandbox, the probe finds the limit and closes what it opened", async () => {
+  const probe = `import { probeDescriptorLimit } from "${ROOT}/src/process/fd_limit.ts";
+    import { openSync, closeSync } from "node:fs";
+    const before = openSync("/dev/null", "r"); closeSync(before);
+    const found = [probeDescriptorLimit(100_000), probeDescriptorLimit(100_000), probeDescriptorLimit(10)];
+    const after = openSync("/dev/null", "r"); closeSync(after);
+    console.log(JSON.stringify({ found, sameLowest: before === after }));`;
+  for (const limit of [200, 1000]) {
+    const result = JSON.parse(await runLimited(limit, SANDBOX_FLAGS, probe));
+    // The limit twice (nothing left open by the first probe), then none (JSON's null): 10 opens fit.
+    assert.deepEqual(result, { found: [limit, limit, null], sameLowest: true });
   }
 });
 
@@ -175,12 +260,13 @@ Deno.test("the limit is read from /proc/self/limits' text, and connection limits
   assert.equal(parseDescriptorLimit("nothing"), undefined);
   const wanted = { maxHttpConnections: 4096, maxWsConnections: 10000 };
   assert.equal(fitConnectionLimits(100_000, 2, true, wanted), wanted);
-  // 1024 - 64 = 960 descriptors for two HTTP listeners (8192) and WebSocket (10000).
+  // 1024 - 128 = 896 descriptors for two HTTP listeners (8192) and WebSocket (10000).
+  assert.equal(RESERVED_DESCRIPTORS, 128);
   const fitted = fitConnectionLimits(1024, 2, true, wanted);
-  assert.deepEqual(fitted, { maxHttpConnections: 216, maxWsConnections: 527 });
-  assert.ok(2 * fitted.maxHttpConnections + fitted.maxWsConnections <= 960);
+  assert.deepEqual(fitted, { maxHttpConnections: 201, maxWsConnections: 492 });
+  assert.ok(2 * fitted.maxHttpConnections + fitted.maxWsConnections <= 896);
   assert.deepEqual(fitConnectionLimits(1024, 1, false, wanted), {
-    maxHttpConnections: 960,
+    maxHttpConnections: 896,
     maxWsConnections: 10000,
   });
   assert.deepEqual(fitConnectionLimits(10, 1, true, wanted), {
@@ -194,4 +280,11 @@ Deno.test("only EMFILE and ENFILE count as running out of descriptors", () => {
   assert.ok(isFdExhaustion(new Error("Too many open files in system (os error 23)")));
   assert.ok(!isFdExhaustion(new Error("Connection reset by peer (os error 104)")));
   assert.ok(!isFdExhaustion("Too many open files"));
+});
+
+Deno.test("a probe that can open all it was asked to finds no limit and keeps nothing open", () => {
+  const open = () => Array.from(Deno.readDirSync("/proc/self/fd")).length;
+  const before = open();
+  assert.equal(probeDescriptorLimit(50), undefined);
+  assert.equal(open(), before);
 });

@@ -5,17 +5,24 @@
  * opening the state file, a log file or a `.torrent` file. So at start the connection limits are
  * lowered, when needed, to leave {@link RESERVED_DESCRIPTORS} for everything else.
  *
- * Deno has no `getrlimit`. The limit is read from `/proc/self/limits`, which Deno 2.9 lets only a
- * program with every permission read (not even `--allow-read=/proc/self/limits` grants it): under
- * the permission sandbox the limit is unknown and the limits are left as configured. The accept
- * loops still back off when descriptors run out (see `net/accept_backoff.ts`).
+ * Deno has no `getrlimit`, and Deno 2.9 lets only a program with every permission read
+ * `/proc/self/limits` (not even `--allow-read=/proc/self/limits` grants it). So with every
+ * permission the limit is read from there, and under the permission sandbox it is found by
+ * opening `/dev/null` until the kernel refuses, but never more times than the configured
+ * connections need: at the defaults that is about 14,000 opens, a tenth of a second, once, before
+ * any listener opens. The accept loops also back off when descriptors run out anyway (see
+ * `net/accept_backoff.ts`), for a limit lowered while Hefur runs.
  *
  * @module
  */
+import { closeSync, openSync } from "node:fs";
 import { getLogger } from "../log/mod.ts";
 
-/** Descriptors kept for listeners, UDP sockets, files, Redis and the control socket. */
-export const RESERVED_DESCRIPTORS = 64;
+/**
+ * Descriptors kept for everything but HTTP and WebSocket connections: up to 64 control-socket
+ * connections, and 64 for the listeners, UDP sockets, files and Redis.
+ */
+export const RESERVED_DESCRIPTORS = 128;
 
 /**
  * The soft limit on open files from the text of `/proc/self/limits`, or undefined when it is
@@ -36,6 +43,42 @@ export function readDescriptorLimit(): number | undefined {
   }
 }
 
+/**
+ * The process's descriptor limit found by opening `/dev/null` until the kernel refuses (EMFILE,
+ * or ENFILE when the whole system is out), opening at most `enough`; every descriptor opened is
+ * closed before it returns. Undefined when all `enough` could be opened (the limit is high enough
+ * for whatever needed them) or when `/dev/null` cannot be opened at all.
+ *
+ * Descriptors are numbered from the lowest free one, so when the kernel refuses, every number
+ * below the limit is taken and the highest one opened is the limit minus one.
+ */
+export function probeDescriptorLimit(enough: number): number | undefined {
+  const opened: number[] = [];
+  let limit: number | undefined;
+  try {
+    while (opened.length < enough) opened.push(openSync("/dev/null", "r"));
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if ((code === "EMFILE" || code === "ENFILE") && opened.length > 0) {
+      limit = 0;
+      for (const fd of opened) limit = Math.max(limit, fd + 1);
+    }
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
+  return limit;
+}
+
+/**
+ * The descriptor limit when it is below `enough`: read where the permissions allow it, probed
+ * otherwise. Undefined when it is at least `enough` or cannot be known.
+ */
+export function descriptorLimitBelow(enough: number): number | undefined {
+  const read = readDescriptorLimit();
+  if (read !== undefined) return read < enough ? read : undefined;
+  return probeDescriptorLimit(enough);
+}
+
 /** Connection limits: per HTTP(S) listener, and WebSocket connections in all. */
 export interface ConnectionLimits {
   maxHttpConnections: number;
@@ -51,7 +94,7 @@ export interface ConnectionLimits {
  * ```ts
  * import { fitConnectionLimits } from "./fd_limit.ts";
  * fitConnectionLimits(1024, 1, true, { maxHttpConnections: 4096, maxWsConnections: 10000 });
- * // { maxHttpConnections: 278, maxWsConnections: 681 }
+ * // { maxHttpConnections: 260, maxWsConnections: 635 }
  * ```
  */
 export function fitConnectionLimits(
@@ -73,14 +116,17 @@ export function fitConnectionLimits(
 }
 
 /**
- * The connection limits to run with: `wanted` fitted to the descriptor limit (read here unless
+ * The connection limits to run with: `wanted` fitted to the descriptor limit (found here unless
  * given), with a warning when they had to be lowered.
  */
 export function connectionLimitsWithin(
   httpListeners: number,
   ws: boolean,
   wanted: ConnectionLimits,
-  limit: number | undefined = readDescriptorLimit(),
+  limit: number | undefined = descriptorLimitBelow(
+    httpListeners * wanted.maxHttpConnections + (ws ? wanted.maxWsConnections : 0) +
+      RESERVED_DESCRIPTORS,
+  ),
 ): ConnectionLimits {
   if (limit === undefined) return wanted;
   const fitted = fitConnectionLimits(limit, httpListeners, ws, wanted);
