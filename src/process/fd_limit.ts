@@ -70,13 +70,19 @@ export function probeDescriptorLimit(enough: number): number | undefined {
 }
 
 /**
+ * The most descriptors a probe opens, about a second's work: connection limits configured beyond
+ * this are trusted to fit rather than checked.
+ */
+export const MAX_PROBE = 131_072;
+
+/**
  * The descriptor limit when it is below `enough`: read where the permissions allow it, probed
- * otherwise. Undefined when it is at least `enough` or cannot be known.
+ * (up to {@link MAX_PROBE}) otherwise. Undefined when it is at least `enough` or cannot be known.
  */
 export function descriptorLimitBelow(enough: number): number | undefined {
   const read = readDescriptorLimit();
   if (read !== undefined) return read < enough ? read : undefined;
-  return probeDescriptorLimit(enough);
+  return probeDescriptorLimit(Math.min(enough, MAX_PROBE));
 }
 
 /** Connection limits: per HTTP(S) listener, and WebSocket connections in all. */
