@@ -72,8 +72,11 @@ export interface Hefur {
   readonly admission: Admission;
   /** Rendered pages served again for `--page-cache` seconds, and the render budget. */
   readonly pageCache: RenderCache;
-  /** Stops every listener and timer; resolves when all are closed. */
-  close(): Promise<void>;
+  /**
+   * Stops every listener and timer, and saves the state file unless `saveState` is false;
+   * resolves when all are closed.
+   */
+  close(saveState?: boolean): Promise<void>;
 }
 
 /** The address every listener binds to. */
@@ -420,7 +423,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
     admission,
     pageCache,
     certs,
-    async close() {
+    async close(saveState = true) {
       clearInterval(sweeper);
       await Promise.all([
         http?.close(),
@@ -434,7 +437,7 @@ export async function startHefur(config: ServeConfig): Promise<Hefur> {
       ]);
       await webtorrent?.close();
       // Last, once nothing can change the tracker any more: the last changes go out.
-      await state?.close();
+      await state?.close(saveState);
       await replication?.close();
     },
   };

@@ -132,3 +132,52 @@ Deno.test("an unknown user is a usage error at start", async () => {
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /--uid: no user "no-such-user-x"/);
 });
+
+Deno.test({
+  name: "as root: a --state-file that only root could save stops start-up after the drop",
+  ignore: !root,
+  async fn() {
+    await using tmp = await tempDir();
+    await Deno.chmod(tmp.path, 0o755); // nobody can read in it, not write
+    const stateFile = join(tmp.path, "state.json");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../src/main.ts", import.meta.url).pathname,
+        "serve",
+        ...loopbackServeArgs(0),
+        "--control-socket",
+        "",
+        "--state-file",
+        stateFile,
+        "--uid",
+        "nobody",
+      ],
+      stdin: "null",
+      stdout: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(
+      stderr,
+      /--state-file: cannot write in .*; the state could never be saved \(checked again after becoming uid 65534, gid 65534\)/,
+    );
+    assert.doesNotMatch(stderr, /hefur: ready|cannot save/);
+
+    // Handed over to nobody, the same directory works, and the state is saved there on stop.
+    await Deno.chown(tmp.path, 65534, 65534);
+    await using server = await startServe([
+      ...loopbackServeArgs(0),
+      "--control-socket",
+      "",
+      "--state-file",
+      stateFile,
+      "--uid",
+      "nobody",
+    ]);
+    server.child.kill("SIGTERM");
+    assert.equal((await server.exited).code, 0, server.stderr());
+    assert.equal((await Deno.stat(stateFile)).uid, 65534);
+  },
+});

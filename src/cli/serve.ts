@@ -10,7 +10,7 @@
  * @module
  */
 import { parseServeCommandLine, type ServeConfig, serveHelp, UsageError } from "./args.ts";
-import { preflight, PreflightError } from "./preflight.ts";
+import { checkStateFile, preflight, PreflightError } from "./preflight.ts";
 import { explainSandbox, isSandboxRefusal } from "./sandbox_message.ts";
 import { bindAddress, type Hefur, startHefur } from "../app.ts";
 import {
@@ -217,6 +217,24 @@ export async function serve(args: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof PrivilegeError)) throw e;
     return await fail(`cannot drop privileges: ${e.message}`, control, hefur, closeAudit);
+  }
+  // The state file was checked as the user Hefur started as; saves are made by the one it became.
+  if (identity.uid !== undefined || identity.gid !== undefined) {
+    try {
+      checkStateFile(config, origin);
+    } catch (e) {
+      if (!(e instanceof PreflightError)) throw e;
+      const who = [
+        identity.uid !== undefined && `uid ${identity.uid}`,
+        identity.gid !== undefined && `gid ${identity.gid}`,
+      ].filter(Boolean).join(", ");
+      return await fail(
+        `${e.message} (checked again after becoming ${who})`,
+        control,
+        { close: () => hefur.close(false) },
+        closeAudit,
+      );
+    }
   }
 
   const where = bindAddress(config);

@@ -228,11 +228,11 @@ export class StateStore {
     return next;
   }
 
-  /** Stops the timer and saves one last time. */
-  async close(): Promise<void> {
+  /** Stops the timer and saves one last time, unless `save` is false (the file cannot be written). */
+  async close(save = true): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.save();
+    if (save) await this.save();
   }
 
   /** Turns a saved torrent into tracker history; `base` is "now" on the clock of the save. */
