@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PrivilegeError, resolveIdentity } from "../src/process/privileges.ts";
-import { loopbackServeArgs, runCtl, startServe, tempDir } from "./process_helpers.ts";
+import { loopbackServeArgs, runCtl, runHefur, startServe, tempDir } from "./process_helpers.ts";
 
 const passwd =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
@@ -140,25 +140,17 @@ Deno.test({
     await using tmp = await tempDir();
     await Deno.chmod(tmp.path, 0o755); // nobody can read in it, not write
     const stateFile = join(tmp.path, "state.json");
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../src/main.ts", import.meta.url).pathname,
-        "serve",
-        ...loopbackServeArgs(0),
-        "--control-socket",
-        "",
-        "--state-file",
-        stateFile,
-        "--uid",
-        "nobody",
-      ],
-      stdin: "null",
-      stdout: "null",
-    }).output();
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 1, stderr);
+    const args = [
+      ...loopbackServeArgs(0),
+      "--control-socket",
+      "",
+      "--state-file",
+      stateFile,
+      "--uid",
+      "nobody",
+    ];
+    const { code, stderr } = await runHefur(["serve", ...args]);
+    assert.equal(code, 1, stderr);
     assert.match(
       stderr,
       /--state-file: cannot write in .*; the state could never be saved \(checked again after becoming uid 65534, gid 65534\)/,
@@ -167,15 +159,7 @@ Deno.test({
 
     // Handed over to nobody, the same directory works, and the state is saved there on stop.
     await Deno.chown(tmp.path, 65534, 65534);
-    await using server = await startServe([
-      ...loopbackServeArgs(0),
-      "--control-socket",
-      "",
-      "--state-file",
-      stateFile,
-      "--uid",
-      "nobody",
-    ]);
+    await using server = await startServe(args);
     server.child.kill("SIGTERM");
     assert.equal((await server.exited).code, 0, server.stderr());
     assert.equal((await Deno.stat(stateFile)).uid, 65534);
