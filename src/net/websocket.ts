@@ -18,6 +18,7 @@ import {
   Opcode,
   WebSocketProtocolError,
 } from "../protocol/websocket_frame.ts";
+import { concatBytes } from "../protocol/binary.ts";
 
 /** Bounds of one connection; each protects against a hostile or broken client. */
 export interface WebSocketLimits {
@@ -259,7 +260,7 @@ export class WebSocketConnection {
       while (this.#queue.length > 0 && this.#state !== "closed") {
         // Everything queued goes out in one write; it counts against the bound until written.
         const queue = this.#queue;
-        const data = queue.length === 1 ? queue[0] : concat(queue);
+        const data = queue.length === 1 ? queue[0] : concatBytes(queue);
         this.#queue = [];
         let at = 0;
         while (at < data.length) at += await this.#conn.write(data.subarray(at));
@@ -272,16 +273,4 @@ export class WebSocketConnection {
     }
     if (this.#endAfterFlush) this.terminate();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -1,5 +1,6 @@
 /**
- * Conversions between bytes and the *binary strings* Hefur uses as keys (one character per byte).
+ * Conversions between bytes and the *binary strings* Hefur uses as keys (one character per byte),
+ * and joining byte arrays.
  *
  * `TextDecoder("latin1")` is not used on purpose: the WHATWG decoder maps it to windows-1252,
  * which changes bytes 0x80–0x9F.
@@ -88,4 +89,25 @@ export function bytesToHex(bytes: Uint8Array): string {
   let h = "";
   for (const c of bytes) h += HEX[c >> 4] + HEX[c & 15];
   return h;
+}
+
+/**
+ * `parts` joined into one new array, in order.
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./binary.ts";
+ * concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -12,6 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { concatBytes } from "./binary.ts";
 
 /** Frame opcodes (RFC 6455 §5.2). */
 export enum Opcode {
@@ -331,7 +332,7 @@ export class FrameReader {
     this.#partBytes += length;
     if (!fin) return true;
 
-    const whole = this.#parts.length === 1 ? this.#parts[0] : concat(this.#parts, this.#partBytes);
+    const whole = this.#parts.length === 1 ? this.#parts[0] : concatBytes(this.#parts);
     const kind = this.#opcode;
     this.#parts = [];
     this.#partBytes = 0;
@@ -343,16 +344,6 @@ export class FrameReader {
     );
     return true;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function parseClose(payload: Uint8Array): WebSocketEvent {

@@ -24,7 +24,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { binaryToHex, hexToBinary } from "../protocol/binary.ts";
+import { binaryToHex, concatBytes, hexToBinary } from "../protocol/binary.ts";
 import { canonicalIp } from "../protocol/ip.ts";
 
 /** The `format` value of the header line. */
@@ -210,13 +210,7 @@ export function encodeState(contents: StateContents): Uint8Array {
   for (const t of contents.torrents) parts.push(w.torrent(t));
   for (const s of contents.wsSwarms) parts.push(w.wsSwarm(s));
   parts.push(w.end());
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**

@@ -32,19 +32,10 @@ import {
   StateFileError,
   StateWriter,
 } from "./state_format.ts";
+import { concatBytes } from "../protocol/binary.ts";
 
 /** Torrents written between two yields to the event loop while saving. */
 const SAVE_BATCH = 500;
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const log = getLogger("hefur");
 
@@ -345,7 +336,7 @@ export class StateStore {
       const file = await createNewFile(tmp, 0o640);
       try {
         const write = async (parts: Uint8Array[]) => {
-          const bytes = concat(parts);
+          const bytes = concatBytes(parts);
           size += bytes.length;
           let at = 0;
           while (at < bytes.length) at += await file.write(bytes.subarray(at));

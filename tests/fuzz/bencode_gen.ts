@@ -8,6 +8,7 @@
  * @module
  */
 import type { Rng } from "./prng.ts";
+import { concatBytes } from "../../src/protocol/binary.ts";
 
 /** What {@linkcode benc} writes: integers (as numbers or decimal text), byte strings, lists, dicts. */
 export type Tree =
@@ -360,11 +361,5 @@ function replaceNumber(rng: Rng, b: Uint8Array): Uint8Array {
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
