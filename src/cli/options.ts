@@ -235,7 +235,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     group: "HTTP",
     isNew: true,
-    help: "open HTTP connections at most; more are refused",
+    help: "open connections per HTTP(S) listener at most; more are refused (lowered at start " +
+      "to fit the file descriptor limit)",
   },
   {
     name: "http-cert",
@@ -290,7 +291,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     min: 1,
     group: "WebSocket",
     isNew: true,
-    help: "open WebSocket connections at most; more are refused",
+    help: "open WebSocket connections at most; more are refused (lowered at start to fit " +
+      "the file descriptor limit)",
   },
   {
     name: "max-ws-connections-per-ip",
