@@ -279,7 +279,7 @@ Deno.test("ctl: release-torrent and retire-torrent against a live whitelist serv
   assert.deepEqual(s.whitelist, { files: 1, hashes: 1 });
   assert.ok(s.requests.announces >= 3);
 
-  server.child.kill("SIGTERM");
+  server.kill("SIGTERM");
   assert.equal((await server.exited).code, 0, server.stderr());
 });
 

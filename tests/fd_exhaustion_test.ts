@@ -5,7 +5,7 @@
 // spinning core), say so once, count it, and serve again once connections close.
 import assert from "node:assert/strict";
 import { SANDBOX_FLAGS } from "../build.ts";
-import { ROOT } from "./support/serve_process.ts";
+import { ROOT, type ServeProcess, spawnServe } from "./support/serve_process.ts";
 import { loopbackServeArgs } from "./process_helpers.ts";
 import { freePort } from "./helpers.ts";
 import {
@@ -18,10 +18,15 @@ import { isFdExhaustion } from "../src/net/accept_backoff.ts";
 const EXHAUSTED = /out of file descriptors/g;
 
 /**
- * `hefur serve` on `port`, its standard error kept; under a descriptor limit of `limit` from the
- * start when it is given.
+ * Starts `hefur serve` on `port` and waits for its ready line; under a descriptor limit of `limit`
+ * from the start when it is given.
  */
-function serve(port: number, flags: readonly string[], controlSocket = "", limit?: number) {
+function serve(
+  port: number,
+  flags: readonly string[],
+  controlSocket = "",
+  limit?: number,
+): Promise<ServeProcess> {
   const deno = [
     Deno.execPath(),
     "run",
@@ -38,36 +43,17 @@ function serve(port: number, flags: readonly string[], controlSocket = "", limit
   const [command, ...args] = limit === undefined
     ? deno
     : ["prlimit", `--nofile=${limit}:${limit}`, ...deno];
-  const child = new Deno.Command(command, {
-    args,
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const drained = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) stderr += chunk;
-  })();
-  return {
-    pid: child.pid,
-    stderr: () => stderr,
-    /** Resolves once standard error matches `re`; fails after 20 s. */
-    async waitFor(re: RegExp): Promise<void> {
-      for (let i = 0; i < 400 && !new RegExp(re.source).test(stderr); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.match(stderr, new RegExp(re.source), stderr);
-    },
-    async stop(): Promise<string> {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* ended */ }
-      await child.status;
-      await drained;
-      return stderr;
-    },
-  };
+  return spawnServe(
+    new Deno.Command(command, { args, cwd: ROOT, stdin: "null", stdout: "null", stderr: "piped" }),
+  );
+}
+
+/** Resolves once the standard error of `server` matches `re`; fails after 20 s. */
+async function waitFor(server: ServeProcess, re: RegExp): Promise<void> {
+  for (let i = 0; i < 400 && !new RegExp(re.source).test(server.stderr()); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(server.stderr(), new RegExp(re.source), server.stderr());
 }
 
 /** Sets the descriptor limit of the running process `pid`, soft and hard, to `limit`. */
@@ -103,6 +89,7 @@ async function metric(port: number, sample: string): Promise<number> {
   return Number(line.slice(sample.length + 1));
 }
 
+/** Resolves once `/stat` on `port` answers; fails after 20 s. */
 async function waitReady(port: number): Promise<void> {
   for (let i = 0; i < 400; i++) {
     try {
@@ -119,7 +106,7 @@ Deno.test("out of descriptors under the sandbox: the accept loops back off, warn
   const port = freePort();
   const dir = await Deno.makeTempDir();
   const socket = `${dir}/control`;
-  const server = serve(port, SANDBOX_FLAGS, socket);
+  const server = await serve(port, SANDBOX_FLAGS, socket);
   let held: Deno.TcpConn[] = [];
   let control: Deno.UnixConn | undefined;
   try {
@@ -128,10 +115,10 @@ Deno.test("out of descriptors under the sandbox: the accept loops back off, warn
     assert.doesNotMatch(server.stderr(), /lowered from/);
     await lowerLimit(server.pid, 128);
     held = await hold(port, 168);
-    await server.waitFor(/HTTP on .*out of file descriptors/);
+    await waitFor(server, /HTTP on .*out of file descriptors/);
     // The control socket's accept loop meets the same wall.
     control = await Deno.connect({ transport: "unix", path: socket });
-    await server.waitFor(/control socket: out of file descriptors/);
+    await waitFor(server, /control socket: out of file descriptors/);
     // Two seconds out of descriptors: a spinning loop fails millions of accepts, the back-off
     // (10 ms doubling to 1 s) about ten.
     await new Promise((r) => setTimeout(r, 2000));
@@ -148,7 +135,7 @@ Deno.test("out of descriptors under the sandbox: the accept loops back off, warn
   } finally {
     closeAll(held);
     control?.close();
-    const stderr = await server.stop();
+    const { stderr } = await server.stop();
     await Deno.remove(dir, { recursive: true });
     // One warning for each listener's episode: the HTTP listener's and the control socket's.
     assert.equal(stderr.match(EXHAUSTED)?.length, 2, stderr);
@@ -167,11 +154,12 @@ for (
   Deno.test(`${where}, connection limits are lowered at start to fit the descriptor limit`, async () => {
     const limit = 256;
     const port = freePort();
-    const server = serve(port, flags, "", limit);
+    const server = await serve(port, flags, "", limit);
     let held: Deno.TcpConn[] = [];
     try {
       await waitReady(port);
-      await server.waitFor(
+      await waitFor(
+        server,
         /file descriptor limit is 256: --max-http-connections lowered from 4096 to \d+ per listener and --max-ws-connections from 10000 to \d+/,
       );
       const [, http, ws] = /lowered from 4096 to (\d+) .* from 10000 to (\d+)/.exec(
@@ -194,7 +182,7 @@ for (
       assert.equal(await metric(port, 'hefur_accept_errors_total{reason="fd_exhausted"}'), 0);
     } finally {
       closeAll(held);
-      const stderr = await server.stop();
+      const { stderr } = await server.stop();
       assert.doesNotMatch(stderr, EXHAUSTED);
     }
   });
@@ -202,11 +190,11 @@ for (
 
 Deno.test("under the sandbox with a limit that fits the connections, nothing is lowered", async () => {
   const port = freePort();
-  const server = serve(port, SANDBOX_FLAGS, "", 20_000);
+  const server = await serve(port, SANDBOX_FLAGS, "", 20_000);
   try {
     await waitReady(port);
   } finally {
-    assert.doesNotMatch(await server.stop(), /lowered from/);
+    assert.doesNotMatch((await server.stop()).stderr, /lowered from/);
   }
 });
 

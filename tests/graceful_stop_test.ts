@@ -195,7 +195,7 @@ Deno.test({
         halfSent.push(conn);
       }
       await delay(200);
-      server.child.kill("SIGTERM");
+      server.kill("SIGTERM");
       await delay(100);
       finished = await Promise.all(halfSent.map(async (conn) => {
         await conn.write(enc.encode("Host: t\r\n\r\n"));

@@ -160,7 +160,7 @@ Deno.test({
     // Handed over to nobody, the same directory works, and the state is saved there on stop.
     await Deno.chown(tmp.path, 65534, 65534);
     await using server = await startServe(args);
-    server.child.kill("SIGTERM");
+    server.kill("SIGTERM");
     assert.equal((await server.exited).code, 0, server.stderr());
     assert.equal((await Deno.stat(stateFile)).uid, 65534);
   },

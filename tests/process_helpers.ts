@@ -1,22 +1,11 @@
 // Helpers for tests that run `hefur serve` and `hefur ctl` as real processes.
 import { join } from "node:path";
 import { freePort } from "./helpers.ts";
+import { type ServeProcess, spawnServe } from "./support/serve_process.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 const decoder = new TextDecoder();
-
-/** A `hefur serve` child process, started and ready. */
-export interface ServeProcess extends AsyncDisposable {
-  child: Deno.ChildProcess;
-  pid: number;
-  /** The fields of the `hefur: ready …` line (pid, http, udp, control). */
-  ready: Record<string, string>;
-  /** Standard error so far. */
-  stderr(): string;
-  /** Resolves when the process has exited (stderr fully read). */
-  exited: Promise<Deno.CommandStatus>;
-}
 
 /** The environment of a shell that did not start Hefur through deno task: no INIT_CWD. */
 export function withoutInitCwd(): Record<string, string> {
@@ -26,11 +15,12 @@ export function withoutInitCwd(): Record<string, string> {
 }
 
 /**
- * Starts `deno run <permissions> src/main.ts serve <args>` and waits (bounded) for its ready line.
- * `prefix` runs it under another program (e.g. `setpriv`). `taskFrom` runs it instead as an
- * operator would from that directory: `deno task --config <repo>/deno.json start <args>`.
+ * Starts `deno run <permissions> src/main.ts serve <args>` and waits (bounded) for its ready line,
+ * as {@link spawnServe} does. `prefix` runs it under another program (e.g. `setpriv`). `taskFrom`
+ * runs it instead as an operator would from that directory:
+ * `deno task --config <repo>/deno.json start <args>`.
  */
-export async function startServe(
+export function startServe(
   args: string[],
   options: {
     permissions?: string[];
@@ -50,57 +40,20 @@ export async function startServe(
       ...args,
     ]
     : [Deno.execPath(), "task", "--config", DENO_JSON, "start", ...args];
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    cwd: options.taskFrom,
-    // As from an operator's shell: `deno task test` set INIT_CWD for this process, and deno task
-    // keeps a value it finds.
-    ...(options.taskFrom === undefined
-      ? { env: options.env }
-      : { clearEnv: true, env: { ...withoutInitCwd(), NO_COLOR: "1", ...options.env } }),
-  }).spawn();
-  let text = "";
-  const { promise: readyLine, resolve: gotReady } = Promise.withResolvers<string | undefined>();
-  const reading = (async () => {
-    for await (const chunk of child.stderr) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = /^hefur: ready (.*)$/m.exec(text);
-      if (m) gotReady(m[1]);
-    }
-    gotReady(undefined);
-  })();
-  const exited = reading.then(() => child.status);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const line = await Promise.race([
-    readyLine,
-    new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 30_000)),
-  ]);
-  clearTimeout(timer);
-  const proc: ServeProcess = {
-    child,
-    pid: child.pid,
-    ready: Object.fromEntries((line ?? "").split(" ").map((f) => f.split("=", 2))),
-    stderr: () => text,
-    exited,
-    async [Symbol.asyncDispose]() {
-      // Through deno task, the server is a child of the task runner: stopped by its own pid.
-      const pids = new Set([child.pid, Number(proc.ready.pid)]);
-      for (const pid of pids) {
-        try {
-          if (Number.isInteger(pid) && pid > 0) Deno.kill(pid, "SIGKILL");
-        } catch { /* already gone */ }
-      }
-      await exited;
-    },
-  };
-  if (line === undefined) {
-    await proc[Symbol.asyncDispose]();
-    throw new Error(`hefur serve did not get ready:\n${text}`);
-  }
-  return proc;
+  return spawnServe(
+    new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+      cwd: options.taskFrom,
+      // As from an operator's shell: `deno task test` set INIT_CWD for this process, and deno task
+      // keeps a value it finds.
+      ...(options.taskFrom === undefined
+        ? { env: options.env }
+        : { clearEnv: true, env: { ...withoutInitCwd(), NO_COLOR: "1", ...options.env } }),
+    }),
+  );
 }
 
 /** Runs `hefur <args>` from source with every permission; resolves with its exit code and output. */

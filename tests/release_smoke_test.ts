@@ -146,9 +146,9 @@ Deno.test(`release smoke test (${HEFUR_BIN ?? "from source, with the executable'
     let quit = false;
     try {
       await t.step("serve --torrent-dir: ready on UDP, HTTP and the control socket", () => {
-        assert.match(server.ready, new RegExp(`http=127\\.0\\.0\\.1:${http}`));
-        assert.match(server.ready, new RegExp(`udp=127\\.0\\.0\\.1:${udp}`));
-        assert.ok(server.ready.includes(`control=${socket}`), server.ready);
+        assert.match(server.readyLine, new RegExp(`http=127\\.0\\.0\\.1:${http}`));
+        assert.match(server.readyLine, new RegExp(`udp=127\\.0\\.0\\.1:${udp}`));
+        assert.ok(server.readyLine.includes(`control=${socket}`), server.readyLine);
       });
 
       await t.step("a UDP announce of a tracked torrent", async () => {

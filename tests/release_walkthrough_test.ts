@@ -86,6 +86,6 @@ Deno.test("running a release: publish, feed, badge, official seed, retire, audit
     ["retire-torrent", "ok", release.hex],
   ]);
 
-  server.child.kill("SIGTERM");
+  server.kill("SIGTERM");
   assert.equal((await server.exited).code, 0, server.stderr());
 });

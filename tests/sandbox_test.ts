@@ -97,7 +97,7 @@ Deno.test("serve answers announces, writes its log file and stops on SIGTERM, in
     ]));
     let stopped;
     try {
-      assert.match(server.ready, new RegExp(`http=127\\.0\\.0\\.1:${port}`));
+      assert.match(server.readyLine, new RegExp(`http=127\\.0\\.0\\.1:${port}`));
       const reply = await fetch(announceUrl(port));
       const body = decoder.decode(await reply.bytes());
       assert.equal(reply.status, 200);
@@ -168,7 +168,7 @@ Deno.test("serve tracks a torrent directory over HTTP and UDP and picks up new f
     ]));
     let stopped;
     try {
-      assert.match(server.ready, new RegExp(`udp=127\\.0\\.0\\.1:${udp}`));
+      assert.match(server.readyLine, new RegExp(`udp=127\\.0\\.0\\.1:${udp}`));
       const known = decoder.decode(await (await fetch(announceUrl(http, first.hash))).bytes());
       assert.match(known, /8:intervali\d+e/, known);
       const unknown = decoder.decode(await (await fetch(announceUrl(http))).bytes());

@@ -40,7 +40,7 @@ for (const signal of ["SIGTERM", "SIGINT", "SIGQUIT"] as const) {
     (await Deno.connect({ hostname: "127.0.0.1", port })).close(); // listening
     assert.ok((await Deno.lstat(socket)).isSocket);
 
-    server.child.kill(signal);
+    server.kill(signal);
     const status = await server.exited;
     assert.equal(status.code, 0, server.stderr());
     assert.equal(status.signal, null);
@@ -72,13 +72,13 @@ Deno.test("SIGHUP reopens the log file after an outside rotation and keeps servi
   ]);
   await eventually(async () => (await Deno.readTextFile(log)).includes("tracking open mode"));
   await Deno.rename(log, log + ".1"); // what logrotate does
-  server.child.kill("SIGHUP");
+  server.kill("SIGHUP");
   await eventually(async () => !(await gone(log)));
   assert.match(await Deno.readTextFile(log + ".1"), /SIGHUP: reopening the log file/);
 
   const status = await runCtl(["--socket", socket, "status"]);
   assert.equal(status.code, 0, status.stderr);
-  server.child.kill("SIGTERM");
+  server.kill("SIGTERM");
   assert.equal((await server.exited).code, 0, server.stderr());
   const fresh = await Deno.readTextFile(log);
   assert.match(fresh, /control: info: status requested/);

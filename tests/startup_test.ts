@@ -51,7 +51,7 @@ Deno.test("a --torrent-dir that does not exist stops start-up, unless it may app
       `${dir}/later`,
       "--torrent-dir-may-be-missing",
     ));
-    assert.match(server.ready, /^hefur: ready /);
+    assert.match(server.readyLine, /^hefur: ready /);
     assert.equal((await server.stop()).code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -140,10 +140,10 @@ Deno.test("the ready line writes IPv6 listeners in brackets, as ADDR:PORT is rea
   ];
   const server = await spawnServe(sandboxed(ENTRY, [...args, ...ports]));
   try {
-    assert.match(server.ready, new RegExp(`http=\\[::1\\]:${http}\\b`));
-    assert.match(server.ready, new RegExp(`udp=\\[::1\\]:${udp}\\b`));
-    assert.match(server.ready, /metrics=\[::1\]:[0-9]+\b/);
-    const res = await fetch(`http://${/http=(\S+)/.exec(server.ready)?.[1]}/stat`);
+    assert.match(server.readyLine, new RegExp(`http=\\[::1\\]:${http}\\b`));
+    assert.match(server.readyLine, new RegExp(`udp=\\[::1\\]:${udp}\\b`));
+    assert.match(server.readyLine, /metrics=\[::1\]:[0-9]+\b/);
+    const res = await fetch(`http://${/http=(\S+)/.exec(server.readyLine)?.[1]}/stat`);
     assert.equal(res.status, 200);
     await res.body?.cancel();
   } finally {
@@ -157,8 +157,8 @@ Deno.test("the sandboxed server reads its --config file", async () => {
     const port = freePort();
     await Deno.writeTextFile(`${dir}/hefur.toml`, `http-port = ${port}\nudp-port = 0\n`);
     const server = await spawnServe(serveCommand("--config", `${dir}/hefur.toml`));
-    assert.match(server.ready, new RegExp(`http=127\\.0\\.0\\.1:${port}\\b`));
-    assert.doesNotMatch(server.ready, /udp=/);
+    assert.match(server.readyLine, new RegExp(`http=127\\.0\\.0\\.1:${port}\\b`));
+    assert.doesNotMatch(server.readyLine, /udp=/);
     assert.equal((await server.stop()).code, 0);
     await Deno.writeTextFile(`${dir}/hefur.toml`, "http-port = 6969\nhttp-prot = 1\n");
     const bad = await serve("--config", `${dir}/hefur.toml`);

@@ -45,7 +45,7 @@ Deno.test("torrents added and removed are logged at info; the state's count come
     );
     // A completed download, so the state file has something to keep.
     await (await fetch(announceUrl(port, beta.key) + "&event=completed")).bytes();
-    first.child.kill("SIGTERM");
+    first.kill("SIGTERM");
     assert.equal((await first.exited).code, 0, first.stderr());
   }
 

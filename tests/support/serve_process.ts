@@ -1,5 +1,7 @@
 // Hefur in a process of its own: run from source with the sandbox flags of the executable, or the
-// compiled executable; `hefur serve` started, waited for, stopped with SIGTERM.
+// compiled executable; `hefur serve` started, waited for, stopped with SIGTERM or killed. Every test
+// that runs the server as a process starts it with spawnServe (tests/process_helpers.ts's
+// startServe builds the usual command for it).
 import { RUN_FLAGS, SANDBOX_FLAGS } from "../../build.ts";
 
 /** The project root, where deno.json (and so the permission set) is found. */
@@ -24,19 +26,44 @@ export function sandboxed(
   });
 }
 
-/** A running `hefur serve` process. */
-export interface ServeProcess {
-  /** The line `hefur: ready pid=… http=…` it printed once its listeners were bound. */
-  readonly ready: string;
-  /** Sends SIGTERM; resolves with the exit code and everything written to standard error. */
-  stop(): Promise<{ code: number; stderr: string }>;
-  /** Resolves when the process ends by itself (e.g. on `hefur ctl quit`), as {@link stop} does. */
-  readonly exited: Promise<{ code: number; stderr: string }>;
+/**
+ * How a `hefur serve` process ended: its exit code, the signal that ended it (null when it exited by
+ * itself) and everything it wrote to standard error.
+ */
+export interface ServeExit {
+  code: number;
+  signal: Deno.Signal | null;
+  stderr: string;
 }
 
 /**
- * Spawns `command` (which runs `hefur serve …`) and resolves once it printed its ready line, or
- * rejects (after stopping it) when it ends first or is not ready within 20 s.
+ * A running `hefur serve` process that has printed its ready line. `await using` it to be sure it
+ * is gone at the end of the block, whatever the test did: the disposer kills it (SIGKILL).
+ */
+export interface ServeProcess extends AsyncDisposable {
+  /** The id of the spawned process (Hefur itself, unless run through `deno task`). */
+  readonly pid: number;
+  /** The line `hefur: ready pid=… http=…` it printed once its listeners were bound. */
+  readonly readyLine: string;
+  /** The fields of the ready line by name: pid, http, udp, control, metrics (those it has). */
+  readonly ready: Record<string, string>;
+  /** Standard error so far. */
+  stderr(): string;
+  /** Sends `signal` to the spawned process; throws when it has ended. */
+  kill(signal: Deno.Signal): void;
+  /** Stops it gracefully: sends SIGTERM (unless it has ended) and resolves as {@link exited}. */
+  stop(): Promise<ServeExit>;
+  /** Resolves once the process has ended (by itself or by a signal) and its standard error is read. */
+  readonly exited: Promise<ServeExit>;
+}
+
+/** How long a `hefur serve` has to print its ready line. */
+const READY_WITHIN_MS = 30_000;
+
+/**
+ * Spawns `command` (which runs `hefur serve …` with its standard error piped; standard output,
+ * piped or not, is not read) and resolves once it printed its ready line, or rejects (after
+ * killing it) when it ends first or is not ready within 30 s.
  */
 export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
   const child = command.spawn();
@@ -45,37 +72,81 @@ export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
   const drained = (async () => {
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
       stderr += chunk;
-      const line = stderr.match(/^hefur: ready .*$/m);
+      // The whole line: a chunk may end in the middle of it.
+      const line = /^hefur: ready .*(?=\n)/m.exec(stderr);
       if (line) onReady(line[0]);
     }
     onEnd(new Error(`hefur serve ended before it was ready:\n${stderr}`));
   })();
-  const stdout = child.stdout.cancel();
-  const timer = setTimeout(() => onEnd(new Error(`no ready line in 20 s:\n${stderr}`)), 20_000);
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // it has ended already
+  const stdout = discardStdout(child);
+  const exited = Promise.all([child.status, drained, stdout])
+    .then(([{ code, signal }]) => ({ code, signal, stderr }));
+  const timer = setTimeout(
+    () => onEnd(new Error(`no ready line in ${READY_WITHIN_MS / 1000} s:\n${stderr}`)),
+    READY_WITHIN_MS,
+  );
+  let ready: Record<string, string> = {};
+  const dispose = async () => {
+    unlessEnded(() => child.kill("SIGKILL"));
+    // Through deno task, the server is a child of the task runner: killed by its own pid too.
+    const server = Number(ready.pid);
+    if (Number.isInteger(server) && server > 0 && server !== child.pid) {
+      unlessEnded(() => Deno.kill(server, "SIGKILL"));
     }
-    const status = await child.status;
-    await drained;
-    await stdout;
-    return { code: status.code, stderr };
+    await exited;
   };
-  const exited = child.status.then(async (status) => {
-    await drained;
-    await stdout;
-    return { code: status.code, stderr };
-  });
   try {
-    return { ready: await readyLine, stop, exited };
+    const line = await readyLine;
+    ready = readyFields(line);
+    return {
+      pid: child.pid,
+      readyLine: line,
+      ready,
+      stderr: () => stderr,
+      kill: (signal) => child.kill(signal),
+      stop() {
+        unlessEnded(() => child.kill("SIGTERM"));
+        return exited;
+      },
+      exited,
+      [Symbol.asyncDispose]: dispose,
+    };
   } catch (e) {
-    await stop();
+    await dispose();
     throw e;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs `send`, which signals a process, and ignores that the process has ended already. */
+function unlessEnded(send: () => void): void {
+  try {
+    send();
+  } catch {
+    // it has ended already
+  }
+}
+
+/** The `name=value` fields after `hefur: ready ` in `line`, by name. */
+function readyFields(line: string): Record<string, string> {
+  return Object.fromEntries(
+    line.slice("hefur: ready ".length).split(" ").map((field) => {
+      const eq = field.indexOf("=");
+      return [field.slice(0, eq), field.slice(eq + 1)];
+    }),
+  );
+}
+
+/** Closes the child's standard output when it is piped (nothing is expected there). */
+function discardStdout(child: Deno.ChildProcess): Promise<void> {
+  let stdout: ReadableStream<Uint8Array>;
+  try {
+    stdout = child.stdout;
+  } catch {
+    return Promise.resolve(); // not piped: nothing to close
+  }
+  return stdout.cancel();
 }
 
 /**
