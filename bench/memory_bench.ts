@@ -1,6 +1,8 @@
 /**
  * Memory per peer: RSS and V8 heap after loading 1,000,000 peers over 10,000 torrents into the
- * in-memory core, compared with the empty process. Run with `deno run -A --v8-flags=--expose-gc`.
+ * in-memory core, compared with the empty process; then memory per idle torrent (a whitelisted
+ * torrent without peers, as most of a publisher's catalogue is at any moment). Run with
+ * `deno run -A --v8-flags=--expose-gc`.
  *
  * @module
  *
@@ -57,7 +59,27 @@ console.log(
   `memory: ${((after.rss - before.rss) / peers).toFixed(0)} bytes/peer RSS, ` +
     `${((after.heap - before.heap) / peers).toFixed(0)} bytes/peer heap+external (target ≤ 150)`,
 );
-// Keep the tracker alive until after the measurement.
+
+// Idle torrents: whitelisted, no peer, in a tracker of their own.
+const IDLE = Number(Deno.env.get("IDLE_TORRENTS") ?? 100_000);
+const catalogue = new Tracker({ open: false, maxTorrents: IDLE });
+const empty = measure();
+for (let t = 0; t < IDLE; t++) catalogue.addTorrent(("idle" + t).padEnd(20, "#"));
+const full = measure();
+const started = performance.now();
+gc?.();
+const gcMs = performance.now() - started;
+console.log(
+  `memory: ${((full.heap - empty.heap) / IDLE).toFixed(0)} bytes/idle torrent heap+external ` +
+    `(${IDLE} whitelisted torrents without peers); a full collection then took ${
+      gcMs.toFixed(0)
+    } ms`,
+);
+if (catalogue.size !== IDLE) {
+  throw new Error(`expected ${IDLE} idle torrents, got ${catalogue.size}`);
+}
+
+// Keep the tracker alive until after the measurements.
 if (tracker.size !== TORRENTS) {
   throw new Error(`expected ${TORRENTS} torrents, got ${tracker.size}`);
 }

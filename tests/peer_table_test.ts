@@ -115,3 +115,27 @@ for (const width of [6, 18] as const) {
     }
   });
 }
+
+Deno.test("an empty table holds no buffer: none before its first peer, none once emptied", () => {
+  const table = new PeerTable(6);
+  const key = keyOf(1, 6);
+  assert.equal(table.byteLength, 0);
+  assert.equal(table.find(key), -1);
+  assert.equal(table.select(10, new Uint8Array(60), 0, -1, "x".repeat(20), undefined), 0);
+  for (let round = 0; round < 2; round++) {
+    const slot = table.add(key);
+    table.set(slot, "p".repeat(20), 5, 0, 0, 1);
+    assert.ok(table.byteLength > 0);
+    assert.equal(table.find(key), slot);
+    assert.equal(table.oldest, slot);
+    table.remove(slot);
+    assert.equal(table.byteLength, 0);
+    assert.equal(table.find(key), -1);
+    assert.equal(table.oldest, -1);
+  }
+  table.set(table.add(key), "p".repeat(20), 5, 0, 0, 1);
+  table.clear();
+  assert.equal(table.byteLength, 0);
+  assert.equal(table.size, 0);
+  assert.equal(table.find(key), -1);
+});

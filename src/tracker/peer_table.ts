@@ -51,6 +51,11 @@ const FNV_PRIME = 0x01000193;
 let taggedId = "";
 let lastTag = 0;
 
+// What every empty table points at: never written, since a table allocates before its first add.
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_INTS = new Int32Array(1);
+const EMPTY_BYTES = new Uint8Array(0);
+
 /** The tag that stands for a peer id: FNV-1a over its 20 bytes. */
 function idTag(id: string): number {
   if (id === taggedId) return lastTag;
@@ -97,9 +102,10 @@ export class PeerTable {
   /** Where the next selection starts. */
   #cursor = 0;
 
-  constructor(wireLen: 6 | 18, capacity = 4) {
+  /** An empty table holds no buffer until its first peer: most torrents are idle most of the time. */
+  constructor(wireLen: 6 | 18) {
     this.wireLen = wireLen;
-    this.#allocate(capacity);
+    this.#release();
   }
 
   /** Number of peers. */
@@ -217,16 +223,18 @@ export class PeerTable {
     this.#unlink(slot);
     const last = --this.#size;
     if (slot !== last) this.#move(last, slot);
-    // Give memory back when a swarm shrinks a lot (a flood that went away).
-    if (this.#capacity > 64 && this.#size * 4 < this.#capacity) this.#resize(this.#capacity / 2);
+    // Give memory back when a swarm shrinks a lot (a flood that went away) or empties.
+    if (this.#size === 0) this.#release();
+    else if (this.#capacity > 64 && this.#size * 4 < this.#capacity) {
+      this.#resize(this.#capacity / 2);
+    }
   }
 
   /** Removes every peer. */
   clear(): void {
     this.#size = 0;
     this.#head = this.#tail = NONE;
-    this.#cursor = 0;
-    this.#allocate(4);
+    this.#release();
   }
 
   /**
@@ -309,6 +317,23 @@ export class PeerTable {
   }
 
   // --- slots -------------------------------------------------------------------------------------
+
+  /**
+   * Drops the buffer of an empty table: it shares the empty arrays below, whose single index cell
+   * says "no peer", until {@link add} allocates (an empty table is always full, so it does).
+   */
+  #release(): void {
+    this.#capacity = 0;
+    this.#f64 = EMPTY_F64;
+    this.#ints = EMPTY_INTS;
+    this.#bytes = EMPTY_BYTES;
+    this.#idsAt =
+      this.#tagsAt =
+      this.#indexAt =
+      this.#mask =
+      this.#cursor =
+        0;
+  }
 
   /**
    * Gives the table room for `capacity` slots in a fresh buffer (the caller copies what it keeps).
