@@ -98,6 +98,7 @@ export async function spawnServe(command: Deno.Command): Promise<ServeProcess> {
   try {
     const line = await readyLine;
     ready = readyFields(line);
+    assertLoopback(ready);
     return {
       pid: child.pid,
       readyLine: line,
@@ -125,6 +126,19 @@ function unlessEnded(send: () => void): void {
     send();
   } catch {
     // it has ended already
+  }
+}
+
+/**
+ * Throws unless every listener in the ready line's fields is on a loopback address: a server under
+ * test must never be reachable from the network.
+ */
+function assertLoopback(ready: Record<string, string>): void {
+  for (const name of ["http", "https", "udp", "ws", "metrics"]) {
+    const at = ready[name];
+    if (at !== undefined && !/^(127\.0\.0\.1|\[::1\]):\d+$/.test(at)) {
+      throw new Error(`a server under test listens on ${at} (${name}): use --bind-addr 127.0.0.1`);
+    }
   }
 }
 
