@@ -96,8 +96,14 @@ async function probe(port: number): Promise<number | undefined> {
 }
 
 /** Opens `n` connections; each resolves `closed` (seconds since `t0`) when the server ends it. */
+/** A connection an attack opened, and when (seconds from its start) the server closed it. */
+interface Held {
+  conn: Deno.TcpConn;
+  closedAt?: number;
+}
+
 async function openMany(port: number, n: number, t0: number) {
-  const conns: { conn: Deno.TcpConn; closedAt?: number }[] = [];
+  const conns: Held[] = [];
   for (let i = 0; i < n; i++) {
     let conn: Deno.TcpConn;
     try {
@@ -105,7 +111,7 @@ async function openMany(port: number, n: number, t0: number) {
     } catch {
       break; // out of ports or refused: fewer connections
     }
-    const entry: { conn: Deno.TcpConn; closedAt?: number } = { conn };
+    const entry: Held = { conn };
     conns.push(entry);
     (async () => {
       const buf = new Uint8Array(1024);
@@ -155,18 +161,7 @@ async function slowloris(t: TrackerProcess, n: number, seconds: number): Promise
     for (const c of conns) if (c.closedAt === undefined) c.conn.write(byte).catch(() => {});
     if (s === Math.min(5, seconds)) probeMs = await probe(t.httpPort);
   }
-  const end = (performance.now() - t0) / 1000;
-  const open = conns.filter((c) => c.closedAt === undefined).length;
-  const result = {
-    open,
-    opened: conns.length,
-    heldMedian: median(conns.map((c) => c.closedAt ?? end)),
-    probeMs,
-    rssMiB: rss(t.pid).now,
-  };
-  closeAll(conns);
-  await new Promise((r) => setTimeout(r, 500));
-  return result;
+  return await tally(t, conns, t0, probeMs);
 }
 
 /** Connection flood: `n` idle connections opened at once, watched for `seconds`. */
@@ -175,6 +170,19 @@ async function flood(t: TrackerProcess, n: number, seconds: number): Promise<Att
   const conns = await openMany(t.httpPort, n, t0);
   const probeMs = await probe(t.httpPort);
   await new Promise((r) => setTimeout(r, seconds * 1000));
+  return await tally(t, conns, t0, probeMs);
+}
+
+/**
+ * What an attack that started at `t0` left: connections still open (the others were cut by the
+ * server), how long they were held, the server's RSS. Then closes them and lets the server settle.
+ */
+async function tally(
+  t: TrackerProcess,
+  conns: Held[],
+  t0: number,
+  probeMs: number | undefined,
+): Promise<Attack> {
   const end = (performance.now() - t0) / 1000;
   const result = {
     open: conns.filter((c) => c.closedAt === undefined).length,
