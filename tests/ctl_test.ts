@@ -6,6 +6,7 @@ import { parseMetainfo } from "../src/protocol/metainfo.ts";
 import { binaryToHex } from "../src/protocol/binary.ts";
 import { getBencoded, pct, text } from "./helpers.ts";
 import {
+  controlOnlyServeArgs,
   eventually,
   runCtl,
   startServe,
@@ -139,12 +140,7 @@ Deno.test("ctl: every command against a live open-mode server", async () => {
   const dir = tmp.path;
   const socket = join(dir, "run", "control");
   await using server = await startServe([
-    "--http-port",
-    "0",
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
+    ...controlOnlyServeArgs(socket),
   ]);
   assert.equal(server.ready.control, socket);
   assert.equal(server.ready.pid, String(server.pid));
@@ -300,12 +296,7 @@ Deno.test("ctl: the original's spelling, -socket PATH -release-logs -quit", asyn
   await using tmp = await tempDir();
   const socket = join(tmp.path, "control");
   await using server = await startServe([
-    "--http-port",
-    "0",
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
+    ...controlOnlyServeArgs(socket),
   ]);
   const status = await runCtl(["-socket", socket, "-json", "status"]);
   assert.equal(status.code, 0, status.stderr);

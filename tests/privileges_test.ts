@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PrivilegeError, resolveIdentity } from "../src/process/privileges.ts";
-import { loopbackServeArgs, runCtl, runHefur, startServe, tempDir } from "./process_helpers.ts";
+import {
+  controlOnlyServeArgs,
+  loopbackServeArgs,
+  runCtl,
+  runHefur,
+  startServe,
+  tempDir,
+} from "./process_helpers.ts";
 
 const passwd =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
@@ -96,12 +103,7 @@ Deno.test({
         "--allow-sys",
         new URL("../src/main.ts", import.meta.url).pathname,
         "serve",
-        "--http-port",
-        "0",
-        "--udp-port",
-        "0",
-        "--control-socket",
-        join(tmp.path, "control"),
+        ...controlOnlyServeArgs(join(tmp.path, "control")),
         "--uid",
         "nobody",
       ],

@@ -96,17 +96,16 @@ export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
 }
 
 /**
- * Arguments for a `hefur serve` that listens on ephemeral ports and has no control socket: enough
- * for tests that only check how start-up rejects one bad option.
+ * Arguments for a `hefur serve` with no HTTP or UDP listener (port 0 turns them off) whose only
+ * way in is the control socket at `socket` (none when empty): enough for tests of `hefur ctl`,
+ * signals and start-up checks, and nothing reachable from the network.
  */
-export const BARE_SERVE_ARGS: readonly string[] = [
-  "--http-port",
-  "0",
-  "--udp-port",
-  "0",
-  "--control-socket",
-  "",
-];
+export function controlOnlyServeArgs(socket: string): string[] {
+  return ["--http-port", "0", "--udp-port", "0", "--control-socket", socket];
+}
+
+/** {@link controlOnlyServeArgs} without a control socket: for tests of how start-up rejects an option. */
+export const BARE_SERVE_ARGS: readonly string[] = controlOnlyServeArgs("");
 
 /**
  * `--bind-addr 127.0.0.1 --http-port <httpPort> --udp-port <udpPort>`: where a process test's

@@ -3,7 +3,13 @@
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
-import { eventually, runCtl, startServe, tempDir } from "./process_helpers.ts";
+import {
+  controlOnlyServeArgs,
+  eventually,
+  runCtl,
+  startServe,
+  tempDir,
+} from "./process_helpers.ts";
 import { freePort } from "./helpers.ts";
 
 async function gone(path: string): Promise<boolean> {
@@ -59,12 +65,7 @@ Deno.test("SIGHUP reopens the log file after an outside rotation and keeps servi
   const socket = join(tmp.path, "control");
   const log = join(tmp.path, "hefur.log");
   await using server = await startServe([
-    "--http-port",
-    "0",
-    "--udp-port",
-    "0",
-    "--control-socket",
-    socket,
+    ...controlOnlyServeArgs(socket),
     "--log-level",
     "info",
     "--log-file",
